@@ -1,0 +1,372 @@
+"""The protocol file format (YAML, ``schema_version: 1``) as frozen pydantic models.
+
+A protocol is the science: arena zones in cm, phases, stimulation, decision rules,
+safety limits, tracking and recording settings. Every model rejects unknown keys and
+every quantity carries its unit in its name. Cross-field rules that need no other file
+live here; rules that need the calibration file (zones inside the arena, target power
+within the laser calibration) live in ``rig.protocol.load``.
+
+Coordinates: origin at the arena's top-left corner as seen by the camera, x to the
+right, y downward, in cm. The two compartments are called ``left`` and ``right``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rig.devices.limits import FIRMWARE_MAX_FREQUENCY_HZ, FIRMWARE_MIN_PULSE_WIDTH_MS
+
+SCHEMA_VERSION = 1
+
+Side = Literal["left", "right"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class Metadata(_Model):
+    """Who wrote the protocol and what it is for."""
+
+    name: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.\-]+$")] = Field(
+        description="Short identifier used in session folder names (letters, digits, _ . -)."
+    )
+    description: str = Field("", description="Free text: the question this protocol asks.")
+    author: str = Field("", description="Who wrote it.")
+    version: str = Field("1", description="The protocol's own version (free text, e.g. 1.2).")
+
+
+class Rect(_Model):
+    """An axis-aligned rectangle in arena cm."""
+
+    x_min_cm: float = Field(description="Left edge (cm from the arena's left wall).")
+    x_max_cm: float = Field(description="Right edge (cm).")
+    y_min_cm: float = Field(description="Top edge (cm from the arena's top wall).")
+    y_max_cm: float = Field(description="Bottom edge (cm).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Rect:
+        if self.x_max_cm <= self.x_min_cm:
+            raise ValueError(
+                f"x_max_cm ({self.x_max_cm:g}) must be greater than x_min_cm ({self.x_min_cm:g})"
+            )
+        if self.y_max_cm <= self.y_min_cm:
+            raise ValueError(
+                f"y_max_cm ({self.y_max_cm:g}) must be greater than y_min_cm ({self.y_min_cm:g})"
+            )
+        return self
+
+    def overlaps(self, other: Rect) -> bool:
+        return (
+            self.x_min_cm < other.x_max_cm
+            and other.x_min_cm < self.x_max_cm
+            and self.y_min_cm < other.y_max_cm
+            and other.y_min_cm < self.y_max_cm
+        )
+
+
+class Compartments(_Model):
+    """Explicit compartment rectangles; the space between them is the neutral band."""
+
+    left: Rect = Field(description="The left compartment as seen by the camera.")
+    right: Rect = Field(description="The right compartment as seen by the camera.")
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Compartments:
+        if self.left.overlaps(self.right):
+            raise ValueError("the left and right compartments overlap")
+        return self
+
+
+class SideAssignment(_Model):
+    """Which compartment is stimulated, or the counterbalancing rule that decides it.
+
+    - ``fixed``: always ``side``.
+    - ``animal_id``: from the last digit in the animal ID: even -> ``side``, odd -> the
+      other side (IDs without a digit are refused at start).
+    - ``alternate``: from the number of earlier sessions of this protocol in the output
+      folder: even -> ``side``, odd -> the other side.
+    - ``random``: drawn from ``seed`` (drawn and recorded when left empty).
+    The chosen side and the rule are written to ``session.json``.
+    """
+
+    rule: Literal["fixed", "animal_id", "alternate", "random"] = Field(
+        "fixed", description="How the stimulated side is chosen."
+    )
+    side: Side = Field(
+        "left", description="The stimulated side for `fixed`, and the side for even counts."
+    )
+    seed: int | None = Field(
+        None, ge=0, description="Seed for `random`; when empty one is drawn and recorded."
+    )
+
+
+class Arena(_Model):
+    """The chamber: calibration file, compartments, neutral band, stimulated side."""
+
+    calibration: str = Field(
+        description="Arena calibration file, looked up beside the protocol, then in calibration/."
+    )
+    neutral_band_cm: float = Field(
+        4.0,
+        ge=0,
+        description="Width of the neutral band centred between the compartments, used when "
+        "`compartments` is not given.",
+    )
+    compartments: Compartments | None = Field(
+        None,
+        description="Explicit compartment rectangles. When empty, the arena is split at its "
+        "middle (x) with `neutral_band_cm` between the halves.",
+    )
+    stimulated: SideAssignment = Field(
+        default_factory=lambda: SideAssignment(),
+        description="The stimulated side or the counterbalancing rule.",
+    )
+
+
+class OpenLoopSchedule(_Model):
+    """Light on/off cycles regardless of position (e.g. 3 min on / 3 min off)."""
+
+    on_s: float = Field(gt=0, description="Light-on period of each cycle.")
+    off_s: float = Field(gt=0, description="Light-off period of each cycle.")
+    start_on: bool = Field(True, description="Whether the phase starts with the on period.")
+
+
+class Phase(_Model):
+    """One phase of the session, run in order."""
+
+    name: Annotated[str, Field(min_length=1, max_length=40)] = Field(
+        description="Name shown and recorded (e.g. baseline, test, reversal)."
+    )
+    duration_s: float = Field(gt=0, description="Length of the phase.")
+    mode: Literal["off", "closed_loop", "open_loop"] = Field(
+        "off",
+        description="off: light never on. closed_loop: light follows the animal's compartment. "
+        "open_loop: light on for the whole phase or on `schedule`, wherever the animal is.",
+    )
+    swap_sides: bool = Field(
+        False, description="Swap the stimulated side for this phase (a reversal phase)."
+    )
+    schedule: OpenLoopSchedule | None = Field(
+        None, description="open_loop only: on/off cycles; empty means on for the whole phase."
+    )
+
+    @model_validator(mode="after")
+    def _schedule_only_open_loop(self) -> Phase:
+        if self.schedule is not None and self.mode != "open_loop":
+            raise ValueError(f"a schedule is only used in open_loop phases, not in {self.mode!r}")
+        return self
+
+
+class Stimulation(_Model):
+    """What the board does while the laser gate is open."""
+
+    wavelength_nm: float = Field(473.0, gt=200, lt=1200, description="Laser wavelength.")
+    mode: Literal["continuous", "pulse_train"] = Field(
+        "pulse_train", description="continuous light, or a device-timed pulse train."
+    )
+    frequency_hz: float = Field(
+        20.0,
+        gt=0,
+        description=f"Pulse frequency (pulse_train). The firmware generates at most "
+        f"{FIRMWARE_MAX_FREQUENCY_HZ:g} Hz.",
+    )
+    pulse_width_ms: float = Field(
+        15.0,
+        gt=0,
+        description=f"Pulse width (pulse_train); at least {FIRMWARE_MIN_PULSE_WIDTH_MS:g} ms "
+        "and shorter than the period.",
+    )
+    ramp_down_ms: float = Field(
+        0.0,
+        ge=0,
+        le=10000,
+        description="continuous only: linear ramp-down of an analog-modulated driver at gate "
+        "close, to avoid rebound excitation (0 = step off).",
+    )
+    target_power_mw: float | None = Field(
+        None,
+        gt=0,
+        description="Intended power at the fibre tip (informational; checked against the laser "
+        "power calibration when one is given).",
+    )
+    power_calibration: str | None = Field(
+        None, description="Laser power calibration file (beside the protocol or in calibration/)."
+    )
+
+    @property
+    def period_ms(self) -> float:
+        return 1000.0 / self.frequency_hz
+
+    @property
+    def duty_cycle(self) -> float:
+        """Fraction of gate-open time the light is on."""
+        if self.mode == "continuous":
+            return 1.0
+        return self.pulse_width_ms / self.period_ms
+
+    @model_validator(mode="after")
+    def _train_fits(self) -> Stimulation:
+        if self.mode == "pulse_train":
+            if self.frequency_hz > FIRMWARE_MAX_FREQUENCY_HZ:
+                raise ValueError(
+                    f"frequency_hz: {self.frequency_hz:g} Hz is above what the firmware can "
+                    f"generate ({FIRMWARE_MAX_FREQUENCY_HZ:g} Hz)"
+                )
+            if self.pulse_width_ms < FIRMWARE_MIN_PULSE_WIDTH_MS:
+                raise ValueError(
+                    f"pulse_width_ms: {self.pulse_width_ms:g} ms is shorter than the firmware's "
+                    f"shortest pulse ({FIRMWARE_MIN_PULSE_WIDTH_MS:g} ms)"
+                )
+            if self.pulse_width_ms >= self.period_ms:
+                raise ValueError(
+                    f"pulse_width_ms: {self.pulse_width_ms:g} ms pulses do not fit a "
+                    f"{self.frequency_hz:g} Hz period ({self.period_ms:g} ms)"
+                )
+            if self.ramp_down_ms > 0:
+                raise ValueError("ramp_down_ms: a ramp-down is only used with continuous light")
+        return self
+
+
+class Decision(_Model):
+    """How a tracked position becomes a laser decision."""
+
+    debounce_frames: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Consecutive frames in a new compartment before the change counts.",
+    )
+    neutral_band: Literal["hold", "off"] = Field(
+        "hold",
+        description="In the neutral band: hold the last compartment's state, or turn light off.",
+    )
+    tracking_loss_grace_frames: int = Field(
+        5,
+        ge=0,
+        le=1000,
+        description="Frames without a position during which the last state is held; "
+        "then the light goes off until the animal is found again.",
+    )
+
+
+class Safety(_Model):
+    """Limits enforced by the host policy (and again by the firmware)."""
+
+    max_continuous_on_s: float = Field(
+        30.0, gt=0, le=3600, description="Longest uninterrupted gate-open time."
+    )
+    forced_off_s: float = Field(
+        5.0, gt=0, le=3600, description="Light-off period forced after the continuous limit."
+    )
+    max_total_on_s: float = Field(
+        1800.0, gt=0, description="Most gate-open time in the whole session."
+    )
+    max_duty_cycle: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="Largest allowed light-on fraction of a pulse train "
+        "(pulse_width_ms x frequency_hz); continuous light has a duty cycle of 1.",
+    )
+    on_total_limit: Literal["continue_without_light", "stop_session"] = Field(
+        "continue_without_light",
+        description="What happens when max_total_on_s is reached.",
+    )
+
+
+class Background(_Model):
+    """Where the tracker's empty-arena background comes from."""
+
+    source: Literal["first_frames", "image", "median"] = Field(
+        "median",
+        description="first_frames: median of frames over the first `duration_s` (arena empty "
+        "then); image: a saved image; median: per-pixel median of `n_frames` frames sampled "
+        "over `duration_s` (works with the animal present, as long as it moves).",
+    )
+    duration_s: float = Field(10.0, gt=0, description="Time span sampled for the background.")
+    n_frames: int = Field(60, ge=3, le=1000, description="Frames in the median.")
+    image: str | None = Field(None, description="Background image file (source: image).")
+
+    @model_validator(mode="after")
+    def _image_given(self) -> Background:
+        if self.source == "image" and not self.image:
+            raise ValueError("image: a background image file is required when source is 'image'")
+        return self
+
+
+class Tracking(_Model):
+    """Settings of the background-subtraction tracker."""
+
+    animal: Literal["dark", "light"] = Field(
+        "dark", description="Whether the animal is darker or lighter than the floor."
+    )
+    threshold: Literal["auto"] | Annotated[int, Field(ge=1, le=254)] = Field(
+        "auto", description="Grey-level difference threshold (1-254), or auto (Otsu)."
+    )
+    min_area_cm2: float = Field(2.0, gt=0, description="Smallest plausible animal blob.")
+    max_area_cm2: float = Field(80.0, gt=0, description="Largest plausible animal blob.")
+    max_jump_cm: float = Field(
+        15.0, gt=0, description="Larger moves between consecutive frames count as lost tracking."
+    )
+    tether_removal_cm: float = Field(
+        0.5, ge=0, description="Morphological opening size that erases a thin tether cable."
+    )
+    camera_fps: float = Field(30.0, gt=0, le=500, description="Frame rate expected from the camera.")
+    background: Background = Field(default_factory=lambda: Background())
+
+    @model_validator(mode="after")
+    def _areas(self) -> Tracking:
+        if self.max_area_cm2 <= self.min_area_cm2:
+            raise ValueError(
+                f"max_area_cm2 ({self.max_area_cm2:g}) must be greater than "
+                f"min_area_cm2 ({self.min_area_cm2:g})"
+            )
+        return self
+
+
+class Recording(_Model):
+    """What is saved besides frames.csv and events.csv."""
+
+    save_video: bool = Field(False, description="Save the raw video next to the record.")
+    codec: Annotated[str, Field(min_length=4, max_length=4)] = Field(
+        "MJPG", description="FourCC of the saved video (e.g. MJPG, mp4v)."
+    )
+    output_dir: str = Field(
+        "sessions/{date}_{time}_{animal}_{protocol}",
+        description="Session folder pattern; fields {date} {time} {animal} {protocol}. "
+        "An existing folder is never reused.",
+    )
+
+
+class Protocol(_Model):
+    """A complete place-preference protocol."""
+
+    schema_version: Literal[1] = Field(description="Format version of this file; must be 1.")
+    metadata: Metadata
+    arena: Arena
+    phases: list[Phase] = Field(min_length=1, description="Phases, run in order.")
+    stimulation: Stimulation = Field(default_factory=lambda: Stimulation())
+    decision: Decision = Field(default_factory=lambda: Decision())
+    safety: Safety = Field(default_factory=lambda: Safety())
+    tracking: Tracking = Field(default_factory=lambda: Tracking())
+    recording: Recording = Field(default_factory=lambda: Recording())
+
+    @property
+    def duration_s(self) -> float:
+        return sum(p.duration_s for p in self.phases)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Protocol:
+        names = [p.name for p in self.phases]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"phases: phase names must be unique, repeated: {', '.join(duplicated)}")
+        if self.stimulation.duty_cycle > self.safety.max_duty_cycle + 1e-9:
+            raise ValueError(
+                f"stimulation: duty cycle {self.stimulation.duty_cycle:.0%} exceeds "
+                f"safety.max_duty_cycle {self.safety.max_duty_cycle:.0%}"
+            )
+        return self
