@@ -1,0 +1,262 @@
+"""Protocol YAML -> validated ``Protocol`` plus the calibration files it names.
+
+``load_protocol(path)`` reads the file once (its exact bytes and sha256 are kept for the
+session record), validates it against ``rig.protocol.models``, finds and loads the arena
+calibration (and the laser power calibration, when named) and checks the rules that need
+them: compartments inside the arena, target power within the laser's measured range.
+Every problem is reported as ``FILE[:LINE] FIELD.PATH: reason``, all of them at once, in a
+``ProtocolError``; nothing is opened or created.
+
+Calibration files named in a protocol are looked up, in order:
+1. the path itself when absolute;
+2. relative to the protocol's folder;
+3. in ``<protocol folder>/../calibration/``;
+4. in ``./calibration/`` (the current folder);
+5. among the calibrations bundled with optorig (``synthetic_arena.yaml``), so the demo
+   protocol works from any folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from rig.calibration import ArenaCalibration, LaserPowerCalibration
+from rig.calibration_io import load_arena_calibration, load_power_calibration
+from rig.protocol.models import Protocol
+from rig.protocol.yamlfile import (
+    FileIssue,
+    Loc,
+    ProtocolFileError,
+    YamlDocument,
+    display_path,
+    read_yaml,
+    validate_model,
+)
+
+#: Tolerance when checking compartments against the arena size (cm).
+_EDGE_TOLERANCE_CM = 1e-6
+
+
+@dataclass(frozen=True)
+class LoadedProtocol:
+    """A validated protocol with the exact bytes it came from and its calibrations."""
+
+    protocol: Protocol
+    path: Path
+    raw: bytes
+    sha256: str
+    calibration: ArenaCalibration
+    calibration_path: Path
+    calibration_raw: bytes
+    power_calibration: LaserPowerCalibration | None = None
+    power_calibration_path: Path | None = None
+    power_calibration_raw: bytes | None = None
+
+    @property
+    def calibration_sha256(self) -> str:
+        return hashlib.sha256(self.calibration_raw).hexdigest()
+
+    def summary(self) -> str:
+        """One line for people: name, phases, duration, stimulation, side, calibration."""
+        return describe(self)
+
+
+def bundled_data_dir() -> Path:
+    """Folder of the calibrations shipped inside the package (``rig/data``)."""
+    return Path(str(resources.files("rig.data")))
+
+
+def default_protocol_path() -> Path:
+    """The embedded demo protocol (``rig/protocol/default.yaml``)."""
+    return Path(str(resources.files("rig.protocol").joinpath("default.yaml")))
+
+
+def parse_protocol(path: str | os.PathLike[str]) -> Protocol:
+    """Read and validate one protocol file, without looking at the files it names."""
+    return validate_model(_read(path), Protocol, ProtocolFileError)
+
+
+def _read(path: str | os.PathLike[str]) -> YamlDocument:
+    return read_yaml(path, ProtocolFileError, "protocol")
+
+
+def calibration_search_paths(name: str, protocol_path: Path) -> list[Path]:
+    """Where a calibration file named in ``protocol_path`` is looked for, in order."""
+    candidate = Path(name).expanduser()
+    if candidate.is_absolute():
+        return [candidate]
+    folder = protocol_path.parent
+    return [
+        folder / candidate,
+        folder.parent / "calibration" / candidate,
+        Path("calibration") / candidate,
+        bundled_data_dir() / candidate,
+    ]
+
+
+def find_calibration(name: str, protocol_path: Path) -> Path | None:
+    """The first existing file among :func:`calibration_search_paths`, or None."""
+    for place in calibration_search_paths(name, protocol_path):
+        if place.is_file():
+            return place
+    return None
+
+
+def _not_found(doc: YamlDocument, loc: Loc, name: str) -> FileIssue:
+    places = calibration_search_paths(name, doc.path)
+    shown = [display_path(p) for p in places[:-1]] if len(places) > 1 else [str(places[0])]
+    if len(places) > 1:
+        shown.append("the calibrations bundled with optorig")
+    return doc.issue(loc, f"calibration file '{name}' not found; looked in: {', '.join(shown)}")
+
+
+def load_protocol(path: str | os.PathLike[str]) -> LoadedProtocol:
+    """Load a protocol and its calibration files, checking everything before returning.
+
+    Raises ``ProtocolError`` (every problem, one per line) or ``CalibrationError`` when a
+    named calibration file is itself invalid.
+    """
+    doc = _read(path)
+    protocol = validate_model(doc, Protocol, ProtocolFileError)
+    issues: list[FileIssue] = []
+
+    cal_loc: Loc = ("arena", "calibration")
+    cal_path = find_calibration(protocol.arena.calibration, doc.path)
+    calibration: ArenaCalibration | None = None
+    if cal_path is None:
+        issues.append(_not_found(doc, cal_loc, protocol.arena.calibration))
+    else:
+        calibration = load_arena_calibration(cal_path)
+        issues.extend(_check_arena(doc, protocol, calibration, cal_path))
+
+    power: LaserPowerCalibration | None = None
+    power_path: Path | None = None
+    power_name = protocol.stimulation.power_calibration
+    if power_name is not None:
+        power_loc: Loc = ("stimulation", "power_calibration")
+        power_path = find_calibration(power_name, doc.path)
+        if power_path is None:
+            issues.append(_not_found(doc, power_loc, power_name))
+        else:
+            power = load_power_calibration(power_path)
+            issues.extend(_check_power(doc, protocol, power, power_path))
+
+    if issues:
+        raise ProtocolFileError(issues)
+    assert calibration is not None and cal_path is not None
+    return LoadedProtocol(
+        protocol=protocol,
+        path=doc.path,
+        raw=doc.raw,
+        sha256=hashlib.sha256(doc.raw).hexdigest(),
+        calibration=calibration,
+        calibration_path=cal_path,
+        calibration_raw=cal_path.read_bytes(),
+        power_calibration=power,
+        power_calibration_path=power_path,
+        power_calibration_raw=power_path.read_bytes() if power_path is not None else None,
+    )
+
+
+def load_default_protocol() -> LoadedProtocol:
+    """The embedded demo protocol with the bundled synthetic arena calibration."""
+    return load_protocol(default_protocol_path())
+
+
+def _check_arena(
+    doc: YamlDocument, protocol: Protocol, calibration: ArenaCalibration, cal_path: Path
+) -> list[FileIssue]:
+    width, length = calibration.width_cm, calibration.length_cm
+    size = f"the arena in {cal_path.name} is {width:g} cm wide x {length:g} cm long"
+    issues: list[FileIssue] = []
+    compartments = protocol.arena.compartments
+    if compartments is None:
+        band = protocol.arena.neutral_band_cm
+        if band >= width:
+            issues.append(
+                doc.issue(
+                    ("arena", "neutral_band_cm"),
+                    f"a {band:g} cm neutral band leaves no compartments: {size}",
+                )
+            )
+        return issues
+    for side in ("left", "right"):
+        rect = getattr(compartments, side)
+        limits = {
+            "x_min_cm": (rect.x_min_cm, 0.0, width),
+            "x_max_cm": (rect.x_max_cm, 0.0, width),
+            "y_min_cm": (rect.y_min_cm, 0.0, length),
+            "y_max_cm": (rect.y_max_cm, 0.0, length),
+        }
+        for name, (value, low, high) in limits.items():
+            if value < low - _EDGE_TOLERANCE_CM or value > high + _EDGE_TOLERANCE_CM:
+                issues.append(
+                    doc.issue(
+                        ("arena", "compartments", side, name),
+                        f"{value:g} cm is outside the arena ({low:g} to {high:g} cm): {size}",
+                    )
+                )
+    return issues
+
+
+def _check_power(
+    doc: YamlDocument, protocol: Protocol, power: LaserPowerCalibration, power_path: Path
+) -> list[FileIssue]:
+    issues: list[FileIssue] = []
+    stim = protocol.stimulation
+    if abs(power.wavelength_nm - stim.wavelength_nm) > 2.0:
+        issues.append(
+            doc.issue(
+                ("stimulation", "wavelength_nm"),
+                f"{stim.wavelength_nm:g} nm, but {power_path.name} measured a "
+                f"{power.wavelength_nm:g} nm laser ({power.laser})",
+            )
+        )
+    target = stim.target_power_mw
+    if target is not None and target > power.max_power_mw:
+        issues.append(
+            doc.issue(
+                ("stimulation", "target_power_mw"),
+                f"{target:g} mW is above the most this laser delivered when measured "
+                f"({power.max_power_mw:g} mW in {power_path.name})",
+            )
+        )
+    return issues
+
+
+def _minutes(seconds: float) -> str:
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:g} s"
+
+
+def describe(loaded: LoadedProtocol) -> str:
+    """``rtpp-redondo2014 v1, 3 phases, 40 min, pulse_train 20 Hz 15 ms, stimulated: ...``."""
+    p = loaded.protocol
+    stim = p.stimulation
+    if stim.mode == "pulse_train":
+        light = f"pulse_train {stim.frequency_hz:g} Hz {stim.pulse_width_ms:g} ms"
+    else:
+        light = "continuous"
+        if stim.ramp_down_ms > 0:
+            light += f" (ramp-down {stim.ramp_down_ms:g} ms)"
+    light += f" {stim.wavelength_nm:g} nm"
+    if stim.target_power_mw is not None:
+        light += f" {stim.target_power_mw:g} mW"
+    side = p.arena.stimulated
+    if side.rule == "fixed":
+        stimulated = f"{side.side} (fixed)"
+    else:
+        stimulated = f"counterbalanced by {side.rule} (even: {side.side})"
+    n = len(p.phases)
+    return (
+        f"{p.metadata.name} v{p.metadata.version}, {n} phase{'s' if n != 1 else ''}, "
+        f"{_minutes(p.duration_s)}, {light}, stimulated: {stimulated}, "
+        f"calibration {loaded.calibration_path.name}"
+    )
