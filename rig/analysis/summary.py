@@ -1,0 +1,365 @@
+"""The session summary: per-phase metrics computed from frames.csv and events.csv only.
+
+The engine calls :func:`write_summary` at every session end and ``rig report`` calls it
+again for a crashed session (truncated frames.csv, no summary.json, ``end_reason`` null).
+It is light on purpose: numpy, csv and json (and PyYAML for the optional protocol
+refinements); no matplotlib, scipy or Qt.
+
+Definitions of every number: ``docs/analysis.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rig import __version__
+from rig.analysis import metrics as m
+from rig.analysis.records import (
+    EventTable,
+    FrameTable,
+    RecordError,
+    read_events,
+    read_frames,
+    read_protocol_dict,
+    read_session_header,
+)
+
+SUMMARY_FORMAT = "optorig-summary"
+SUMMARY_SCHEMA_VERSION = 1
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits)
+
+
+def _pct(part: float, whole: float) -> float | None:
+    return _round(100.0 * part / whole) if whole > 0 else None
+
+
+def _follow_rule(protocol: dict[str, Any]) -> m.FollowRule:
+    decision = protocol.get("decision") if isinstance(protocol.get("decision"), dict) else {}
+    assert isinstance(decision, dict)
+    defaults = m.FollowRule()
+
+    def pick(key: str, default: Any, kind: type) -> Any:
+        value = decision.get(key, default)
+        return value if isinstance(value, kind) and not isinstance(value, bool) else default
+
+    return m.FollowRule(
+        debounce_frames=pick("debounce_frames", defaults.debounce_frames, int),
+        tracking_loss_grace_frames=pick(
+            "tracking_loss_grace_frames", defaults.tracking_loss_grace_frames, int
+        ),
+        neutral_band=pick("neutral_band", defaults.neutral_band, str),
+    )
+
+
+def _schedules(protocol: dict[str, Any]) -> dict[str, m.OpenLoopSchedule | None] | None:
+    phases = protocol.get("phases")
+    if not isinstance(phases, list):
+        return None
+    schedules: dict[str, m.OpenLoopSchedule | None] = {}
+    for phase in phases:
+        if not isinstance(phase, dict) or phase.get("mode") != "open_loop":
+            continue
+        schedule = phase.get("schedule")
+        if isinstance(schedule, dict):
+            try:
+                schedules[str(phase.get("name"))] = m.OpenLoopSchedule(
+                    on_s=float(schedule["on_s"]),
+                    off_s=float(schedule["off_s"]),
+                    start_on=bool(schedule.get("start_on", True)),
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+        else:
+            schedules[str(phase.get("name"))] = None
+    return schedules
+
+
+def _phase_bounds(frames: FrameTable) -> list[tuple[str, int, int, float, float]]:
+    """(name, start row, stop row, start s, end s) per phase run; end is the next start."""
+    runs = frames.phase_runs()
+    bounds = []
+    for k, (name, start, stop) in enumerate(runs):
+        t_start = float(frames.t_s[start])
+        t_end = float(frames.t_s[runs[k + 1][1]]) if k + 1 < len(runs) else math.inf
+        bounds.append((name, start, stop, t_start, t_end))
+    return bounds
+
+
+def compute_summary_from(
+    frames: FrameTable,
+    events: EventTable,
+    header: dict[str, Any] | None = None,
+    protocol: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The summary dict from already-read records (see :func:`compute_summary`)."""
+    header = header or {}
+    protocol = protocol or {}
+    n = len(frames)
+    durations = m.frame_durations_s(frames)
+    labels = m.stim_labels(frames)
+    trans = m.transitions(frames)
+    steps = m.step_lengths_cm(frames)
+    rule = _follow_rule(protocol)
+    schedules = _schedules(protocol)
+    session_end_s = float(frames.t_s[-1]) if n else 0.0
+    windows = m.safety_off_windows(list(events.events), session_end_s)
+    expected = m.follow_expectation(frames, rule, schedules, windows)
+    safety_events = events.of_kind(*m.SAFETY_EVENT_KINDS)
+
+    phases: list[dict[str, Any]] = []
+    previous_dropped = 0
+    bounds = _phase_bounds(frames)
+    for k, (name, start, stop, t_start, t_end) in enumerate(bounds):
+        rows = slice(start, stop)
+        d = durations[rows]
+        lab = labels[rows]
+        total = float(d.sum())
+        time_s = {key: float(d[lab == key].sum()) for key in ("stim", "nonstim", "neutral", "lost")}
+        stim_side = str(frames.stim_side[start])
+        mode = str(frames.mode[start])
+        zone = frames.zone[rows]
+        entry = trans.entry[rows]
+        in_stim = zone == stim_side
+        in_nonstim = zone == m.other_side(stim_side)
+        stim_rows = np.flatnonzero(in_stim)
+        latency = (
+            float(frames.t_s[start + stim_rows[0]]) - t_start if stim_rows.size else None
+        )
+        distance = float(steps[rows].sum())
+        both = time_s["stim"] + time_s["nonstim"]
+        if k == 0:
+            in_phase = [e for e in safety_events if e.t_s < t_end]
+        else:
+            in_phase = [e for e in safety_events if t_start <= e.t_s < t_end]
+        dropped_end = int(frames.dropped[stop - 1])
+        visits_stim = int((entry & in_stim).sum())
+        visits_nonstim = int((entry & in_nonstim).sum())
+        follow = m.follow_counts(expected[rows], frames.laser_on[rows])
+        phases.append(
+            {
+                "phase": name,
+                "mode": mode,
+                "stim_side": stim_side,
+                "start_s": _round(t_start),
+                "duration_s": _round(total),
+                "frames": stop - start,
+                "time_s": {key: _round(v) for key, v in time_s.items()},
+                "time_pct": {key: _pct(v, total) for key, v in time_s.items()},
+                "preference_index": _round((time_s["stim"] - time_s["nonstim"]) / both)
+                if both > 0
+                else None,
+                "entries": {"stim": visits_stim, "nonstim": visits_nonstim},
+                "crossings": int(trans.crossing[rows].sum()),
+                "latency_to_stim_s": _round(latency),
+                "distance_cm": _round(distance),
+                "mean_speed_cm_s": _round(distance / total) if total > 0 else None,
+                "laser_on_s": _round(float(d[frames.laser_on[rows]].sum())),
+                "safety_events": len(in_phase),
+                "lost_tracking_pct": _pct(float((zone == "lost").sum()), float(stop - start)),
+                "dropped_frames": max(0, dropped_end - previous_dropped),
+                "laser_follow_match_fraction": _round(follow["match_fraction"]),  # type: ignore[arg-type]
+            }
+        )
+        previous_dropped = dropped_end
+
+    follow_all = m.follow_counts(expected, frames.laser_on)
+    latency_ms = m.percentiles_ms(frames.latency_ms)
+    end_reason = header.get("end_reason")
+    if end_reason is None:
+        ends = events.of_kind("session_end")
+        if ends:
+            reason = ends[-1].detail.get("reason")
+            end_reason = str(reason) if reason is not None else None
+    complete = end_reason is not None and frames.torn_rows == 0
+
+    baseline = next((p for p in phases if p["mode"] == "off"), None)
+    test = next((p for p in phases if p["mode"] == "closed_loop"), None)
+    difference = None
+    if baseline and test:
+        b = baseline["time_pct"]["stim"]
+        t = test["time_pct"]["stim"]
+        difference = _round(t - b) if b is not None and t is not None else None
+    bias_pct = None
+    bias_side = None
+    if baseline is not None:
+        stim_s = baseline["time_s"]["stim"] or 0.0
+        nonstim_s = baseline["time_s"]["nonstim"] or 0.0
+        if stim_s + nonstim_s > 0:
+            bias_pct = _round(100.0 * max(stim_s, nonstim_s) / (stim_s + nonstim_s))
+            preferred = "stim" if stim_s >= nonstim_s else "nonstim"
+            side = baseline["stim_side"]
+            bias_side = side if preferred == "stim" else m.other_side(side)
+
+    protocol_header = header.get("protocol") if isinstance(header.get("protocol"), dict) else {}
+    assert isinstance(protocol_header, dict)
+    return {
+        "format": SUMMARY_FORMAT,
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "computed_by": f"optorig {__version__}",
+        "animal_id": header.get("animal_id"),
+        "protocol": protocol_header.get("name"),
+        "started_at": header.get("started_at"),
+        "complete": complete,
+        "end_reason": end_reason,
+        "frames": n,
+        "duration_s": _round(float(durations.sum())),
+        "median_frame_interval_s": _round(m.median_interval_s(frames.t_s), 6),
+        "torn_rows": {"frames": frames.torn_rows, "events": events.torn_rows},
+        "dropped_frames": int(frames.dropped[-1]) if n else 0,
+        "phases": phases,
+        "baseline_phase": baseline["phase"] if baseline else None,
+        "test_phase": test["phase"] if test else None,
+        "difference_score_pct": difference,
+        "baseline_side_bias_pct": bias_pct,
+        "baseline_preferred_side": bias_side,
+        "laser_follow": {
+            **{k: (_round(v) if k == "match_fraction" else v) for k, v in follow_all.items()},  # type: ignore[arg-type]
+            "rule": {
+                "debounce_frames": rule.debounce_frames,
+                "tracking_loss_grace_frames": rule.tracking_loss_grace_frames,
+                "neutral_band": rule.neutral_band,
+                "open_loop_checked": schedules is not None,
+            },
+            "latency_ms": {k: _round(v, 3) if isinstance(v, float) else v for k, v in latency_ms.items()},
+        },
+    }
+
+
+def compute_summary(session_dir: Path) -> dict[str, Any]:
+    """Summary of one session folder, from frames.csv and events.csv only.
+
+    Works on a crashed session: a torn last line of either CSV is ignored, summary.json
+    need not exist, and ``end_reason`` may be null (then ``complete`` is false).
+    Raises RecordError (naming the file, line and column) on a corrupt record.
+    """
+    session_dir = Path(session_dir)
+    if not session_dir.is_dir():
+        raise RecordError(f"{session_dir}: not a session folder (no such directory)")
+    header = read_session_header(session_dir)
+    frames = read_frames(session_dir / "frames.csv")
+    events = read_events(session_dir / "events.csv")
+    protocol = read_protocol_dict(session_dir)
+    return compute_summary_from(frames, events, header, protocol)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temp file in the same folder, fsync it, then os.replace it."""
+    path = Path(path)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, allow_nan=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+
+
+def write_summary(session_dir: Path) -> dict[str, Any]:
+    """Compute the summary and write ``summary.json`` atomically; return the summary.
+
+    summary.json is derived data: it is the one file analysis rewrites (atomically).
+    """
+    summary = compute_summary(session_dir)
+    write_json_atomic(Path(session_dir) / "summary.json", summary)
+    return summary
+
+
+def _fmt(value: Any, spec: str = ".1f", none: str = "-") -> str:
+    if value is None:
+        return none
+    if isinstance(value, float):
+        return format(value, spec)
+    return str(value)
+
+
+def format_summary_table(summary: dict[str, Any]) -> str:
+    """A compact fixed-width table for the terminal: one row per phase, plus laser follow."""
+    columns = [
+        ("phase", 12, "<"),
+        ("mode", 11, "<"),
+        ("stim", 5, "<"),
+        ("stim s", 8, ">"),
+        ("non s", 8, ">"),
+        ("neut s", 7, ">"),
+        ("stim%", 6, ">"),
+        ("non%", 6, ">"),
+        ("neut%", 6, ">"),
+        ("PI", 6, ">"),
+        ("ent s/n", 8, ">"),
+        ("cross", 5, ">"),
+        ("laser s", 8, ">"),
+        ("lost%", 6, ">"),
+    ]
+    head = " ".join(f"{name:{align}{width}}" for name, width, align in columns)
+    lines = [head, "-" * len(head)]
+    for p in summary.get("phases", []):
+        ts, tp = p["time_s"], p["time_pct"]
+        cells = [
+            str(p["phase"])[:12],
+            p["mode"],
+            p["stim_side"],
+            _fmt(ts["stim"]),
+            _fmt(ts["nonstim"]),
+            _fmt(ts["neutral"]),
+            _fmt(tp["stim"]),
+            _fmt(tp["nonstim"]),
+            _fmt(tp["neutral"]),
+            _fmt(p["preference_index"], "+.2f"),
+            f"{p['entries']['stim']}/{p['entries']['nonstim']}",
+            str(p["crossings"]),
+            _fmt(p["laser_on_s"]),
+            _fmt(p["lost_tracking_pct"]),
+        ]
+        lines.append(
+            " ".join(f"{c:{align}{width}}" for c, (_, width, align) in zip(cells, columns, strict=True))
+        )
+    if not summary.get("phases"):
+        lines.append("(no frames recorded)")
+    follow = summary.get("laser_follow", {})
+    lat = follow.get("latency_ms", {})
+    match = follow.get("match_fraction")
+    match_text = f"{100 * match:.1f} %" if isinstance(match, (int, float)) else "n/a"
+    lines.append(
+        f"laser follow: {match_text} of {follow.get('frames_checked', 0)} frames match the rule"
+        f" ({follow.get('frames_transition', 0)} in debounce/grace windows not checked);"
+        f" latency p50 {_fmt(lat.get('p50'), '.1f')} ms, p99 {_fmt(lat.get('p99'), '.1f')} ms"
+    )
+    extras = []
+    if summary.get("difference_score_pct") is not None:
+        extras.append(f"difference score (test - baseline stim %): {summary['difference_score_pct']:+.1f}")
+    safety = sum(p["safety_events"] for p in summary.get("phases", []))
+    extras.append(f"safety events: {safety}")
+    extras.append(f"dropped frames: {summary.get('dropped_frames', 0)}")
+    if not summary.get("complete", False):
+        extras.append("INCOMPLETE session (cut short)")
+    lines.append("; ".join(extras))
+    return "\n".join(lines)
