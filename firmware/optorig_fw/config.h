@@ -1,0 +1,86 @@
+/* optorig firmware: shared constants.
+ *
+ * This header is the single source of truth for the firmware's pins, limits, sysex
+ * command ids and version. tests/firmware/test_config_constants.py parses every
+ * #define below and compares it with rig/devices/limits.py and
+ * rig/devices/firmata_board.py, so change both sides together.
+ */
+#ifndef OPTORIG_CONFIG_H
+#define OPTORIG_CONFIG_H
+
+/* ---- identity ---------------------------------------------------------- */
+#define OPTORIG_FW_NAME "optorig"
+#define OPTORIG_FW_VERSION_MAJOR 1
+#define OPTORIG_FW_VERSION_MINOR 0
+#define OPTORIG_FW_VERSION_PATCH 0
+/* Version of the sysex extension protocol (bumped on incompatible changes). */
+#define OPTORIG_PROTOCOL_VERSION 1
+/* Firmata protocol version reported (0xF9). */
+#define FIRMATA_PROTOCOL_MAJOR 2
+#define FIRMATA_PROTOCOL_MINOR 5
+
+/* ---- clock and serial ---------------------------------------------------- */
+#define OPTORIG_F_CPU_HZ 16000000UL
+#define OPTORIG_BAUD 57600UL
+/* Timer1, prescaler 8: one tick = 0.5 us. */
+#define OPTORIG_TICKS_PER_US 2
+
+/* ---- default pins (Arduino Uno digital pin numbers) ---------------------- */
+#define LASER_PIN_DEFAULT 9       /* laser driver TTL input (active high) */
+#define PWM_PIN_NONE 127          /* "no analog-modulation pin" */
+#define INTERLOCK_PIN_NONE 127    /* "no interlock wired" */
+#define INTERLOCK_PIN_DEFAULT 2   /* suggested door/key switch input */
+#define PWM_PIN_DEFAULT 3         /* suggested analog-modulation output (Timer2 OC2B) */
+#define SYNC_PIN_DEFAULT 7        /* camera-sync TTL output */
+#define SYNC_LED_PIN_DEFAULT 12   /* sync LED output (visible to the camera) */
+
+/* ---- limits ------------------------------------------------------------- */
+#define WATCHDOG_TIMEOUT_MS_DEFAULT 300
+#define WATCHDOG_TIMEOUT_MS_MIN 50
+#define WATCHDOG_TIMEOUT_MS_MAX 5000
+#define HEARTBEAT_PERIOD_MS 100
+#define MAX_FREQUENCY_HZ 500
+#define MIN_PULSE_WIDTH_US 500
+/* Shortest low time between two pulses of a train. */
+#define MIN_PULSE_GAP_US 500
+/* Default firmware cap on one continuous gate-open window. */
+#define MAX_ON_MS_DEFAULT 30000UL
+
+/* ---- sysex command ids (user range 0x00-0x0F) ---------------------------- */
+#define SYSEX_OPTORIG_IDENTIFY 0x01   /* host->fw query; fw->host identity reply */
+#define SYSEX_OPTORIG_CONFIG 0x02     /* host->fw laser channel configuration */
+#define SYSEX_OPTORIG_GATE 0x03       /* host->fw 1 = open, 0 = closed */
+#define SYSEX_OPTORIG_HEARTBEAT 0x04  /* host->fw, one every HEARTBEAT_PERIOD_MS */
+#define SYSEX_OPTORIG_ARM 0x05        /* host->fw: (re-)arm after a watchdog trip */
+#define SYSEX_OPTORIG_SYNC 0x06       /* host->fw camera-sync configuration */
+#define SYSEX_OPTORIG_EVENT 0x07      /* fw->host event report */
+
+/* ---- event kinds (first byte of an EVENT sysex) -------------------------- */
+#define EVENT_READY 0
+#define EVENT_GATE_OPENED 1
+#define EVENT_GATE_CLOSED 2
+#define EVENT_WATCHDOG 3
+#define EVENT_CAP 4
+#define EVENT_INTERLOCK 5
+#define EVENT_SYNC 6
+#define EVENT_HEARTBEAT_ACK 7
+#define EVENT_REFUSED 8
+#define EVENT_CONFIG_ACK 9
+#define EVENT_INTERLOCK_CLEARED 10
+#define EVENT_ARMED 11
+
+/* ---- reasons (last byte of an EVENT sysex) ------------------------------- */
+#define REASON_HOST 0
+#define REASON_WATCHDOG 1
+#define REASON_CAP 2
+#define REASON_INTERLOCK 3
+#define REASON_CONFIG 4
+#define REASON_NOT_ARMED 5
+#define REASON_BAD_CONFIG 6
+#define REASON_RESET 7
+
+/* ---- modes --------------------------------------------------------------- */
+#define MODE_CONTINUOUS 0
+#define MODE_PULSE_TRAIN 1
+
+#endif
