@@ -90,12 +90,16 @@ def calibration_search_paths(name: str, protocol_path: Path) -> list[Path]:
     if candidate.is_absolute():
         return [candidate]
     folder = protocol_path.parent
-    return [
+    places: list[Path] = []
+    for place in (
         folder / candidate,
         folder.parent / "calibration" / candidate,
         Path("calibration") / candidate,
         bundled_data_dir() / candidate,
-    ]
+    ):
+        if all(place.resolve() != seen.resolve() for seen in places):
+            places.append(place)
+    return places
 
 
 def find_calibration(name: str, protocol_path: Path) -> Path | None:
@@ -108,9 +112,12 @@ def find_calibration(name: str, protocol_path: Path) -> Path | None:
 
 def _not_found(doc: YamlDocument, loc: Loc, name: str) -> FileIssue:
     places = calibration_search_paths(name, doc.path)
-    shown = [display_path(p) for p in places[:-1]] if len(places) > 1 else [str(places[0])]
-    if len(places) > 1:
-        shown.append("the calibrations bundled with optorig")
+    bundled = bundled_data_dir().resolve()
+    shown = [
+        "the calibrations bundled with optorig" if p.resolve().parent == bundled
+        else display_path(p)
+        for p in places
+    ]
     return doc.issue(loc, f"calibration file '{name}' not found; looked in: {', '.join(shown)}")
 
 

@@ -50,11 +50,13 @@ class Rect(_Model):
     def _ordered(self) -> Rect:
         if self.x_max_cm <= self.x_min_cm:
             raise ValueError(
-                f"x_max_cm ({self.x_max_cm:g}) must be greater than x_min_cm ({self.x_min_cm:g})"
+                f"x_max_cm: {self.x_max_cm:g} cm must be greater than x_min_cm "
+                f"({self.x_min_cm:g} cm)"
             )
         if self.y_max_cm <= self.y_min_cm:
             raise ValueError(
-                f"y_max_cm ({self.y_max_cm:g}) must be greater than y_min_cm ({self.y_min_cm:g})"
+                f"y_max_cm: {self.y_max_cm:g} cm must be greater than y_min_cm "
+                f"({self.y_min_cm:g} cm)"
             )
         return self
 
@@ -156,7 +158,9 @@ class Phase(_Model):
     @model_validator(mode="after")
     def _schedule_only_open_loop(self) -> Phase:
         if self.schedule is not None and self.mode != "open_loop":
-            raise ValueError(f"a schedule is only used in open_loop phases, not in {self.mode!r}")
+            raise ValueError(
+                f"schedule: a schedule is only used in open_loop phases, not in {self.mode!r}"
+            )
         return self
 
 
@@ -321,8 +325,8 @@ class Tracking(_Model):
     def _areas(self) -> Tracking:
         if self.max_area_cm2 <= self.min_area_cm2:
             raise ValueError(
-                f"max_area_cm2 ({self.max_area_cm2:g}) must be greater than "
-                f"min_area_cm2 ({self.min_area_cm2:g})"
+                f"max_area_cm2: {self.max_area_cm2:g} cm2 must be greater than "
+                f"min_area_cm2 ({self.min_area_cm2:g} cm2)"
             )
         return self
 
@@ -367,6 +371,7 @@ class Protocol(_Model):
         if self.stimulation.duty_cycle > self.safety.max_duty_cycle + 1e-9:
             raise ValueError(
                 f"stimulation: duty cycle {self.stimulation.duty_cycle:.0%} exceeds "
-                f"safety.max_duty_cycle {self.safety.max_duty_cycle:.0%}"
+                f"safety.max_duty_cycle {self.safety.max_duty_cycle:.0%}; shorten "
+                "pulse_width_ms, lower frequency_hz or raise safety.max_duty_cycle"
             )
         return self

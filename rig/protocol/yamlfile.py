@@ -209,12 +209,12 @@ def read_yaml(path: str | os.PathLike[str], error: ErrorFactory, what: str) -> Y
     doc = YamlDocument(path=path, label=label, raw=raw, data=data, root=root)
     duplicates = _duplicate_keys(root, ())
     if duplicates:
-        raise error([doc.issue(loc, reason) for loc, reason in duplicates])
+        raise error([FileIssue(label, line, field_path(loc), why) for loc, line, why in duplicates])
     return doc
 
 
-def _duplicate_keys(node: yaml.Node, loc: Loc) -> list[tuple[Loc, str]]:
-    found: list[tuple[Loc, str]] = []
+def _duplicate_keys(node: yaml.Node, loc: Loc) -> list[tuple[Loc, int, str]]:
+    found: list[tuple[Loc, int, str]] = []
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key, value in node.value:
@@ -223,6 +223,7 @@ def _duplicate_keys(node: yaml.Node, loc: Loc) -> list[tuple[Loc, str]]:
                 found.append(
                     (
                         (*loc, name),
+                        key.start_mark.line + 1,
                         f"appears twice (also on line {seen[name]}); remove one of them",
                     )
                 )
@@ -432,8 +433,19 @@ def translate_validation_error(
     for item in err.errors(include_url=False):
         loc = _data_loc(tuple(item["loc"]), data)
         grouped.setdefault(loc, []).append(item)
+    # A misspelt field is reported once, as unknown with a suggestion, not also as missing.
+    suggested: set[Loc] = set()
+    for loc, items in grouped.items():
+        for item in items:
+            if item["type"] == "extra_forbidden" and loc:
+                parent = model_at(root, loc[:-1])
+                fields = list(parent.model_fields) if parent is not None else []
+                for close in difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6):
+                    suggested.add((*loc[:-1], close))
     problems: list[tuple[Loc, str]] = []
     for loc, items in grouped.items():
+        if loc in suggested and all(item["type"] == "missing" for item in items):
+            continue
         if len(items) > 1 and all(tuple(i["loc"]) != loc for i in items):
             # One value failed every member of a union (e.g. 'auto' or a whole number).
             options: list[str] = []
