@@ -1,0 +1,104 @@
+"""SessionController: builds a SessionRunner from the set-up choices and runs it in a worker
+thread; forwards start/stop/emergency stop. No widgets here (the main window wires it)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PyQt6.QtCore import QObject, pyqtSignal
+
+from rig.gui.bridge import RunnerLike, SessionBridge, SessionWorker
+from rig.gui.settings import SetupChoices
+
+if TYPE_CHECKING:
+    from rig.protocol.load import LoadedProtocol
+
+log = logging.getLogger(__name__)
+
+RunnerFactory = Callable[[SetupChoices, "LoadedProtocol", Sequence[Any]], RunnerLike]
+
+
+def make_runner(
+    choices: SetupChoices, loaded: LoadedProtocol, observers: Sequence[Any]
+) -> RunnerLike:
+    """The production factory: devices from the registry, the engine's SessionRunner."""
+    from rig.devices.registry import make_board, make_source
+    from rig.session.runner import SessionRunner
+
+    source = make_source(choices.source_spec(), loaded)
+    board = make_board(choices.board_spec())
+    return SessionRunner(
+        loaded,
+        source,
+        board,
+        Path(choices.output_dir),
+        choices.animal_id,
+        experimenter=choices.experimenter,
+        notes=choices.notes,
+        speed=choices.speed_value() if choices.source_kind != "camera" else 1.0,
+        stim_side=None if choices.stim_side == "protocol" else choices.stim_side,
+        observers=observers,
+        simulated=choices.simulated,
+    )
+
+
+class SessionController(QObject):
+    """Owns the current runner and its worker thread (GUI thread)."""
+
+    started = pyqtSignal(object)  # runner
+
+    def __init__(self, factory: RunnerFactory = make_runner, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._factory = factory
+        self.bridge = SessionBridge(self)
+        self.runner: RunnerLike | None = None
+        self.worker: SessionWorker | None = None
+        self.choices: SetupChoices | None = None
+        self.loaded: LoadedProtocol | None = None
+        self.stop_requested = False
+
+    @property
+    def is_running(self) -> bool:
+        return self.worker is not None and self.worker.is_alive()
+
+    def start(self, choices: SetupChoices, loaded: LoadedProtocol) -> RunnerLike:
+        """Build the runner (validation errors raise here, nothing started) and run it."""
+        if self.is_running:
+            raise RuntimeError("a session is already running")
+        self.bridge.samples.clear()
+        runner = self._factory(choices, loaded, [self.bridge])
+        self.runner, self.choices, self.loaded = runner, choices, loaded
+        self.stop_requested = False
+        self.worker = SessionWorker(runner, self.bridge)
+        self.worker.start()
+        log.info("session started: %s", choices)
+        self.started.emit(runner)
+        return runner
+
+    def request_stop(self) -> None:
+        if self.runner is not None:
+            self.stop_requested = True
+            self.runner.request_stop()
+
+    def emergency_stop(self) -> None:
+        """Close the laser gate now (on this thread), then stop the session."""
+        if self.runner is not None:
+            self.stop_requested = True
+            self.runner.emergency_stop()
+
+    def set_paused(self, paused: bool) -> bool:
+        setter = getattr(self.runner, "set_paused", None)
+        if setter is None:
+            return False
+        setter(paused)
+        return True
+
+    def set_speed(self, speed: float | None) -> bool:
+        setter = getattr(self.runner, "set_speed", None)
+        if setter is None:
+            return False
+        setter(speed)
+        return True

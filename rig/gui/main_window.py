@@ -1,0 +1,330 @@
+"""The main window: layout and wiring only (set-up panel | live view | live plots).
+
+Threads: everything here runs on the GUI thread. The engine runs in the controller's
+worker thread; the display timer pulls ``runner.latest_update()`` and ``runner.status`` at
+display rate and drains the bridge's frame samples, so drawing never slows the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PyQt6.QtCore import Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QCloseEvent, QKeySequence, QShortcut
+from PyQt6.QtWidgets import QMainWindow, QMessageBox, QScrollArea, QSplitter, QWidget
+
+from rig.gui.controller import RunnerFactory, SessionController, make_runner
+from rig.gui.settings import SetupChoices, load_choices, save_choices
+from rig.gui.widgets.fault_banner import END_ACTIONS
+from rig.gui.widgets.live_plots import LivePlots
+from rig.gui.widgets.live_view import LiveView
+from rig.gui.widgets.setup_panel import SetupPanel
+from rig.gui.widgets.status_bar import SessionStatusBar
+from rig.gui.widgets.summary_dialog import SummaryDialog, open_path
+from rig.gui.widgets.video_view import ZONE_COLOURS, ZoneOverlay
+
+log = logging.getLogger(__name__)
+
+#: Display refresh (video + status), and plots every N display ticks.
+DISPLAY_HZ = 30
+PLOT_EVERY_TICKS = 6
+
+ConfirmFn = Callable[[QWidget, str, str], bool]
+
+
+def ask_confirmation(parent: QWidget, title: str, text: str) -> bool:
+    """A Yes/No question (the production confirm function; tests inject their own)."""
+    answer = QMessageBox.question(
+        parent,
+        title,
+        text,
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
+
+
+#: Events shown in the banner while the session continues.
+WARNING_EVENTS = {
+    "safety_continuous_limit": (
+        "Continuous-on limit reached",
+        "The light was forced off for the protocol's forced-off period; the session continues.",
+    ),
+    "safety_total_limit": (
+        "Total light-on limit reached",
+        "No more light this session (or the session stops, as the protocol says).",
+    ),
+    "board_watchdog": (
+        "Board watchdog fired",
+        "The board stopped hearing the host and closed the laser gate by itself.",
+    ),
+    "board_cap": ("Board safety cap", "The firmware closed the gate at its own on-time cap."),
+}
+
+
+def zone_overlays(loaded: Any, stim_side: str = "") -> tuple[list[tuple[float, float]], list[ZoneOverlay]]:
+    """Arena outline and compartment polygons in image pixels for a loaded protocol."""
+    from rig.calibration import PixelMapper
+    from rig.zones import ZoneMap
+
+    calibration = loaded.calibration
+    zone_map = ZoneMap.from_protocol(loaded.protocol.arena, calibration)
+    mapper = PixelMapper(calibration)
+    overlays = []
+    for zone, polygon in zone_map.polygons_px(mapper).items():
+        name = str(zone.value)
+        label = name.upper() + (" (stim)" if name == stim_side else "")
+        if name == "neutral":
+            label = ""
+        overlays.append(ZoneOverlay(name, tuple(polygon), ZONE_COLOURS[name], label))
+    return [tuple(p) for p in calibration.corners_px], overlays  # type: ignore[misc]
+
+
+class MainWindow(QMainWindow):
+    session_finished = pyqtSignal(object)  # RunnerStatus (after the GUI handled it)
+
+    def __init__(
+        self,
+        runner_factory: RunnerFactory = make_runner,
+        confirm: ConfirmFn = ask_confirmation,
+        opener: Callable[[Path], None] = open_path,
+        show_summary: bool = True,
+        build_report: bool = True,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("optorig — closed-loop place preference")
+        self._confirm = confirm
+        self._opener = opener
+        self._show_summary = show_summary
+        self._build_report = build_report
+        self.controller = SessionController(runner_factory, self)
+        self.setup_panel = SetupPanel()
+        self.live_view = LiveView()
+        self.plots = LivePlots()
+        self.status_bar = SessionStatusBar()
+        self.setStatusBar(self.status_bar)
+        self.summary_dialog: SummaryDialog | None = None
+        self.last_status: Any = None
+        self._close_after_finish = False
+        self._last_frame_index = -1
+        self._tick = 0
+        self._stim_side = ""
+
+        scroll = QScrollArea()
+        scroll.setWidget(self.setup_panel)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(340)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(scroll)
+        splitter.addWidget(self.live_view)
+        splitter.addWidget(self.plots)
+        splitter.setStretchFactor(0, 0)
+        splitter.setStretchFactor(1, 3)
+        splitter.setStretchFactor(2, 2)
+        splitter.setSizes([360, 760, 480])
+        self.setCentralWidget(splitter)
+        self.resize(1600, 960)
+
+        self.setup_panel.start_requested.connect(self.start_session)
+        self.setup_panel.protocol_loaded.connect(self._protocol_loaded)
+        self.live_view.stop_button.clicked.connect(self.stop_session)
+        self.live_view.estop_button.clicked.connect(self.emergency_stop)
+        self.live_view.sim_controls.speed_changed.connect(self._speed_changed)
+        self.live_view.sim_controls.pause_toggled.connect(self.controller.set_paused)
+        self.live_view.calibrate_button.clicked.connect(self.open_calibration_editor)
+        self.estop_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        self.estop_shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.estop_shortcut.activated.connect(self.emergency_stop)
+        bridge = self.controller.bridge
+        bridge.state_changed.connect(self._state_changed)
+        bridge.event_received.connect(self._event_received)
+        bridge.finished.connect(self._finished)
+        bridge.crashed.connect(self._crashed)
+
+        self.display_timer = QTimer(self)
+        self.display_timer.setInterval(int(1000 / DISPLAY_HZ))
+        self.display_timer.timeout.connect(self.refresh_display)
+
+    # --- set-up ---
+    def restore_choices(self) -> None:
+        self.setup_panel.apply_choices(load_choices())
+        self.live_view.sim_controls.set_speed(load_choices().speed)
+
+    def _protocol_loaded(self, loaded: Any) -> None:
+        if loaded is None or self.controller.is_running:
+            return
+        try:
+            arena, zones = zone_overlays(loaded)
+        except Exception:  # noqa: BLE001 - display only
+            log.exception("could not draw the zones")
+            return
+        self.live_view.set_overlays(arena, zones)
+
+    # --- session control ---
+    def start_session(self, choices: SetupChoices, loaded: Any) -> bool:
+        from dataclasses import replace
+
+        from rig.errors import RigError
+
+        choices = replace(choices, speed=self.live_view.sim_controls.speed)
+        save_choices(choices)
+        self.live_view.banner.hide()
+        try:
+            self.controller.start(choices, loaded)
+        except RigError as err:
+            self.live_view.banner.show_message("error", "The session could not start", str(err))
+            return False
+        protocol = loaded.protocol
+        zone_map_boundaries: list[float] = []
+        try:
+            from rig.zones import ZoneMap
+
+            zone_map = ZoneMap.from_protocol(protocol.arena, loaded.calibration)
+            zone_map_boundaries = [zone_map.left.x_max_cm, zone_map.right.x_min_cm]
+        except Exception:  # noqa: BLE001 - display only
+            log.exception("zone map for plots")
+        self.plots.reset(
+            [p.name for p in protocol.phases], zone_map_boundaries, loaded.calibration.width_cm
+        )
+        self._stim_side = ""
+        self._last_frame_index = -1
+        self.live_view.video.clear_track()
+        simulated = choices.simulated
+        self.live_view.video.set_tag(f"SIMULATED" if simulated else "")
+        self.live_view.sim_controls.setVisible(choices.source_kind != "camera")
+        self.live_view.set_running(True)
+        self.setup_panel.set_running(True)
+        self.display_timer.start()
+        return True
+
+    def stop_session(self) -> None:
+        self.controller.request_stop()
+
+    def emergency_stop(self) -> None:
+        if self.controller.runner is None or not self.controller.is_running:
+            return
+        self.controller.emergency_stop()
+        self.live_view.laser.set_laser_on(False)
+        self.live_view.banner.show_message(
+            "error", "EMERGENCY STOP", "Laser gate closed; the session is stopping."
+        )
+
+    def _speed_changed(self, speed: str) -> None:
+        self.controller.set_speed(None if speed == "max" else float(speed))
+        if self.controller.is_running and self.controller.choices is not None:
+            tag = "SIMULATED" if self.controller.choices.simulated else ""
+            self.live_view.video.set_tag(f"{tag} {speed}x" if speed != "max" else f"{tag} max")
+
+    # --- display (timer, GUI thread) ---
+    def refresh_display(self) -> None:
+        runner = self.controller.runner
+        if runner is None:
+            return
+        self._tick += 1
+        update = runner.latest_update()
+        if update is not None and update.frame_index != self._last_frame_index:
+            self._last_frame_index = update.frame_index
+            track = update.track
+            position = (track.x_px, track.y_px) if track.found else None
+            self.live_view.video.show_frame(update.image, position, track.contour)
+            self.live_view.laser.set_laser_on(update.laser_on)
+        status = runner.status
+        self.last_status = status
+        self.live_view.show_status(status)
+        if update is not None:
+            self.live_view.laser.set_laser_on(update.laser_on)
+        self.status_bar.show_status(status)
+        if status.stim_side and status.stim_side != self._stim_side and self.controller.loaded:
+            self._stim_side = status.stim_side
+            try:
+                arena, zones = zone_overlays(self.controller.loaded, status.stim_side)
+                self.live_view.set_overlays(arena, zones)
+                self.plots.stim_side = status.stim_side
+            except Exception:  # noqa: BLE001 - display only
+                log.exception("could not draw the zones")
+        self.plots.add_samples(self.controller.bridge.drain_samples())
+        if self._tick % PLOT_EVERY_TICKS == 0:
+            self.plots.redraw()
+
+    # --- engine reports (queued signals) ---
+    def _state_changed(self, status: Any) -> None:
+        self.last_status = status
+        self.live_view.show_status(status)
+
+    def _event_received(self, kind: str, t_s: float, detail: dict[str, object]) -> None:
+        if kind in WARNING_EVENTS:
+            what, action = WARNING_EVENTS[kind]
+            self.live_view.banner.show_message("warning", f"{what} at {t_s:.1f} s", action)
+        elif kind == "fault":
+            what = f"{detail.get('error', 'Fault')}: {detail.get('message', '')}"
+            self.live_view.banner.show_message("error", what, "The laser gate was closed.")
+
+    def _finished(self, status: Any) -> None:
+        self.display_timer.stop()
+        self.refresh_display()
+        self.plots.add_samples(self.controller.bridge.drain_samples())
+        self.plots.redraw()
+        self.last_status = status
+        self.live_view.show_status(status)
+        self.live_view.laser.set_laser_on(False)
+        self.status_bar.show_status(status)
+        self.live_view.set_running(False)
+        self.setup_panel.set_running(False)
+        reason = getattr(status.end_reason, "value", str(status.end_reason))
+        if reason in END_ACTIONS:
+            what = status.fault or reason.replace("_", " ").capitalize()
+            self.live_view.banner.show_message("error", what, END_ACTIONS[reason])
+        elif reason == "stopped_by_user":
+            self.live_view.banner.show_message("info", "Session stopped by the user", "The record is complete.")
+        if self._close_after_finish:
+            self.session_finished.emit(status)
+            self.close()
+            return
+        if self._show_summary and status.session_dir is not None:
+            self.summary_dialog = SummaryDialog(
+                Path(status.session_dir), reason, self, self._opener, self._build_report
+            )
+            self.summary_dialog.show()
+        self.session_finished.emit(status)
+
+    def _crashed(self, message: str) -> None:
+        self.live_view.banner.show_message(
+            "error", f"The session engine failed: {message}", END_ACTIONS["error"]
+        )
+
+    # --- calibration ---
+    def open_calibration_editor(self) -> None:
+        from rig.gui.widgets.calibration_editor import CalibrationEditor
+
+        editor = CalibrationEditor(self, choices=self.setup_panel.choices(), loaded=self.setup_panel.loaded)
+        editor.show()
+        self.calibration_editor = editor
+
+    # --- closing ---
+    def closeEvent(self, event: QCloseEvent | None) -> None:  # noqa: N802 - Qt API
+        assert event is not None
+        if not self.controller.is_running:
+            self.display_timer.stop()
+            event.accept()
+            return
+        if self._close_after_finish:
+            event.ignore()
+            return
+        if not self._confirm(
+            self,
+            "Session running",
+            "A session is running. Stop it (laser off, record completed) and close the window?",
+        ):
+            event.ignore()
+            return
+        # Laser off at once, then a clean stop; the window closes when the record is complete.
+        self._close_after_finish = True
+        self.controller.emergency_stop()
+        self.live_view.laser.set_laser_on(False)
+        self.live_view.banner.show_message(
+            "info", "Closing", "Laser gate closed; finishing the record before closing…"
+        )
+        event.ignore()

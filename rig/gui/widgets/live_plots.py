@@ -1,0 +1,118 @@
+"""Live pyqtgraph plots: cumulative time per compartment per phase, position over time and
+a laser raster. Fed with FrameSample batches drained from the bridge (GUI thread); drawing is
+decimated so it costs the same at 30 fps or at replay speed "max"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6.QtWidgets import QWidget
+
+from rig.gui.bridge import FrameSample
+from rig.gui.widgets.video_view import STIM_BLUE, ZONE_COLOURS
+
+ZONES = ("left", "right", "neutral", "lost")
+#: At most this many points are drawn in the position plot (older data is strided).
+MAX_DRAWN_POINTS = 3000
+
+
+class LivePlots(pg.GraphicsLayoutWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent)
+        self.setBackground((25, 25, 28))
+        self.bar_plot = self.addPlot(row=0, col=0, title="Cumulative time per compartment (s)")
+        self.bar_plot.showGrid(y=True, alpha=0.3)
+        self.bar_plot.setMouseEnabled(x=False, y=False)
+        self.bar_plot.addLegend(offset=(5, 5), labelTextSize="8pt")
+        self._bars: dict[str, pg.BarGraphItem] = {}
+        width = 0.2
+        for i, zone in enumerate(ZONES[:3]):
+            bar = pg.BarGraphItem(
+                x=[], height=[], width=width, brush=pg.mkBrush(*ZONE_COLOURS[zone]), name=zone
+            )
+            self._bars[zone] = bar
+            self.bar_plot.addItem(bar)
+            self.bar_plot.legend.addItem(bar, zone)
+        self.position_plot = self.addPlot(row=1, col=0, title="Position x (cm)")
+        self.position_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.position_plot.setMouseEnabled(x=False, y=False)
+        self.position_curve = self.position_plot.plot(pen=pg.mkPen((230, 230, 230), width=1))
+        self._boundary_lines: list[pg.InfiniteLine] = []
+        self.laser_plot = self.addPlot(row=2, col=0, title="Laser gate")
+        self.laser_plot.setXLink(self.position_plot)
+        self.laser_plot.setYRange(0, 1, padding=0.05)
+        self.laser_plot.hideAxis("left")
+        self.laser_plot.setMouseEnabled(x=False, y=False)
+        self.laser_plot.setLabel("bottom", "session time (s)")
+        self.laser_curve = self.laser_plot.plot(
+            pen=pg.mkPen(STIM_BLUE, width=1),
+            fillLevel=0,
+            brush=pg.mkBrush(*STIM_BLUE, 160),
+            stepMode="center",
+        )
+        self.ci.layout.setRowStretchFactor(0, 3)
+        self.ci.layout.setRowStretchFactor(1, 3)
+        self.ci.layout.setRowStretchFactor(2, 1)
+        self.reset()
+
+    def reset(self, phases: Sequence[str] = (), boundaries_cm: Sequence[float] = (),
+              width_cm: float | None = None, stim_side: str = "") -> None:
+        """Clear everything for a new session (phase names, compartment boundaries in x cm)."""
+        self.phases = list(phases)
+        self.time_s = np.zeros((max(len(self.phases), 1), len(ZONES)))
+        self._t: list[float] = []
+        self._x: list[float] = []
+        self._laser_t: list[float] = []
+        self._laser_v: list[float] = []
+        self._last: FrameSample | None = None
+        for line in self._boundary_lines:
+            self.position_plot.removeItem(line)
+        self._boundary_lines = []
+        for x_cm in boundaries_cm:
+            line = pg.InfiniteLine(pos=x_cm, angle=0, pen=pg.mkPen((150, 150, 150), style=pg.QtCore.Qt.PenStyle.DashLine))
+            self.position_plot.addItem(line)
+            self._boundary_lines.append(line)
+        if width_cm:
+            self.position_plot.setYRange(0, width_cm, padding=0.02)
+        ticks = [(i, name) for i, name in enumerate(self.phases)]
+        self.bar_plot.getAxis("bottom").setTicks([ticks])
+        self.bar_plot.setXRange(-0.5, max(len(self.phases), 1) - 0.5, padding=0.02)
+        self.stim_side = stim_side
+        self.position_curve.setData([], [])
+        self.laser_curve.setData([0.0, 0.0], [0.0])
+        self.redraw()
+
+    def add_samples(self, samples: Sequence[FrameSample]) -> None:
+        """Accumulate a batch of frame samples (cheap; call redraw() at a few Hz)."""
+        for sample in samples:
+            last = self._last
+            if last is not None and sample.t_s > last.t_s:
+                row = min(last.phase_index, self.time_s.shape[0] - 1)
+                col = ZONES.index(last.zone) if last.zone in ZONES else 3
+                self.time_s[row, col] += sample.t_s - last.t_s
+            if last is None or sample.laser_on != last.laser_on:
+                self._laser_t.append(sample.t_s)
+                self._laser_v.append(1.0 if sample.laser_on else 0.0)
+            self._t.append(sample.t_s)
+            self._x.append(np.nan if sample.x_cm is None else sample.x_cm)
+            self._last = sample
+
+    def redraw(self) -> None:
+        n_phases = max(len(self.phases), 1)
+        for i, zone in enumerate(ZONES[:3]):
+            self._bars[zone].setOpts(
+                x=np.arange(n_phases) + (i - 1) * 0.22, height=self.time_s[:n_phases, i], width=0.2
+            )
+        if self._t:
+            t = np.asarray(self._t)
+            x = np.asarray(self._x)
+            stride = max(1, len(t) // MAX_DRAWN_POINTS)
+            self.position_curve.setData(t[::stride], x[::stride], connect="finite")
+            laser_t = self._laser_t + [self._t[-1]]
+            self.laser_curve.setData(np.asarray(laser_t), np.asarray(self._laser_v))
+
+    @property
+    def n_samples(self) -> int:
+        return len(self._t)

@@ -1,0 +1,446 @@
+"""The set-up panel: protocol, animal, stimulated side, source, board, output folder.
+
+Start stays disabled, with the reason shown, until every choice is valid. The protocol is
+loaded (and validated) as soon as it is picked; its errors are shown inline, one per line
+with file, line and field, exactly as ``rig validate`` prints them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from rig.gui.settings import SetupChoices
+
+if TYPE_CHECKING:
+    from rig.protocol.load import LoadedProtocol
+
+log = logging.getLogger(__name__)
+
+#: Pseudo-path of the embedded demo protocol.
+DEMO_PROTOCOL = "<demo>"
+
+SOURCE_KINDS = (
+    ("synthetic", "Synthetic arena (practice)"),
+    ("video", "Recorded video (simulation)"),
+    ("camera", "Camera"),
+)
+
+_ERROR_STYLE = "color:#ff6b6b;"
+_OK_STYLE = "color:#8fd18f;"
+
+
+def _load(path: str) -> LoadedProtocol:
+    from rig.protocol.load import load_default_protocol, load_protocol
+
+    if path == DEMO_PROTOCOL:
+        return load_default_protocol()
+    return load_protocol(Path(path))
+
+
+def list_serial_ports() -> list[tuple[str, str]]:
+    """(port, description) of the serial ports, Arduino ones first ([] if unavailable)."""
+    try:
+        from rig.devices import ports
+    except ImportError:
+        return []
+    try:
+        found = ports.list_ports()
+    except Exception:  # noqa: BLE001 - listing ports must not break the panel
+        log.exception("listing serial ports failed")
+        return []
+    result = []
+    for port in found:
+        name = getattr(port, "device", None) or getattr(port, "port", None) or str(port)
+        description = getattr(port, "description", "") or ""
+        result.append((str(name), str(description)))
+    return result
+
+
+def probe_board(port: str) -> str:
+    """Connect to the board on ``port``, return its firmware version, disconnect."""
+    from rig.devices.firmata_board import FirmataBoard
+
+    board = FirmataBoard(port)
+    with board:
+        info = board.info
+        return f"{info.firmware_name} {info.firmware_version}".strip()
+
+
+class SetupPanel(QWidget):
+    """Emits ``start_requested`` with the choices and the loaded protocol."""
+
+    start_requested = pyqtSignal(object, object)  # SetupChoices, LoadedProtocol
+    protocol_loaded = pyqtSignal(object)  # LoadedProtocol | None
+    preview_requested = pyqtSignal(str)  # source spec
+
+    def __init__(
+        self,
+        parent: QWidget | None = None,
+        port_lister: Callable[[], list[tuple[str, str]]] = list_serial_ports,
+        board_prober: Callable[[str], str] = probe_board,
+    ) -> None:
+        super().__init__(parent)
+        self._port_lister = port_lister
+        self._board_prober = board_prober
+        self.loaded: LoadedProtocol | None = None
+        self.protocol_error = ""
+        self.board_versions: dict[str, str] = {}
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(4, 4, 4, 4)
+
+        # Protocol
+        box = QGroupBox("Protocol")
+        form = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.protocol_edit = QLineEdit()
+        self.protocol_edit.setPlaceholderText("protocol YAML file")
+        self.protocol_edit.editingFinished.connect(lambda: self.set_protocol_path(self.protocol_edit.text()))
+        row.addWidget(self.protocol_edit, 1)
+        browse = QPushButton("Open…")
+        browse.clicked.connect(self._browse_protocol)
+        row.addWidget(browse)
+        demo = QPushButton("Demo")
+        demo.setToolTip("Use the embedded demo protocol (synthetic arena calibration)")
+        demo.clicked.connect(lambda: self.set_protocol_path(DEMO_PROTOCOL))
+        row.addWidget(demo)
+        form.addLayout(row)
+        self.protocol_status = QLabel("No protocol loaded.")
+        self.protocol_status.setWordWrap(True)
+        form.addWidget(self.protocol_status)
+        outer.addWidget(box)
+
+        # Animal
+        box = QGroupBox("Animal")
+        grid = QFormLayout(box)
+        self.animal_edit = QLineEdit()
+        self.animal_edit.setPlaceholderText("e.g. m017")
+        self.animal_edit.textChanged.connect(self._revalidate)
+        grid.addRow("Animal ID", self.animal_edit)
+        self.experimenter_edit = QLineEdit()
+        grid.addRow("Experimenter", self.experimenter_edit)
+        self.notes_edit = QPlainTextEdit()
+        self.notes_edit.setFixedHeight(48)
+        grid.addRow("Notes", self.notes_edit)
+        self.side_combo = QComboBox()
+        self.side_combo.addItem("As the protocol says", "protocol")
+        self.side_combo.addItem("left (override)", "left")
+        self.side_combo.addItem("right (override)", "right")
+        self.side_combo.currentIndexChanged.connect(self._revalidate)
+        grid.addRow("Stimulated side", self.side_combo)
+        self.side_result = QLabel("")
+        grid.addRow("", self.side_result)
+        outer.addWidget(box)
+
+        # Source
+        box = QGroupBox("Video source")
+        grid = QFormLayout(box)
+        self.source_combo = QComboBox()
+        for kind, label in SOURCE_KINDS:
+            self.source_combo.addItem(label, kind)
+        grid.addRow("Source", self.source_combo)
+        self.source_stack = QStackedWidget()
+        self.source_stack.addWidget(QLabel("Rendered mouse with known position."))
+        video_row = QWidget()
+        layout = QHBoxLayout(video_row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.video_edit = QLineEdit()
+        self.video_edit.setPlaceholderText("recorded video file")
+        self.video_edit.textChanged.connect(self._revalidate)
+        layout.addWidget(self.video_edit, 1)
+        browse = QPushButton("…")
+        browse.clicked.connect(self._browse_video)
+        layout.addWidget(browse)
+        self.source_stack.addWidget(video_row)
+        camera_row = QWidget()
+        layout = QHBoxLayout(camera_row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.camera_spin = QSpinBox()
+        self.camera_spin.setRange(0, 16)
+        layout.addWidget(QLabel("index"))
+        layout.addWidget(self.camera_spin)
+        self.preview_button = QPushButton("Preview")
+        self.preview_button.clicked.connect(lambda: self.preview_requested.emit(self.choices().source_spec()))
+        layout.addWidget(self.preview_button)
+        self.source_stack.addWidget(camera_row)
+        self.source_combo.currentIndexChanged.connect(self._source_changed)
+        grid.addRow("", self.source_stack)
+        outer.addWidget(box)
+
+        # Board
+        box = QGroupBox("Laser board")
+        grid = QFormLayout(box)
+        row = QHBoxLayout()
+        self.board_combo = QComboBox()
+        self.board_combo.currentIndexChanged.connect(self._revalidate)
+        row.addWidget(self.board_combo, 1)
+        refresh = QPushButton("↻")
+        refresh.setToolTip("List the serial ports again")
+        refresh.clicked.connect(self.refresh_ports)
+        row.addWidget(refresh)
+        self.connect_button = QPushButton("Connect")
+        self.connect_button.clicked.connect(self.probe_selected_board)
+        row.addWidget(self.connect_button)
+        grid.addRow("Board", row)
+        self.board_status = QLabel("")
+        self.board_status.setWordWrap(True)
+        grid.addRow("", self.board_status)
+        outer.addWidget(box)
+
+        # Output
+        box = QGroupBox("Output")
+        row = QHBoxLayout(box)
+        self.output_edit = QLineEdit()
+        self.output_edit.setPlaceholderText("folder for session records")
+        self.output_edit.textChanged.connect(self._revalidate)
+        row.addWidget(self.output_edit, 1)
+        browse = QPushButton("…")
+        browse.clicked.connect(self._browse_output)
+        row.addWidget(browse)
+        outer.addWidget(box)
+
+        self.start_button = QPushButton("Start session")
+        self.start_button.setMinimumHeight(44)
+        self.start_button.setStyleSheet(
+            "QPushButton { font-size:16px; font-weight:bold; background:#2e7d32; color:white; }"
+            "QPushButton:disabled { background:#444; color:#999; }"
+        )
+        self.start_button.clicked.connect(self._start_clicked)
+        outer.addWidget(self.start_button)
+        self.start_reason = QLabel("")
+        self.start_reason.setWordWrap(True)
+        self.start_reason.setStyleSheet("color:#ffb74d;")
+        outer.addWidget(self.start_reason)
+        outer.addStretch(1)
+        self.refresh_ports()
+        self._revalidate()
+
+    # --- choices ---
+    def choices(self) -> SetupChoices:
+        return SetupChoices(
+            protocol_path=self.protocol_edit.text().strip(),
+            animal_id=self.animal_edit.text().strip(),
+            experimenter=self.experimenter_edit.text().strip(),
+            notes=self.notes_edit.toPlainText().strip(),
+            stim_side=str(self.side_combo.currentData()),
+            source_kind=str(self.source_combo.currentData()),
+            video_path=self.video_edit.text().strip(),
+            camera_index=self.camera_spin.value(),
+            board=str(self.board_combo.currentData() or "mock"),
+            output_dir=self.output_edit.text().strip(),
+        )
+
+    def apply_choices(self, choices: SetupChoices) -> None:
+        """Fill the panel (from QSettings or the command line); reloads the protocol."""
+        self.animal_edit.setText(choices.animal_id)
+        self.experimenter_edit.setText(choices.experimenter)
+        self.notes_edit.setPlainText(choices.notes)
+        self._select(self.side_combo, choices.stim_side)
+        self._select(self.source_combo, choices.source_kind)
+        self.video_edit.setText(choices.video_path)
+        self.camera_spin.setValue(choices.camera_index)
+        self._select(self.board_combo, choices.board)
+        self.output_edit.setText(choices.output_dir)
+        if choices.protocol_path:
+            self.set_protocol_path(choices.protocol_path)
+        self._revalidate()
+
+    @staticmethod
+    def _select(combo: QComboBox, value: object) -> None:
+        index = combo.findData(value)
+        if index >= 0:
+            combo.setCurrentIndex(index)
+
+    # --- protocol ---
+    def set_protocol_path(self, path: str) -> None:
+        path = path.strip()
+        self.protocol_edit.setText(path)
+        self.loaded = None
+        self.protocol_error = ""
+        if not path:
+            self.protocol_status.setText("No protocol loaded.")
+            self.protocol_status.setStyleSheet("")
+        else:
+            try:
+                self.loaded = _load(path)
+            except Exception as err:  # noqa: BLE001 - every load failure is shown to the user
+                from rig.errors import RigError
+
+                if not isinstance(err, RigError):
+                    log.exception("loading %s failed", path)
+                self.protocol_error = str(err) or type(err).__name__
+                self.protocol_status.setText(self.protocol_error)
+                self.protocol_status.setStyleSheet(_ERROR_STYLE)
+            else:
+                self.protocol_status.setText(self._describe(self.loaded))
+                self.protocol_status.setStyleSheet(_OK_STYLE)
+        self.protocol_loaded.emit(self.loaded)
+        self._revalidate()
+
+    @staticmethod
+    def _describe(loaded: LoadedProtocol) -> str:
+        p = loaded.protocol
+        stim = p.stimulation
+        train = (
+            f"{stim.frequency_hz:g} Hz {stim.pulse_width_ms:g} ms"
+            if stim.mode == "pulse_train"
+            else "continuous"
+        )
+        minutes = p.duration_s / 60
+        length = f"{minutes:.0f} min" if minutes >= 1 else f"{p.duration_s:.0f} s"
+        return (
+            f"✓ {p.metadata.name} v{p.metadata.version}: {len(p.phases)} phases, {length}, "
+            f"{stim.wavelength_nm:g} nm {train}; calibration {loaded.calibration_path.name}"
+        )
+
+    # --- sources and boards ---
+    def _source_changed(self) -> None:
+        self.source_stack.setCurrentIndex(self.source_combo.currentIndex())
+        self._revalidate()
+
+    def refresh_ports(self) -> None:
+        current = self.board_combo.currentData()
+        self.board_combo.blockSignals(True)
+        self.board_combo.clear()
+        self.board_combo.addItem("Mock board (practice, no laser)", "mock")
+        for port, description in self._port_lister():
+            self.board_combo.addItem(f"{port} — {description}" if description else port, port)
+        self.board_combo.blockSignals(False)
+        if current is not None:
+            self._select(self.board_combo, current)
+        self._revalidate()
+
+    def probe_selected_board(self) -> None:
+        port = str(self.board_combo.currentData())
+        if port == "mock":
+            self.board_status.setText("Mock board: no hardware, commands are only recorded.")
+            self.board_status.setStyleSheet(_OK_STYLE)
+            return
+        try:
+            version = self._board_prober(port)
+        except Exception as err:  # noqa: BLE001 - shown to the user
+            self.board_versions.pop(port, None)
+            self.board_status.setText(f"{port}: {err}")
+            self.board_status.setStyleSheet(_ERROR_STYLE)
+        else:
+            self.board_versions[port] = version
+            self.board_status.setText(f"{port}: connected, firmware {version}")
+            self.board_status.setStyleSheet(_OK_STYLE)
+        self._revalidate()
+
+    # --- validation ---
+    def problems(self) -> list[str]:
+        """Why a session cannot start yet (empty when it can)."""
+        c = self.choices()
+        problems = []
+        if self.loaded is None:
+            problems.append("Load a valid protocol." if not self.protocol_error else "Fix the protocol errors.")
+        if not c.animal_id:
+            problems.append("Enter the animal ID.")
+        elif any(ch in c.animal_id for ch in '/\\:*?"<>|') or c.animal_id.strip(".") == "":
+            problems.append("The animal ID may not contain / \\ : * ? \" < > |.")
+        self.side_result.setText("")
+        if self.loaded is not None and c.animal_id and c.stim_side == "protocol":
+            problem = self._side_preview(c)
+            if problem:
+                problems.append(problem)
+        if c.source_kind == "video":
+            if not c.video_path:
+                problems.append("Choose the recorded video.")
+            elif not Path(c.video_path).is_file():
+                problems.append(f"Video file not found: {c.video_path}")
+        if c.board != "mock" and c.board not in self.board_versions:
+            problems.append(f"Connect to the board on {c.board} first (firmware check).")
+        if c.source_kind == "camera" and c.board == "mock":
+            pass  # practice with a real camera and no laser is allowed
+        if not c.output_dir:
+            problems.append("Choose the output folder.")
+        else:
+            out = Path(c.output_dir)
+            probe = out if out.exists() else out.parent
+            if out.exists() and not out.is_dir():
+                problems.append(f"Output is not a folder: {out}")
+            elif not probe.is_dir() or not os.access(probe, os.W_OK):
+                problems.append(f"Output folder is not writable: {out}")
+        return problems
+
+    def _side_preview(self, c: SetupChoices) -> str:
+        assert self.loaded is not None
+        rule = self.loaded.protocol.arena.stimulated
+        if rule.rule == "random" and rule.seed is None:
+            self.side_result.setText("random: drawn at start and recorded")
+            return ""
+        try:
+            from rig.session.sides import assign_side
+
+            choice = assign_side(
+                rule,
+                c.animal_id,
+                out_dir=Path(c.output_dir or "."),
+                protocol_name=self.loaded.protocol.metadata.name,
+            )
+        except ImportError:
+            return ""
+        except Exception as err:  # noqa: BLE001 - shown to the user
+            return str(err)
+        detail = f" ({choice.detail})" if choice.detail else ""
+        self.side_result.setText(f"→ {choice.side} by rule '{choice.rule}'{detail}")
+        return ""
+
+    def _revalidate(self) -> None:
+        problems = self.problems()
+        self.start_button.setEnabled(not problems)
+        self.start_reason.setText("\n".join(problems))
+
+    def _start_clicked(self) -> None:
+        if self.problems() or self.loaded is None:
+            self._revalidate()
+            return
+        self.start_requested.emit(self.choices(), self.loaded)
+
+    def set_running(self, running: bool) -> None:
+        """Lock the panel while a session runs."""
+        for child in self.findChildren(QGroupBox):
+            child.setEnabled(not running)
+        if running:
+            self.start_button.setEnabled(False)
+            self.start_reason.setText("A session is running.")
+        else:
+            self._revalidate()
+
+    # --- file dialogs (not used by tests) ---
+    def _browse_protocol(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Protocol", "protocols", "Protocol (*.yaml *.yml)")
+        if path:
+            self.set_protocol_path(path)
+
+    def _browse_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Recorded video", "", "Video (*.mp4 *.avi *.mkv *.mov)")
+        if path:
+            self.video_edit.setText(path)
+
+    def _browse_output(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Output folder", self.output_edit.text())
+        if path:
+            self.output_edit.setText(path)
+
