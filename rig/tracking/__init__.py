@@ -1,0 +1,1 @@
+"""Tracking: background model and blob detection on grey images (pure, no I/O, no Qt)."""

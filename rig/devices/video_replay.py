@@ -1,0 +1,242 @@
+"""VideoReplay: frames of a recorded video as a FrameSource (simulation mode, re-scoring).
+
+Timestamps come from the file (the decoder's position of each frame), so a re-score is
+reproducible; ``captured_ns`` is when ``read()`` returned. The source never sleeps: the
+runner decides whether to pace playback in real time or run as fast as possible.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rig.devices.frames import Frame
+from rig.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+FALLBACK_FPS = 30.0
+
+
+def _to_grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    import cv2
+
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 1:
+        return np.ascontiguousarray(image[:, :, 0])
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # type: ignore[return-value]
+
+
+class VideoReplay:
+    """A recorded video file read frame by frame (grey). ``loop`` restarts it at the end."""
+
+    def __init__(self, path: Path | str, loop: bool = False) -> None:
+        self._path = Path(path)
+        self._loop = loop
+        self._capture: Any = None
+        self._fps = FALLBACK_FPS
+        self._size = (0, 0)
+        self._frame_count = -1
+        self._index = 0
+        self._file_index = 0
+        self._loops = 0
+        self._use_file_time = True
+        self._last_file_t_s = -1.0
+        self._loop_offset_s = 0.0
+        self._pending_first: NDArray[np.uint8] | None = None
+
+    # ------------------------------------------------------------- helpers
+    def _open_capture(self) -> Any:
+        import cv2
+
+        if not self._path.is_file():
+            raise ConfigError(f"{self._path}: video file not found")
+        capture = cv2.VideoCapture(str(self._path))
+        if not capture.isOpened():
+            capture.release()
+            raise ConfigError(f"{self._path}: cannot open as a video (unknown or damaged format)")
+        return capture
+
+    # ------------------------------------------------------------- FrameSource
+    @property
+    def name(self) -> str:
+        return f"replay({self._path.name})"
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return self._size
+
+    @property
+    def is_live(self) -> bool:
+        return False
+
+    @property
+    def frame_count(self) -> int:
+        """Frames in the file as the container reports it (opens the file if needed)."""
+        if self._frame_count < 0:
+            import cv2
+
+            capture = self._open_capture()
+            try:
+                self._frame_count = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+            finally:
+                capture.release()
+        return self._frame_count
+
+    def open(self) -> None:
+        import cv2
+
+        capture = self._open_capture()
+        fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        if not (math.isfinite(fps) and 0 < fps <= 1000):
+            log.warning("%s: the file gives no frame rate; assuming %g fps", self._path, FALLBACK_FPS)
+            fps = FALLBACK_FPS
+        self._fps = fps
+        self._frame_count = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+        ok, first = capture.read()
+        if not ok or first is None:
+            capture.release()
+            raise ConfigError(f"{self._path}: no frame could be decoded")
+        height, width = first.shape[:2]
+        self._capture = capture
+        self._size = (width, height)
+        self._index = 0
+        self._file_index = 0
+        self._loops = 0
+        self._use_file_time = True
+        self._last_file_t_s = -1.0
+        self._loop_offset_s = 0.0
+        self._pending_first = first  # decoded to check the file; returned by the first read()
+        log.info("%s: %dx%d, %.3f fps, %d frames", self._path, width, height, fps, self._frame_count)
+
+    def _file_time_s(self, capture: Any) -> float:
+        """Position of the frame just decoded; index / fps when the container has none."""
+        import cv2
+
+        index_t_s = self._file_index / self._fps
+        if self._use_file_time:
+            t_s = float(capture.get(cv2.CAP_PROP_POS_MSEC)) / 1000.0
+            if math.isfinite(t_s) and (t_s > self._last_file_t_s or self._file_index == 0):
+                self._last_file_t_s = t_s
+                return t_s
+            # Not increasing: this container has no usable timestamps; switch for good.
+            log.info("%s: no usable frame timestamps; using index / fps", self._path)
+            self._use_file_time = False
+        return index_t_s
+
+    def read(self) -> Frame | None:
+        """The next frame as grey, or ``None`` at the end (unless looping)."""
+        capture = self._capture
+        if capture is None:
+            raise RuntimeError("VideoReplay.read() before open()")
+        if self._pending_first is not None:
+            image: NDArray[np.uint8] | None = self._pending_first
+            self._pending_first = None
+            ok = True
+        else:
+            ok, image = capture.read()
+        if not ok or image is None:
+            if not self._loop or self._file_index == 0:
+                return None
+            import cv2
+
+            # The next pass starts one frame interval after the last frame of this one.
+            last_t_s = self._last_file_t_s if self._use_file_time else (self._file_index - 1) / self._fps
+            self._loop_offset_s += last_t_s + 1.0 / self._fps
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            self._file_index = 0
+            self._last_file_t_s = -1.0
+            self._loops += 1
+            ok, image = capture.read()
+            if not ok or image is None:
+                return None
+        t_s = self._loop_offset_s + self._file_time_s(capture)
+        frame = Frame(
+            index=self._index,
+            t_s=t_s,
+            captured_ns=time.perf_counter_ns(),
+            image=_to_grey(image),
+        )
+        self._index += 1
+        self._file_index += 1
+        return frame
+
+    def close(self) -> None:
+        if self._capture is not None:
+            self._capture.release()
+            self._capture = None
+
+    def __enter__(self) -> VideoReplay:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------- background
+    def sample_frames(self, n: int) -> list[NDArray[np.uint8]]:
+        """``n`` grey frames evenly spaced over the whole file (for a median background).
+
+        Uses a second capture, so the ``read()`` position is not disturbed. Short gaps are
+        decoded through; long ones are seeked.
+        """
+        import cv2
+
+        if n < 1:
+            raise ValueError(f"n: must be >= 1, got {n}")
+        capture = self._open_capture()
+        try:
+            count = max(0, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)))
+            if count <= 0:
+                frames = []
+                while True:
+                    ok, image = capture.read()
+                    if not ok or image is None:
+                        break
+                    frames.append(_to_grey(image))
+                if not frames:
+                    raise ConfigError(f"{self._path}: no frame could be decoded")
+                picks = np.unique(np.linspace(0, len(frames) - 1, min(n, len(frames))).round())
+                return [frames[int(i)] for i in picks]
+            wanted = [int(i) for i in np.unique(np.linspace(0, count - 1, min(n, count)).round())]
+            out: list[NDArray[np.uint8]] = []
+            position = 0
+            for target in wanted:
+                if target - position > 30:
+                    capture.set(cv2.CAP_PROP_POS_FRAMES, target)
+                    position = target
+                while position < target:
+                    if not capture.grab():
+                        break
+                    position += 1
+                ok, image = capture.read()
+                if not ok or image is None:
+                    break  # the container over-reported its length
+                position += 1
+                out.append(_to_grey(image))
+            if not out:
+                raise ConfigError(f"{self._path}: no frame could be decoded")
+            return out
+        finally:
+            capture.release()
