@@ -1,4 +1,5 @@
-"""What the project's firmware can generate. Checked against firmware/*.h by a test."""
+"""What the project's firmware can generate. Checked against firmware/optorig_fw/config.h
+by tests/firmware/test_config_constants.py."""
 
 from __future__ import annotations
 
@@ -6,6 +7,19 @@ from __future__ import annotations
 FIRMWARE_MAX_FREQUENCY_HZ = 500.0
 #: Shortest pulse the firmware generates.
 FIRMWARE_MIN_PULSE_WIDTH_MS = 0.5
+#: Shortest low time between two pulses of a train.
+FIRMWARE_MIN_PULSE_GAP_MS = 0.5
 #: Host heartbeat period and firmware watchdog default.
 HEARTBEAT_PERIOD_MS = 100
 WATCHDOG_TIMEOUT_MS = 300
+#: Range of watchdog timeouts the firmware accepts.
+WATCHDOG_TIMEOUT_MS_MIN = 50
+WATCHDOG_TIMEOUT_MS_MAX = 5000
+#: Default Uno pins (Arduino digital numbering).
+LASER_PIN_DEFAULT = 9
+INTERLOCK_PIN_DEFAULT = 2
+PWM_PIN_DEFAULT = 3
+SYNC_PIN_DEFAULT = 7
+SYNC_LED_PIN_DEFAULT = 12
+#: Pins that can carry the analog-modulation PWM (Timer0/Timer2 outputs).
+PWM_CAPABLE_PINS = (3, 5, 6, 11)

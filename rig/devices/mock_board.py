@@ -1,25 +1,68 @@
 """MockBoard: an in-process laser board that records every command with its time.
 
 It is production code: the simulated session (``rig demo``, ``rig replay``) runs on it.
+It emulates the firmware's rules (``rig.devices.firmware_emulator.FirmwareRules``): the
+host watchdog, the continuous-on cap and the interlock, on an injectable clock, so tests
+never sleep. While the mock's "host" is alive every call counts as a heartbeat; call
+``stall_host()`` to stop heartbeats (as a frozen or killed host would).
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Literal
 
+from rig.clock import Clock, SystemClock
+from rig.devices import firmata_codes as fc
 from rig.devices.board import BoardEvent, BoardEventKind, BoardInfo, LaserConfig
+from rig.devices.firmware_emulator import FirmwareRules, RuleEvent, RulesConfig
 from rig.errors import BoardLost
 
 CommandKind = Literal["open", "configure", "gate_open", "gate_close", "close"]
 
+_KIND_MAP = {
+    fc.EVENT_READY: BoardEventKind.READY,
+    fc.EVENT_GATE_OPENED: BoardEventKind.GATE_OPENED,
+    fc.EVENT_GATE_CLOSED: BoardEventKind.GATE_CLOSED,
+    fc.EVENT_WATCHDOG: BoardEventKind.WATCHDOG,
+    fc.EVENT_CAP: BoardEventKind.CAP,
+    fc.EVENT_INTERLOCK: BoardEventKind.INTERLOCK,
+    fc.EVENT_INTERLOCK_CLEARED: BoardEventKind.INTERLOCK,
+    fc.EVENT_SYNC: BoardEventKind.SYNC,
+    fc.EVENT_REFUSED: BoardEventKind.FAULT,
+}
+
+
+def rules_config(config: LaserConfig, *, interlock_enabled: bool = False) -> RulesConfig:
+    """The firmware-side view of a LaserConfig."""
+    continuous = config.mode == "continuous"
+    return RulesConfig(
+        mode=fc.MODE_CONTINUOUS if continuous else fc.MODE_PULSE_TRAIN,
+        period_us=int(round(1e6 / config.frequency_hz)),
+        width_us=int(round(config.pulse_width_ms * 1000)),
+        max_on_ms=int(round(config.max_on_s * 1000)),
+        watchdog_ms=config.watchdog_timeout_ms,
+        interlock_enabled=interlock_enabled,
+    )
+
+
+def to_board_event(event: RuleEvent, host_ns: int) -> BoardEvent | None:
+    kind = _KIND_MAP.get(event.kind)
+    if kind is None:
+        return None
+    detail = fc.REASON_NAMES.get(event.reason, str(event.reason))
+    if event.kind == fc.EVENT_INTERLOCK_CLEARED:
+        detail = "cleared"
+    elif event.kind == fc.EVENT_INTERLOCK:
+        detail = "tripped"
+    return BoardEvent(kind, host_ns, event.device_us, event.pulses, event.pin_level, detail)
+
 
 @dataclass(frozen=True, slots=True)
 class MockCommand:
-    """One command the host sent, with ``perf_counter_ns()`` at the time."""
+    """One command the host sent, with the clock's ``now_ns()`` at the time."""
 
     t_ns: int
     kind: CommandKind
@@ -29,13 +72,19 @@ class MockCommand:
 class MockBoard:
     """Records every command; can be told to fail (``fail_next_write``)."""
 
-    def __init__(self, port: str = "mock") -> None:
+    def __init__(
+        self, port: str = "mock", *, clock: Clock | None = None, interlock: bool = False
+    ) -> None:
         self._port = port
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._interlock = interlock
         self._lock = threading.Lock()
         self._is_open = False
-        self._gate_open = False
         self._config = LaserConfig()
         self._events: list[BoardEvent] = []
+        self._rules = FirmwareRules()
+        self._host_alive = True
+        self._t0_ns = self._clock.now_ns()
         self.commands: list[MockCommand] = []
         #: When True, the next set_gate(True) raises BoardLost (as a pulled cable would).
         self.fail_next_write = False
@@ -52,7 +101,13 @@ class MockBoard:
 
     @property
     def gate_open(self) -> bool:
-        return self._gate_open
+        with self._lock:
+            self._poll_locked()
+            return self._rules.gate_open
+
+    @property
+    def config(self) -> LaserConfig:
+        return self._config
 
     @property
     def last_gate_command(self) -> MockCommand | None:
@@ -61,53 +116,104 @@ class MockBoard:
                 return command
         return None
 
+    # ---- emulation controls (tests, demo) ----------------------------------------------
+    def stall_host(self) -> None:
+        """Stop the emulated host heartbeats; the firmware watchdog then expires."""
+        with self._lock:
+            self._poll_locked()
+            self._host_alive = False
+
+    def resume_host(self) -> None:
+        with self._lock:
+            self._host_alive = True
+
+    def set_interlock(self, tripped: bool) -> None:
+        """Drive the emulated interlock input (needs ``interlock=True``)."""
+        with self._lock:
+            self._poll_locked()
+            self._emit(self._rules.set_interlock(tripped, self._now_us()))
+
+    # ---- internals ---------------------------------------------------------------------
+    def _now_us(self) -> int:
+        return (self._clock.now_ns() - self._t0_ns) // 1000
+
+    def _emit(self, events: list[RuleEvent]) -> None:
+        for event in events:
+            board_event = to_board_event(event, self._t0_ns + event.device_us * 1000)
+            if board_event is not None:
+                self._events.append(board_event)
+
+    def _poll_locked(self) -> None:
+        if not self._is_open:
+            return
+        now_us = self._now_us()
+        if self._host_alive:
+            # an alive host sent a heartbeat every 100 ms in the meantime
+            self._rules.heartbeat(now_us)
+        self._emit(self._rules.poll(now_us))
+
     def _record(self, kind: CommandKind, config: LaserConfig | None = None) -> int:
-        t_ns = time.perf_counter_ns()
+        t_ns = self._clock.now_ns()
         self.commands.append(MockCommand(t_ns, kind, config))
         return t_ns
 
+    # ---- LaserBoard --------------------------------------------------------------------
     def open(self) -> None:
         with self._lock:
             self._record("open")
             self._is_open = True
-            self._gate_open = False
-            self._events.append(BoardEvent(BoardEventKind.READY, time.perf_counter_ns()))
+            self._host_alive = True
+            now_us = self._now_us()
+            self._rules = FirmwareRules()
+            self._rules.configure(rules_config(self._config, interlock_enabled=self._interlock), now_us)
+            self._rules.arm(now_us)
+            self._events.append(BoardEvent(BoardEventKind.READY, self._clock.now_ns(), now_us))
 
     def configure(self, config: LaserConfig) -> None:
         with self._lock:
             self._require_open()
+            self._poll_locked()
             self._close_gate_locked()
             self._config = config
             self._record("configure", config)
+            now_us = self._now_us()
+            self._emit(self._rules.configure(rules_config(config, interlock_enabled=self._interlock), now_us))
+            self._rules.arm(now_us)
 
     def set_gate(self, open_: bool) -> None:
         with self._lock:
             self._require_open()
+            self._poll_locked()
             if open_:
                 if self.fail_next_write:
                     self.fail_next_write = False
-                    self._is_open = False
                     self._close_gate_locked()
+                    self._is_open = False
+                    self._events.append(
+                        BoardEvent(BoardEventKind.DISCONNECTED, self._clock.now_ns(), detail="simulated unplug")
+                    )
                     raise BoardLost("mock board: write failed (simulated unplug)")
-                if not self._gate_open:
-                    t_ns = self._record("gate_open")
-                    self._gate_open = True
-                    self._events.append(BoardEvent(BoardEventKind.GATE_OPENED, t_ns, pin_level=1))
+                if not self._rules.gate_open:
+                    if not self._rules.armed:
+                        self._rules.arm(self._now_us())  # the driver re-arms after a watchdog
+                    self._record("gate_open")
+                    self._emit(self._rules.set_gate(True, self._now_us()))
             else:
                 self._close_gate_locked()
 
     def _close_gate_locked(self) -> None:
-        if self._gate_open:
-            t_ns = self._record("gate_close")
-            self._gate_open = False
-            self._events.append(BoardEvent(BoardEventKind.GATE_CLOSED, t_ns, pin_level=0))
+        if self._rules.gate_open:
+            self._record("gate_close")
+            self._emit(self._rules.set_gate(False, self._now_us()))
 
     def laser_off(self) -> None:
         with self._lock:
+            self._poll_locked()
             self._close_gate_locked()
 
     def events(self) -> list[BoardEvent]:
         with self._lock:
+            self._poll_locked()
             drained, self._events = self._events, []
             return drained
 

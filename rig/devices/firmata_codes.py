@@ -1,0 +1,128 @@
+"""Firmata and optorig sysex codes, mirrored from firmware/optorig_fw/config.h (a test
+parses that header and compares), plus 7-bit helpers and a small Firmata parser."""
+
+from __future__ import annotations
+
+# ---- Firmata ---------------------------------------------------------------------------
+DIGITAL_MESSAGE = 0x90
+ANALOG_MESSAGE = 0xE0
+REPORT_ANALOG = 0xC0
+REPORT_DIGITAL = 0xD0
+START_SYSEX = 0xF0
+SET_PIN_MODE = 0xF4
+SET_DIGITAL_PIN_VALUE = 0xF5
+END_SYSEX = 0xF7
+REPORT_VERSION = 0xF9
+SYSTEM_RESET = 0xFF
+SYSEX_QUERY_FIRMWARE = 0x79
+
+# ---- optorig extension (config.h) ------------------------------------------------------
+OPTORIG_FW_NAME = "optorig"
+OPTORIG_PROTOCOL_VERSION = 1
+SYSEX_OPTORIG_IDENTIFY = 0x01
+SYSEX_OPTORIG_CONFIG = 0x02
+SYSEX_OPTORIG_GATE = 0x03
+SYSEX_OPTORIG_HEARTBEAT = 0x04
+SYSEX_OPTORIG_ARM = 0x05
+SYSEX_OPTORIG_SYNC = 0x06
+SYSEX_OPTORIG_EVENT = 0x07
+
+EVENT_READY = 0
+EVENT_GATE_OPENED = 1
+EVENT_GATE_CLOSED = 2
+EVENT_WATCHDOG = 3
+EVENT_CAP = 4
+EVENT_INTERLOCK = 5
+EVENT_SYNC = 6
+EVENT_HEARTBEAT_ACK = 7
+EVENT_REFUSED = 8
+EVENT_CONFIG_ACK = 9
+EVENT_INTERLOCK_CLEARED = 10
+EVENT_ARMED = 11
+
+REASON_HOST = 0
+REASON_WATCHDOG = 1
+REASON_CAP = 2
+REASON_INTERLOCK = 3
+REASON_CONFIG = 4
+REASON_NOT_ARMED = 5
+REASON_BAD_CONFIG = 6
+REASON_RESET = 7
+REASON_NAMES = {
+    REASON_HOST: "host",
+    REASON_WATCHDOG: "watchdog",
+    REASON_CAP: "cap",
+    REASON_INTERLOCK: "interlock",
+    REASON_CONFIG: "config",
+    REASON_NOT_ARMED: "not_armed",
+    REASON_BAD_CONFIG: "bad_config",
+    REASON_RESET: "reset",
+}
+
+MODE_CONTINUOUS = 0
+MODE_PULSE_TRAIN = 1
+PWM_PIN_NONE = 127
+INTERLOCK_PIN_NONE = 127
+
+
+def to7(value: int, nbytes: int) -> bytes:
+    """``value`` as ``nbytes`` 7-bit bytes, least significant first."""
+    if value < 0 or value >= 1 << (7 * nbytes):
+        raise ValueError(f"{value} does not fit in {nbytes} 7-bit bytes")
+    return bytes((value >> (7 * i)) & 0x7F for i in range(nbytes))
+
+
+def from7(data: bytes | list[int] | tuple[int, ...]) -> int:
+    value = 0
+    for i, byte in enumerate(data):
+        value |= (byte & 0x7F) << (7 * i)
+    return value
+
+
+_DATA_BYTES = {0x90: 2, 0xE0: 2, 0xC0: 1, 0xD0: 1}
+_FIXED_COMMANDS = {SET_PIN_MODE: 2, SET_DIGITAL_PIN_VALUE: 2, REPORT_VERSION: 0, SYSTEM_RESET: 0}
+
+
+class FirmataParser:
+    """Bytes in, ``(command, payload)`` out; a sysex comes out as ``(sysex_id, data)``."""
+
+    def __init__(self) -> None:
+        self._command: int | None = None
+        self._need = 0
+        self._data = bytearray()
+        self._in_sysex = False
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        messages: list[tuple[int, bytes]] = []
+        for byte in data:
+            if self._in_sysex:
+                if byte == END_SYSEX:
+                    self._in_sysex = False
+                    if self._data:
+                        messages.append((self._data[0], bytes(self._data[1:])))
+                    continue
+                if byte < 0x80:
+                    self._data.append(byte)
+                    continue
+                self._in_sysex = False
+            if byte >= 0x80:
+                self._data = bytearray()
+                self._command = None
+                if byte == START_SYSEX:
+                    self._in_sysex = True
+                    continue
+                need = _FIXED_COMMANDS.get(byte, _DATA_BYTES.get(byte & 0xF0))
+                if need is None:
+                    continue
+                if need == 0:
+                    messages.append((byte, b""))
+                    continue
+                self._command, self._need = byte, need
+                continue
+            if self._command is not None:
+                self._data.append(byte)
+                if len(self._data) == self._need:
+                    messages.append((self._command, bytes(self._data)))
+                    self._command = None
+                    self._data = bytearray()
+        return messages

@@ -1,0 +1,270 @@
+"""A Python model of the optorig firmware's rules, and a serial-protocol emulator of it.
+
+``FirmwareRules`` is the firmware's gate state machine (arming, host watchdog, continuous-on
+cap, interlock, pulse counting) driven by explicit microsecond times, so ``MockBoard`` and
+``EmulatedUno`` share one model of what the real firmware does. ``EmulatedUno`` speaks the
+firmware's Firmata + sysex protocol on the master side of a pseudo-terminal (``os.openpty``),
+so the real ``FirmataBoard`` and pyfirmata2 can be tested without hardware or simavr.
+The C firmware (firmware/optorig_fw) stays the reference; tests/firmware runs it in simavr.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import threading
+import time
+import tty
+from dataclasses import dataclass
+
+from rig.devices import firmata_codes as fc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RuleEvent:
+    """One firmware event report (codes from firmware/optorig_fw/config.h)."""
+
+    kind: int
+    device_us: int
+    pulses: int = 0
+    pin_level: int = 0
+    reason: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RulesConfig:
+    mode: int = fc.MODE_PULSE_TRAIN
+    period_us: int = 50_000
+    width_us: int = 15_000
+    max_on_ms: int = 30_000
+    watchdog_ms: int = 300
+    interlock_enabled: bool = False
+
+
+class FirmwareRules:
+    """The firmware's gate rules. Not thread-safe: callers hold their own lock."""
+
+    def __init__(self) -> None:
+        self.config = RulesConfig()
+        self.armed = False
+        self.gate_open = False
+        self.opened_us = 0
+        self.last_heartbeat_us = 0
+        self.interlock_tripped = False
+
+    def pulses_at(self, now_us: int) -> int:
+        if not self.gate_open:
+            return 0
+        if self.config.mode == fc.MODE_CONTINUOUS:
+            return 1
+        return (now_us - self.opened_us) // self.config.period_us + 1
+
+    def level_at(self, now_us: int) -> int:
+        if not self.gate_open:
+            return 0
+        if self.config.mode == fc.MODE_CONTINUOUS:
+            return 1
+        return int((now_us - self.opened_us) % self.config.period_us < self.config.width_us)
+
+    def close(self, now_us: int, reason: int) -> list[RuleEvent]:
+        if not self.gate_open:
+            return []
+        pulses = self.pulses_at(now_us)
+        self.gate_open = False
+        return [RuleEvent(fc.EVENT_GATE_CLOSED, now_us, pulses, 0, reason)]
+
+    def configure(self, config: RulesConfig, now_us: int) -> list[RuleEvent]:
+        events = self.close(now_us, fc.REASON_CONFIG)
+        self.config = config
+        self.interlock_tripped = False
+        return events + [RuleEvent(fc.EVENT_CONFIG_ACK, now_us, reason=fc.REASON_CONFIG)]
+
+    def arm(self, now_us: int) -> list[RuleEvent]:
+        self.armed = True
+        self.last_heartbeat_us = now_us
+        return [RuleEvent(fc.EVENT_ARMED, now_us)]
+
+    def heartbeat(self, now_us: int, seq: int = 0) -> list[RuleEvent]:
+        self.last_heartbeat_us = now_us
+        return [RuleEvent(fc.EVENT_HEARTBEAT_ACK, now_us, 0, self.level_at(now_us), seq)]
+
+    def set_gate(self, open_: bool, now_us: int) -> list[RuleEvent]:
+        events = self.poll(now_us)
+        if not open_:
+            return events + self.close(now_us, fc.REASON_HOST)
+        if self.gate_open:
+            return events
+        if not self.armed:
+            return events + [RuleEvent(fc.EVENT_REFUSED, now_us, reason=fc.REASON_NOT_ARMED)]
+        if self.interlock_tripped:
+            return events + [RuleEvent(fc.EVENT_REFUSED, now_us, reason=fc.REASON_INTERLOCK)]
+        self.gate_open = True
+        self.opened_us = now_us
+        return events + [RuleEvent(fc.EVENT_GATE_OPENED, now_us, 0, 1, fc.REASON_HOST)]
+
+    def set_interlock(self, tripped: bool, now_us: int) -> list[RuleEvent]:
+        if not self.config.interlock_enabled or tripped == self.interlock_tripped:
+            return []
+        self.interlock_tripped = tripped
+        if tripped:
+            events = self.close(now_us, fc.REASON_INTERLOCK)
+            return events + [RuleEvent(fc.EVENT_INTERLOCK, now_us, reason=fc.REASON_INTERLOCK)]
+        return [RuleEvent(fc.EVENT_INTERLOCK_CLEARED, now_us, reason=fc.REASON_INTERLOCK)]
+
+    def poll(self, now_us: int) -> list[RuleEvent]:
+        """Apply the watchdog and the cap as of ``now_us`` (at the exact expiry time)."""
+        events: list[RuleEvent] = []
+        watchdog_at = self.last_heartbeat_us + self.config.watchdog_ms * 1000
+        cap_at = self.opened_us + self.config.max_on_ms * 1000
+        if self.armed and now_us > watchdog_at:
+            if self.gate_open and cap_at <= watchdog_at:
+                events += self.close(cap_at, fc.REASON_CAP)
+                events.append(RuleEvent(fc.EVENT_CAP, cap_at, reason=fc.REASON_CAP))
+            self.armed = False
+            events += self.close(watchdog_at, fc.REASON_WATCHDOG)
+            events.append(RuleEvent(fc.EVENT_WATCHDOG, watchdog_at, reason=fc.REASON_WATCHDOG))
+        if self.gate_open and now_us >= cap_at:
+            events += self.close(cap_at, fc.REASON_CAP)
+            events.append(RuleEvent(fc.EVENT_CAP, cap_at, reason=fc.REASON_CAP))
+        return events
+
+
+def encode_event(event: RuleEvent) -> bytes:
+    body = bytearray([fc.SYSEX_OPTORIG_EVENT, event.kind])
+    body += fc.to7(event.device_us, 6) + fc.to7(event.pulses, 3)
+    body += bytes([event.pin_level & 0x7F, event.reason & 0x7F])
+    return bytes([fc.START_SYSEX]) + bytes(body) + bytes([fc.END_SYSEX])
+
+
+class EmulatedUno:
+    """The optorig firmware's serial protocol on a pty; ``port`` is the path to open.
+
+    Runs one daemon thread (``optorig-emulated-uno``). ``unplug()`` closes the master side,
+    as pulling the USB cable does; ``replug()`` makes a fresh pty (a new ``port``).
+    """
+
+    def __init__(self, *, firmware_name: str = "optorig", standard_firmata: bool = False) -> None:
+        self.firmware_name = firmware_name
+        self.standard_firmata = standard_firmata
+        self.rules = FirmwareRules()
+        self.received: list[bytes] = []
+        self._lock = threading.Lock()
+        self._t0 = time.monotonic_ns()
+        self._master = -1
+        self._slave = -1
+        self.port = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.digital_ports = [0, 0, 0]
+
+    def now_us(self) -> int:
+        return (time.monotonic_ns() - self._t0) // 1000
+
+    def start(self) -> EmulatedUno:
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.port = os.ttyname(self._slave)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="optorig-emulated-uno", daemon=True)
+        self._thread.start()
+        return self
+
+    def unplug(self) -> None:
+        """Close the pty, as a pulled cable would; the host sees I/O errors."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        for fd in (self._master, self._slave):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._master = self._slave = -1
+        with self._lock:
+            self.rules.close(self.now_us(), fc.REASON_RESET)
+            self.rules.armed = False
+
+    def replug(self) -> str:
+        self.unplug()
+        self.start()
+        return self.port
+
+    def set_interlock(self, tripped: bool) -> None:
+        with self._lock:
+            self._send(self.rules.set_interlock(tripped, self.now_us()))
+
+    def __enter__(self) -> EmulatedUno:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.unplug()
+
+    # ---- device side -------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        if self._master >= 0:
+            try:
+                os.write(self._master, data)
+            except OSError:
+                pass
+
+    def _send(self, events: list[RuleEvent]) -> None:
+        for event in events:
+            self._write(encode_event(event))
+
+    def _run(self) -> None:
+        parser = fc.FirmataParser()
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([self._master], [], [], 0.005)
+                data = os.read(self._master, 1024) if ready else b""
+            except OSError:
+                return
+            with self._lock:
+                if data:
+                    self.received.append(data)
+                for message in parser.feed(data):
+                    self._handle(message)
+                if not self.standard_firmata:
+                    self._send(self.rules.poll(self.now_us()))
+
+    def _handle(self, message: tuple[int, bytes]) -> None:
+        command, payload = message
+        now_us = self.now_us()
+        if command == fc.REPORT_VERSION:
+            self._write(bytes([fc.REPORT_VERSION, 2, 5]))
+        elif command == fc.SYSEX_QUERY_FIRMWARE:
+            name = self.firmware_name if not self.standard_firmata else "StandardFirmata.ino"
+            body = bytearray([fc.START_SYSEX, fc.SYSEX_QUERY_FIRMWARE, 2, 5])
+            for ch in name.encode():
+                body += bytes([ch & 0x7F, ch >> 7])
+            self._write(bytes(body) + bytes([fc.END_SYSEX]))
+        elif command & 0xF0 == fc.DIGITAL_MESSAGE:
+            self.digital_ports[command & 0x0F] = payload[0] | (payload[1] << 7)
+        elif self.standard_firmata:
+            return
+        elif command == fc.SYSEX_OPTORIG_IDENTIFY:
+            body = bytes(
+                [fc.START_SYSEX, fc.SYSEX_OPTORIG_IDENTIFY, fc.OPTORIG_PROTOCOL_VERSION, 1, 0, 0]
+            )
+            body += bytes([int(self.rules.armed), int(self.rules.gate_open)]) + b"emulated"
+            self._write(body + bytes([fc.END_SYSEX]))
+        elif command == fc.SYSEX_OPTORIG_CONFIG and len(payload) >= 23:
+            config = RulesConfig(
+                mode=payload[0],
+                period_us=fc.from7(payload[2:6]),
+                width_us=fc.from7(payload[6:10]),
+                max_on_ms=fc.from7(payload[10:14]),
+                watchdog_ms=fc.from7(payload[14:16]),
+                interlock_enabled=payload[21] != fc.INTERLOCK_PIN_NONE,
+            )
+            self._send(self.rules.configure(config, now_us))
+        elif command == fc.SYSEX_OPTORIG_GATE:
+            self._send(self.rules.set_gate(bool(payload and payload[0]), now_us))
+        elif command == fc.SYSEX_OPTORIG_HEARTBEAT:
+            self._send(self.rules.heartbeat(now_us, payload[0] if payload else 0))
+        elif command == fc.SYSEX_OPTORIG_ARM:
+            self._send(self.rules.arm(now_us))
