@@ -93,13 +93,14 @@ class ArenaCalibration(_Model):
                 raise ValueError(
                     f"corners_px[{i}]: ({x:g}, {y:g}) is outside the {w}x{h} camera image"
                 )
-        if abs(_polygon_area(list(self.corners_px))) < 100:
-            raise ValueError("corners_px: the four corners enclose (almost) no area")
-        if not _is_convex(list(self.corners_px)):
+        corners = list(self.corners_px)
+        if not _is_convex(corners) or _polygon_area(corners) < 0:
             raise ValueError(
                 "corners_px: corners must be in order top-left, top-right, bottom-right, "
-                "bottom-left and form a convex quadrilateral"
+                "bottom-left (clockwise in the image) and form a convex quadrilateral"
             )
+        if abs(_polygon_area(corners)) < 100:
+            raise ValueError("corners_px: the four corners enclose (almost) no area")
         if self.mask_px is not None and len(self.mask_px) < 3:
             raise ValueError("mask_px: a mask polygon needs at least 3 points")
         return self

@@ -456,5 +456,9 @@ def translate_validation_error(
             problems.append((loc, f"expected {' or '.join(options)}, got {_show(items[0]['input'])}"))
             continue
         for item in items:
+            if item["type"] == "missing" and isinstance(item["loc"][-1], int):
+                # A fixed-length pair such as a corner [x, y] with a number missing.
+                problems.append((loc, "expected a pair [x, y], got fewer numbers"))
+                continue
             problems.append(_reason(item, loc, root))
     return problems
