@@ -1,0 +1,152 @@
+"""Build frame sources and laser boards from command-line specs (plain dicts, no globals).
+
+Source specs: ``camera:N`` (OpenCV device index) or ``camera:/dev/video2``,
+``video:PATH`` (recorded video, replayed), ``synthetic`` or ``synthetic:SEED``.
+Board specs: ``mock`` or ``firmata:PORT`` (``firmata:auto`` finds the board).
+
+``parse_*`` validate a spec without opening anything (so bad input changes nothing);
+``make_*`` build the (unopened) device. Device modules are imported lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rig.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rig.calibration import ArenaCalibration
+    from rig.devices.board import LaserBoard
+    from rig.devices.frames import FrameSource
+
+SOURCE_KINDS = ("camera", "video", "synthetic")
+BOARD_KINDS = ("mock", "firmata")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    kind: str  # camera | video | synthetic
+    device: int | str | None = None  # camera index or device path
+    path: Path | None = None  # video file
+    seed: int = 0  # synthetic
+
+    def describe(self) -> dict[str, object]:
+        detail: object = self.device if self.kind == "camera" else (
+            str(self.path) if self.kind == "video" else f"seed={self.seed}"
+        )
+        return {"kind": self.kind, "detail": detail}
+
+
+@dataclass(frozen=True, slots=True)
+class BoardSpec:
+    kind: str  # mock | firmata
+    port: str = "mock"
+
+
+def parse_source_spec(spec: str) -> SourceSpec:
+    """Validate ``--source``; a video must exist and be a file."""
+    kind, _, arg = spec.partition(":")
+    kind = kind.strip().lower()
+    if kind == "synthetic":
+        if not arg:
+            return SourceSpec("synthetic")
+        try:
+            seed = int(arg.removeprefix("seed="))
+        except ValueError:
+            raise ConfigError(f"--source: synthetic:SEED needs an integer seed, got {arg!r}") from None
+        if seed < 0:
+            raise ConfigError(f"--source: synthetic seed must be >= 0, got {seed}")
+        return SourceSpec("synthetic", seed=seed)
+    if kind == "camera":
+        if not arg:
+            raise ConfigError("--source: camera needs a device, e.g. camera:0 or camera:/dev/video0")
+        device: int | str = int(arg) if arg.isdigit() else arg
+        return SourceSpec("camera", device=device)
+    if kind == "video":
+        if not arg:
+            raise ConfigError("--source: video needs a file, e.g. video:session.mp4")
+        path = Path(arg).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"--source: video file not found: {path}")
+        return SourceSpec("video", path=path)
+    raise ConfigError(
+        f"--source: unknown source {spec!r} (use camera:N, video:PATH or synthetic)"
+    )
+
+
+def parse_board_spec(spec: str) -> BoardSpec:
+    kind, _, arg = spec.partition(":")
+    kind = kind.strip().lower()
+    if kind == "mock":
+        return BoardSpec("mock", arg or "mock")
+    if kind == "firmata":
+        if not arg:
+            raise ConfigError("--board: firmata needs a port, e.g. firmata:/dev/ttyACM0 or firmata:auto")
+        return BoardSpec("firmata", arg)
+    raise ConfigError(f"--board: unknown board {spec!r} (use mock or firmata:PORT)")
+
+
+def _make_camera(spec: SourceSpec, calibration: ArenaCalibration, fps: float) -> FrameSource:
+    from rig.devices.opencv_camera import OpenCVCamera
+
+    assert spec.device is not None
+    return OpenCVCamera(
+        spec.device,
+        width_px=calibration.camera.width_px,
+        height_px=calibration.camera.height_px,
+        fps=fps,
+    )
+
+
+def _make_video(spec: SourceSpec, calibration: ArenaCalibration, fps: float) -> FrameSource:
+    from rig.devices.video_replay import VideoReplay
+
+    assert spec.path is not None
+    return VideoReplay(spec.path)
+
+
+def _make_synthetic(spec: SourceSpec, calibration: ArenaCalibration, fps: float) -> FrameSource:
+    from rig.devices.synthetic import SyntheticArena
+
+    return SyntheticArena(calibration, fps=fps, seed=spec.seed)
+
+
+SOURCE_FACTORIES: dict[str, Callable[[SourceSpec, ArenaCalibration, float], FrameSource]] = {
+    "camera": _make_camera,
+    "video": _make_video,
+    "synthetic": _make_synthetic,
+}
+
+
+def make_source(spec: SourceSpec | str, calibration: ArenaCalibration, fps: float = 30.0) -> FrameSource:
+    """An unopened frame source for ``spec`` (camera resolution from the calibration)."""
+    parsed = parse_source_spec(spec) if isinstance(spec, str) else spec
+    return SOURCE_FACTORIES[parsed.kind](parsed, calibration, fps)
+
+
+def _make_mock(spec: BoardSpec) -> LaserBoard:
+    from rig.devices.mock_board import MockBoard
+
+    return MockBoard(spec.port)
+
+
+def _make_firmata(spec: BoardSpec) -> LaserBoard:
+    from rig.devices.firmata_board import FirmataBoard
+
+    board: LaserBoard = FirmataBoard(spec.port)
+    return board
+
+
+BOARD_FACTORIES: dict[str, Callable[[BoardSpec], LaserBoard]] = {
+    "mock": _make_mock,
+    "firmata": _make_firmata,
+}
+
+
+def make_board(spec: BoardSpec | str) -> LaserBoard:
+    """An unopened laser board for ``spec``."""
+    parsed = parse_board_spec(spec) if isinstance(spec, str) else spec
+    return BOARD_FACTORIES[parsed.kind](parsed)

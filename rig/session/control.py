@@ -1,0 +1,173 @@
+"""ControlLoop: one frame -> track -> zone -> decision -> laser gate. The only code that
+commands the laser gate (``set_gate``); it runs on the runner's control thread.
+
+Defence in depth: besides ``ZonePolicy``'s limits, the loop keeps its own account of
+gate-open time from what it actually commanded and refuses to keep the gate open past
+``safety.max_continuous_on_s`` or ``safety.max_total_on_s`` (it would only act on a policy
+bug; it then records a ``safety_override`` event).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rig.calibration import PixelMapper
+from rig.devices.board import LaserBoard
+from rig.policy import LaserDecision, PolicyEvent, ZonePolicy
+from rig.protocol.models import Phase, Protocol as ProtocolModel, Safety
+from rig.zones import ZoneId, ZoneMap
+
+if TYPE_CHECKING:
+    from rig.tracking.detect import TrackResult
+
+log = logging.getLogger(__name__)
+
+_EPS = 1e-6
+
+
+class TrackerLike(Protocol):
+    """What the loop needs from ``rig.tracking.detect.Tracker``."""
+
+    def set_background(self, image: NDArray[np.uint8]) -> None: ...
+
+    def track(self, image: NDArray[np.uint8]) -> TrackResult: ...
+
+    def reset(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PhasePlan:
+    """A protocol phase placed on the session's time line (seconds from session start)."""
+
+    index: int
+    phase: Phase
+    start_s: float
+    end_s: float
+
+    @property
+    def name(self) -> str:
+        return self.phase.name
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def plan_phases(protocol: ProtocolModel, duration_scale: float = 1.0) -> list[PhasePlan]:
+    """Phases back to back from t = 0; ``duration_scale`` shortens them all (demo)."""
+    if not duration_scale > 0:
+        raise ValueError(f"duration_scale must be > 0, got {duration_scale}")
+    plans = []
+    t_s = 0.0
+    for index, phase in enumerate(protocol.phases):
+        end_s = t_s + phase.duration_s * duration_scale
+        plans.append(PhasePlan(index, phase, t_s, end_s))
+        t_s = end_s
+    return plans
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    track: TrackResult
+    x_cm: float | None
+    y_cm: float | None
+    zone: ZoneId
+    decision: LaserDecision
+    laser_on: bool
+    latency_ns: int
+    extra_events: tuple[PolicyEvent, ...] = ()
+
+
+class ControlLoop:
+    """Per-frame processing; owns the gate commands (control thread)."""
+
+    def __init__(
+        self,
+        tracker: TrackerLike,
+        mapper: PixelMapper,
+        zones: ZoneMap,
+        policy: ZonePolicy,
+        board: LaserBoard,
+        safety: Safety,
+    ) -> None:
+        self.tracker = tracker
+        self.mapper = mapper
+        self.zones = zones
+        self.policy = policy
+        self.board = board
+        self.safety = safety
+        self.gate_open = False
+        #: Held while deciding to open the gate and by ``emergency_off`` (no re-open race).
+        self.gate_lock = threading.Lock()
+        self.emergency = False
+        self._on_since_s = 0.0
+        self._last_t_s: float | None = None
+        self.total_on_s = 0.0
+        self.gate_commands = 0
+
+    def process(self, image: NDArray[np.uint8], captured_ns: int, t_s: float) -> StepResult:
+        track = self.tracker.track(image)
+        x_cm: float | None
+        y_cm: float | None
+        if track.found:
+            x_cm, y_cm = self.mapper.to_cm(track.x_px, track.y_px)
+            if not (math.isfinite(x_cm) and math.isfinite(y_cm)):
+                x_cm = y_cm = None
+        else:
+            x_cm = y_cm = None
+        zone = self.zones.locate(x_cm, y_cm)
+        decision = self.policy.step(zone, t_s)
+        want_on = decision.laser_on
+        extra: tuple[PolicyEvent, ...] = ()
+
+        # Independent account of what was commanded (defence in depth).
+        if self.gate_open and self._last_t_s is not None:
+            self.total_on_s += max(0.0, t_s - self._last_t_s)
+        self._last_t_s = t_s
+        if want_on and self.gate_open:
+            continuous_s = t_s - self._on_since_s
+            if (
+                continuous_s > self.safety.max_continuous_on_s + _EPS
+                or self.total_on_s > self.safety.max_total_on_s + _EPS
+            ):
+                log.error(
+                    "safety override: gate open %.3f s (total %.3f s) beyond the protocol "
+                    "limits; closing it",
+                    continuous_s,
+                    self.total_on_s,
+                )
+                want_on = False
+                extra = (
+                    PolicyEvent(
+                        "safety_override",
+                        {"on_s": round(continuous_s, 6), "total_on_s": round(self.total_on_s, 6)},
+                    ),
+                )
+
+        if want_on != self.gate_open:
+            with self.gate_lock:
+                if want_on and self.emergency:
+                    want_on = False
+                if want_on != self.gate_open:
+                    self.board.set_gate(want_on)
+                    self.gate_commands += 1
+                    self.gate_open = want_on
+                    if want_on:
+                        self._on_since_s = t_s
+        latency_ns = time.perf_counter_ns() - captured_ns
+        return StepResult(track, x_cm, y_cm, zone, decision, self.gate_open, latency_ns, extra)
+
+    def emergency_off(self) -> None:
+        """Close the gate now from any thread; the loop will not open it again."""
+        with self.gate_lock:
+            self.emergency = True
+            self.board.laser_off()
+            self.gate_open = False

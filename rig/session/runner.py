@@ -1,0 +1,861 @@
+"""SessionRunner: the one engine behind ``rig run``, ``rig replay``, ``rig demo`` and the GUI.
+
+States: IDLE -> ARMING (devices open, record created, tracker background built) ->
+RUNNING (phases) -> STOPPING (laser off, threads stopped, record closed) -> FINISHED.
+
+Threads:
+- the caller's thread runs ``run()``: it is the control loop (the only one commanding the
+  laser gate);
+- "rig-acquisition" reads the source into a one-slot hand-over (``acquisition.py``);
+- "rig-writer" writes the CSVs (``writer.py``).
+
+Whatever ends the session (end of protocol, stop request, emergency stop, CameraLost,
+BoardLost, RecorderFault, a tracker exception, KeyboardInterrupt), the ``finally`` path
+turns the laser off first, then stops the threads, closes the record, then the devices;
+each step is guarded on its own. An ``atexit`` hook turns the laser off as a backup.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+import math
+import platform
+import socket
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rig import __version__
+from rig.calibration import PixelMapper
+from rig.clock import Clock, SystemClock
+from rig.devices.board import BoardEventKind, LaserBoard, LaserConfig
+from rig.devices.frames import Frame, FrameSource
+from rig.errors import (
+    BoardLost,
+    CameraLost,
+    ConfigError,
+    RecorderFault,
+    RigError,
+    SafetyLimitReached,
+)
+from rig.policy import PolicyEvent, ZonePolicy
+from rig.session.acquisition import AcquisitionThread, LatestFrameSlot
+from rig.session.control import ControlLoop, PhasePlan, TrackerLike, plan_phases
+from rig.session.observer import SessionObserver
+from rig.session.sides import SideChoice, assign_side
+from rig.session.status import EndReason, FrameUpdate, RunnerStatus, RunState
+from rig.session.writer import (
+    EventRow,
+    FrameRow,
+    SessionWriter,
+    check_output_writable,
+    create_session_dir,
+    now_iso,
+    write_json_atomic,
+)
+from rig.zones import ZoneId, ZoneMap
+
+if TYPE_CHECKING:
+    from rig.protocol.load import LoadedProtocol
+
+log = logging.getLogger(__name__)
+_record_log = logging.getLogger("optorig.session_record")
+_record_log.propagate = False
+_record_log.setLevel(logging.INFO)
+
+TrackerFactory = Callable[["LoadedProtocol", tuple[int, int]], TrackerLike]
+
+
+def default_tracker_factory(loaded: LoadedProtocol, frame_size: tuple[int, int]) -> TrackerLike:
+    """The production tracker: settings from the protocol, mask from the calibration."""
+    from rig.tracking.detect import Tracker, TrackerSettings, arena_mask
+
+    mapper = PixelMapper(loaded.calibration)
+    settings = TrackerSettings.from_protocol(loaded.protocol.tracking, mapper)
+    return Tracker(settings, mask=arena_mask(loaded.calibration, frame_size))
+
+
+def _source_kind(source: FrameSource) -> str:
+    name = type(source).__name__
+    if name == "SyntheticArena":
+        return "synthetic"
+    if name == "VideoReplay":
+        return "video"
+    return "camera" if source.is_live else name.lower()
+
+
+class SessionRunner:
+    """Runs one session; see the module docstring. Construct, then call ``run()`` once."""
+
+    def __init__(
+        self,
+        loaded: LoadedProtocol,
+        source: FrameSource,
+        board: LaserBoard,
+        out_dir: Path,
+        animal_id: str,
+        *,
+        experimenter: str = "",
+        notes: str = "",
+        speed: float | None = 1.0,
+        stim_side: str | None = None,
+        clock: Clock | None = None,
+        observers: Sequence[SessionObserver] = (),
+        simulated: bool = False,
+        duration_scale: float = 1.0,
+        camera_timeout_s: float = 2.0,
+        tracker_factory: TrackerFactory | None = None,
+        source_info: dict[str, object] | None = None,
+    ) -> None:
+        if not animal_id or not animal_id.strip():
+            raise ConfigError("--animal: an animal ID is required")
+        if speed is not None and not speed > 0:
+            raise ConfigError(f"--speed: must be > 0 or max, got {speed}")
+        if not duration_scale > 0:
+            raise ConfigError(f"duration scale must be > 0, got {duration_scale}")
+        self._loaded = loaded
+        self._protocol = loaded.protocol
+        self._source = source
+        self._board = board
+        self._out_dir = Path(out_dir)
+        self.animal_id = animal_id.strip()
+        self.experimenter = experimenter
+        self.notes = notes
+        self._speed = speed
+        self._clock: Clock = clock or SystemClock()
+        self._observers: list[SessionObserver] = list(observers)
+        self.simulated = simulated
+        self.duration_scale = duration_scale
+        self.camera_timeout_s = camera_timeout_s
+        self._tracker_factory = tracker_factory or default_tracker_factory
+        self._source_info = source_info
+
+        check_output_writable(self._out_dir)
+        self._background_image_path = self._resolve_background_image()
+        self.mapper = PixelMapper(loaded.calibration)
+        self.zones: ZoneMap = ZoneMap.from_protocol(self._protocol.arena, loaded.calibration)
+        self.phases: list[PhasePlan] = plan_phases(self._protocol, duration_scale)
+        self.total_duration_s = self.phases[-1].end_s
+        self.side: SideChoice = assign_side(
+            self._protocol.arena.stimulated,
+            self.animal_id,
+            out_dir=self._out_dir,
+            protocol_name=self._protocol.metadata.name,
+            override=stim_side,
+        )
+
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._acq_stop = threading.Event()
+        self._emergency = threading.Event()
+        self._state = RunState.IDLE
+        self._phase_index = -1
+        self._session_t_s = 0.0
+        self._frames = 0
+        self._last_frame_index: int | None = None
+        self._zone = ZoneId.LOST
+        self._laser_on = False
+        self._stim_side = self.side.side
+        self._dropped = 0
+        self._latencies_ms: collections.deque[float] = collections.deque(maxlen=900)
+        self._frame_times: collections.deque[float] = collections.deque(maxlen=61)
+        self._session_dir: Path | None = None
+        self._end_reason: EndReason | None = None
+        self._fault: str | None = None
+        self._board_connected = False
+        self._latest: FrameUpdate | None = None
+        self._writer: SessionWriter | None = None
+        self._control: ControlLoop | None = None
+        self._policy: ZonePolicy | None = None
+        self._acquisition: AcquisitionThread | None = None
+        self._log_handler: logging.Handler | None = None
+        self._started_at: str | None = None
+        self._header: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ public API
+    @property
+    def status(self) -> RunnerStatus:
+        with self._lock:
+            latencies = np.fromiter(self._latencies_ms, dtype=np.float64)
+            times = list(self._frame_times)
+            phase = self.phases[self._phase_index] if self._phase_index >= 0 else None
+            state = self._state
+            session_t_s = self._session_t_s
+            p50 = float(np.percentile(latencies, 50)) if latencies.size else math.nan
+            p99 = float(np.percentile(latencies, 99)) if latencies.size else math.nan
+            fps = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 2 and times[-1] > times[0] else 0.0
+            return RunnerStatus(
+                state=state,
+                phase=phase.name if phase else None,
+                phase_index=self._phase_index,
+                n_phases=len(self.phases),
+                phase_elapsed_s=max(0.0, session_t_s - phase.start_s) if phase else 0.0,
+                phase_duration_s=phase.duration_s if phase else 0.0,
+                session_elapsed_s=session_t_s,
+                total_duration_s=self.total_duration_s,
+                zone=self._zone,
+                laser_on=self._laser_on,
+                stim_side=self._stim_side,
+                fps=fps,
+                dropped_frames=self._dropped,
+                latency_p50_ms=p50,
+                latency_p99_ms=p99,
+                board_connected=self._board_connected,
+                frames=self._frames,
+                session_dir=self._session_dir,
+                end_reason=self._end_reason,
+                fault=self._fault,
+                simulated=self.simulated,
+            )
+
+    @property
+    def session_dir(self) -> Path | None:
+        return self._session_dir
+
+    @property
+    def state(self) -> RunState:
+        return self._state
+
+    def latest_update(self) -> FrameUpdate | None:
+        """The newest processed frame (the GUI pulls it on a timer)."""
+        return self._latest
+
+    def request_stop(self) -> None:
+        """Thread-safe: end after the current frame (EndReason.STOPPED_BY_USER)."""
+        self._stop.set()
+
+    def emergency_stop(self) -> None:
+        """Thread-safe: laser off at once on the caller's thread, then stop."""
+        self._emergency.set()
+        control = self._control
+        if control is not None:
+            control.emergency_off()
+        else:
+            self._board.laser_off()
+        self._stop.set()
+
+    def add_observer(self, observer: SessionObserver) -> None:
+        self._observers.append(observer)
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause a simulated (non-live) source; no effect on a live camera."""
+        acquisition = self._acquisition
+        if acquisition is not None and not self._source.is_live:
+            acquisition.set_paused(paused)
+
+    def set_speed(self, speed: float | None) -> None:
+        """Change the pacing of a non-live source (None = as fast as possible)."""
+        self._speed = speed
+        acquisition = self._acquisition
+        if acquisition is not None:
+            acquisition.set_speed(speed)
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> EndReason:
+        """Run the whole session (blocking). Returns why it ended; re-raises KeyboardInterrupt
+        after the teardown."""
+        if self._state is not RunState.IDLE:
+            raise RuntimeError("a SessionRunner runs once; make a new one")
+        self._set_state(RunState.ARMING)
+        atexit.register(self._board.laser_off)
+        end = EndReason.ERROR
+        interrupt: BaseException | None = None
+        try:
+            end = self._run_inner()
+        except KeyboardInterrupt as err:
+            end, interrupt = EndReason.STOPPED_BY_USER, err
+            self._fault = "interrupted (KeyboardInterrupt)"
+        except CameraLost as err:
+            end = self._record_fault(EndReason.CAMERA_LOST, err)
+        except BoardLost as err:
+            end = self._record_fault(EndReason.BOARD_LOST, err)
+        except RecorderFault as err:
+            end = self._record_fault(EndReason.RECORDER_FAULT, err)
+        except SafetyLimitReached as err:
+            end = self._record_fault(EndReason.SAFETY_LIMIT, err)
+        except RigError as err:
+            end = self._record_fault(EndReason.ERROR, err)
+        except Exception as err:
+            log.exception("session error")
+            end = self._record_fault(EndReason.ERROR, err)
+        finally:
+            self._teardown(end)
+        if interrupt is not None:
+            raise interrupt
+        return self._end_reason or end
+
+    def _record_fault(self, reason: EndReason, err: BaseException) -> EndReason:
+        self._fault = f"{type(err).__name__}: {err}"
+        if reason is not EndReason.ERROR:
+            log.error("session ended: %s", self._fault)
+        return reason
+
+    def _run_inner(self) -> EndReason:
+        protocol = self._protocol
+        self._board.open()
+        self._board_connected = True
+        stimulation = protocol.stimulation
+        self._board.configure(
+            LaserConfig(
+                mode=stimulation.mode,
+                frequency_hz=stimulation.frequency_hz,
+                pulse_width_ms=stimulation.pulse_width_ms,
+                ramp_down_ms=stimulation.ramp_down_ms,
+                max_on_s=protocol.safety.max_continuous_on_s,
+            )
+        )
+        self._source.open()
+        frame_size = tuple(self._source.frame_size)
+        camera = self._loaded.calibration.camera
+        if frame_size != (camera.width_px, camera.height_px):
+            raise ConfigError(
+                f"{self._loaded.calibration_path}: camera: calibrated for "
+                f"{camera.width_px}x{camera.height_px} px but the source {self._source.name} "
+                f"delivers {frame_size[0]}x{frame_size[1]} px"
+            )
+        self._create_record()
+        self._event(
+            "session_start",
+            {"animal": self.animal_id, "stim_side": self.side.side, "rule": self.side.rule},
+        )
+        tracker = self._tracker_factory(self._loaded, (int(frame_size[0]), int(frame_size[1])))
+        if not self._arm(tracker):
+            return EndReason.EMERGENCY_STOP if self._emergency.is_set() else EndReason.STOPPED_BY_USER
+        self._policy = ZonePolicy(protocol.decision, protocol.safety, self.side.side)
+        self._control = ControlLoop(
+            tracker, self.mapper, self.zones, self._policy, self._board, protocol.safety
+        )
+        if self._emergency.is_set():
+            self._control.emergency_off()
+        return self._loop()
+
+    # ------------------------------------------------------------------ record
+    def _create_record(self) -> None:
+        loaded = self._loaded
+        protocol = self._protocol
+        now = dt.datetime.now().astimezone()
+        fields = {
+            "date": now.strftime("%Y-%m-%d"),
+            "time": now.strftime("%H-%M-%S"),
+            "animal": self.animal_id,
+            "protocol": protocol.metadata.name,
+        }
+        session_dir = create_session_dir(self._out_dir, protocol.recording.output_dir, fields)
+        with self._lock:
+            self._session_dir = session_dir
+        (session_dir / "protocol.yaml").write_bytes(loaded.raw)
+        (session_dir / "calibration.yaml").write_bytes(loaded.calibration_raw)
+        power_path = getattr(loaded, "power_calibration_path", None)
+        if power_path is not None:
+            (session_dir / "power_calibration.yaml").write_bytes(Path(power_path).read_bytes())
+        handler = logging.FileHandler(session_dir / "session.log", encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(logging.WARNING)
+        logging.getLogger("rig").addHandler(handler)
+        _record_log.addHandler(handler)
+        self._log_handler = handler
+        self._started_at = now.isoformat(timespec="milliseconds")
+        self._header = self._session_header()
+        write_json_atomic(session_dir / "session.json", self._header)
+        self._writer = SessionWriter(
+            session_dir,
+            block_when_full=self._speed is None and not self._source.is_live,
+            save_video=protocol.recording.save_video,
+            codec=protocol.recording.codec,
+            fps=float(self._source.fps),
+        )
+        self._writer.start()
+        self._lifecycle(
+            "session %s: animal %s, protocol %s (%s), stimulated side %s (%s)",
+            session_dir.name,
+            self.animal_id,
+            protocol.metadata.name,
+            loaded.sha256[:12],
+            self.side.side,
+            self.side.rule,
+        )
+
+    def _session_header(self) -> dict[str, Any]:
+        import cv2
+
+        loaded = self._loaded
+        board_info = self._board.info
+        source_info = dict(self._source_info or {})
+        source_info.setdefault("kind", _source_kind(self._source))
+        source_info.setdefault("detail", self._source.name)
+        source_info.setdefault("fps", float(self._source.fps))
+        source_info.setdefault("speed", "max" if self._speed is None else self._speed)
+        return {
+            "format": "optorig-session",
+            "schema_version": 1,
+            "protocol": {
+                "name": self._protocol.metadata.name,
+                "version": self._protocol.metadata.version,
+                "file": "protocol.yaml",
+                "sha256": loaded.sha256,
+                "source_path": str(loaded.path),
+            },
+            "calibration": {
+                "file": "calibration.yaml",
+                "sha256": hashlib.sha256(loaded.calibration_raw).hexdigest(),
+                "name": loaded.calibration.name,
+                "source_path": str(loaded.calibration_path),
+            },
+            "power_calibration": (
+                None
+                if getattr(loaded, "power_calibration_path", None) is None
+                else {"file": "power_calibration.yaml", "source_path": str(loaded.power_calibration_path)}
+            ),
+            "animal_id": self.animal_id,
+            "experimenter": self.experimenter,
+            "notes": self.notes,
+            "stimulated_side": self.side.side,
+            "side_rule": self.side.rule,
+            "side_seed": self.side.seed,
+            "side_detail": self.side.detail,
+            "source": source_info,
+            "board": {
+                "kind": board_info.kind,
+                "port": board_info.port,
+                "firmware_name": board_info.firmware_name,
+                "firmware_version": board_info.firmware_version,
+                "build_hash": board_info.build_hash,
+                "device_timed": board_info.device_timed,
+            },
+            "simulated": self.simulated,
+            "duration_scale": self.duration_scale,
+            "phases": [
+                {"name": p.name, "mode": p.phase.mode, "start_s": p.start_s, "end_s": p.end_s}
+                for p in self.phases
+            ],
+            "software": {
+                "optorig": __version__,
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+                "opencv": cv2.__version__,
+            },
+            "host": socket.gethostname(),
+            "platform": platform.platform(),
+            "argv": list(sys.argv),
+            "started_at": self._started_at,
+            "ended_at": None,
+            "end_reason": None,
+        }
+
+    def _lifecycle(self, message: str, *args: object) -> None:
+        log.info(message, *args)
+        _record_log.info(message, *args)
+
+    # ------------------------------------------------------------------ arming
+    def _resolve_background_image(self) -> Path | None:
+        background = self._protocol.tracking.background
+        if background.source != "image" or not background.image:
+            return None
+        path = Path(background.image)
+        if not path.is_absolute():
+            path = Path(self._loaded.path).parent / path
+        if not path.is_file():
+            raise ConfigError(
+                f"{self._loaded.path}: tracking.background.image: file not found: {path}"
+            )
+        return path
+
+    def _arm(self, tracker: TrackerLike) -> bool:
+        """Build the tracker background. False if a stop was requested meanwhile."""
+        from rig.tracking.background import median_background
+
+        background = self._protocol.tracking.background
+        images: list[NDArray[np.uint8]] = []
+        if background.source == "image":
+            import cv2
+
+            assert self._background_image_path is not None
+            image = cv2.imread(str(self._background_image_path), cv2.IMREAD_GRAYSCALE)
+            if image is None:
+                raise ConfigError(
+                    f"{self._background_image_path}: tracking.background.image: cannot read image"
+                )
+            if (image.shape[1], image.shape[0]) != tuple(self._source.frame_size):
+                raise ConfigError(
+                    f"{self._background_image_path}: tracking.background.image: size "
+                    f"{image.shape[1]}x{image.shape[0]} differs from the source's frames"
+                )
+            tracker.set_background(image)
+            self._lifecycle("background: image %s", self._background_image_path)
+            return True
+        sample = getattr(self._source, "sample_frames", None)
+        if background.source == "median" and callable(sample):
+            images = list(sample(background.n_frames))
+            self._lifecycle("background: median of %d frames sampled over the file", len(images))
+        else:
+            fps = float(self._source.fps) or 30.0
+            n_read = max(1, int(math.ceil(background.duration_s * fps)))
+            step = max(1, n_read // background.n_frames)
+            first_t: float | None = None
+            for i in range(n_read):
+                if self._stop.is_set():
+                    return False
+                frame = self._source.read()
+                if frame is None:
+                    break
+                if first_t is None:
+                    first_t = frame.t_s
+                if frame.t_s - first_t > background.duration_s:
+                    break
+                if i % step == 0 and len(images) < background.n_frames:
+                    images.append(frame.image.copy())
+            self._lifecycle(
+                "background: median of %d frames over the first %.1f s (%s)",
+                len(images),
+                background.duration_s,
+                background.source,
+            )
+        if not images:
+            raise CameraLost(f"{self._source.name}: no frames to build the background from")
+        tracker.set_background(median_background(images))
+        return not self._stop.is_set()
+
+    # ------------------------------------------------------------------ loop
+    def _loop(self) -> EndReason:
+        assert self._control is not None and self._policy is not None and self._writer is not None
+        control, policy, writer = self._control, self._policy, self._writer
+        slot = LatestFrameSlot()
+        self._acquisition = AcquisitionThread(
+            self._source, slot, self._clock, speed=self._speed, stop=self._acq_stop
+        )
+        self._acquisition.start()
+        self._set_state(RunState.RUNNING)
+        t0_s: float | None = None
+        reported_dropped = 0
+        observers_frame = bool(self._observers)
+        while True:
+            if self._emergency.is_set():
+                return EndReason.EMERGENCY_STOP
+            if self._stop.is_set():
+                return EndReason.STOPPED_BY_USER
+            frame = slot.take(self.camera_timeout_s)
+            if frame is None:
+                if slot.error is not None:
+                    raise slot.error
+                if slot.closed:
+                    if self._source.is_live:
+                        raise CameraLost(f"{self._source.name}: the camera stream ended")
+                    self._event("source_ended", {"t_s": round(self._session_t_s, 4)})
+                    if self._session_t_s < self.total_duration_s - 1.0:
+                        log.warning(
+                            "source %s ended at %.1f s, before the protocol's %.1f s",
+                            self._source.name,
+                            self._session_t_s,
+                            self.total_duration_s,
+                        )
+                    return EndReason.COMPLETED
+                if self._stop.is_set() or (self._acquisition.paused):
+                    continue
+                raise CameraLost(
+                    f"{self._source.name}: no frame for {self.camera_timeout_s:g} s"
+                )
+            if t0_s is None:
+                t0_s = frame.t_s
+            t_s = frame.t_s - t0_s
+            # phase boundaries (by the frame's own time)
+            while (
+                self._phase_index + 1 < len(self.phases)
+                and t_s >= self.phases[self._phase_index + 1].start_s
+            ):
+                self._next_phase(policy, writer)
+            if t_s >= self.total_duration_s:
+                return EndReason.COMPLETED
+            result = control.process(frame.image, frame.captured_ns, t_s)
+            latency_ms = result.latency_ns / 1e6
+            with self._lock:
+                self._session_t_s = t_s
+                self._frames += 1
+                self._last_frame_index = frame.index
+                self._zone = result.zone
+                self._laser_on = result.laser_on
+                self._stim_side = policy.stim_side
+                self._latencies_ms.append(latency_ms)
+                self._frame_times.append(frame.t_s)
+                self._dropped = slot.dropped
+            phase = self.phases[self._phase_index]
+            track = result.track
+            truth = frame.truth
+            writer.write_frame(
+                FrameRow(
+                    frame=frame.index,
+                    t_s=t_s,
+                    x_px=track.x_px if track.found else None,
+                    y_px=track.y_px if track.found else None,
+                    x_cm=result.x_cm,
+                    y_cm=result.y_cm,
+                    tracked=bool(track.found and result.x_cm is not None),
+                    zone=result.zone.value,
+                    phase=phase.name,
+                    laser_on=result.laser_on,
+                    latency_ms=latency_ms,
+                    stim_side=policy.stim_side,
+                    mode=phase.phase.mode,
+                    dropped=slot.dropped,
+                    truth_x_cm=truth.x_cm if truth is not None else None,
+                    truth_y_cm=truth.y_cm if truth is not None else None,
+                )
+            )
+            writer.write_image(frame.image)
+            for event in result.decision.events + result.extra_events:
+                self._event(event.kind, event.detail)
+            if slot.dropped != reported_dropped:
+                self._event(
+                    "dropped_frames",
+                    {"count": slot.dropped - reported_dropped, "total": slot.dropped},
+                )
+                reported_dropped = slot.dropped
+            self._poll_board()
+            update = FrameUpdate(
+                frame_index=frame.index,
+                t_s=t_s,
+                image=frame.image,
+                track=track,
+                x_cm=result.x_cm,
+                y_cm=result.y_cm,
+                zone=result.zone,
+                phase=phase.name,
+                phase_index=phase.index,
+                laser_on=result.laser_on,
+                latency_ms=latency_ms,
+            )
+            self._latest = update
+            if observers_frame or self._observers:
+                self._notify("on_frame", update)
+            if result.decision.stop_session:
+                self._fault = "safety.max_total_on_s reached; the protocol says stop_session"
+                return EndReason.SAFETY_LIMIT
+
+    def _next_phase(self, policy: ZonePolicy, writer: SessionWriter) -> None:
+        if self._phase_index >= 0:
+            self._end_phase(self.phases[self._phase_index].end_s)
+        with self._lock:
+            self._phase_index += 1
+        plan = self.phases[self._phase_index]
+        policy.start_phase(plan.phase, plan.start_s)
+        with self._lock:
+            self._stim_side = policy.stim_side
+        self._event(
+            "phase_start",
+            {"phase": plan.name, "mode": plan.phase.mode, "stim_side": policy.stim_side},
+            t_s=plan.start_s,
+        )
+        writer.sync()
+        self._lifecycle(
+            "phase %d/%d %s (%s, %.1f s)", plan.index + 1, len(self.phases), plan.name,
+            plan.phase.mode, plan.duration_s,
+        )
+        self._notify("on_state", self.status)
+
+    def _end_phase(self, t_s: float) -> None:
+        plan = self.phases[self._phase_index]
+        stim_side = self._policy.stim_side if self._policy else self.side.side
+        self._event(
+            "phase_end",
+            {"phase": plan.name, "mode": plan.phase.mode, "stim_side": stim_side},
+            t_s=t_s,
+        )
+
+    def _poll_board(self) -> None:
+        for board_event in self._board.events():
+            detail: dict[str, object] = {}
+            if board_event.device_us is not None:
+                detail["device_us"] = board_event.device_us
+            if board_event.pulses is not None:
+                detail["pulses"] = board_event.pulses
+            if board_event.pin_level is not None:
+                detail["pin_level"] = board_event.pin_level
+            if board_event.detail:
+                detail["detail"] = board_event.detail
+            kind = board_event.kind
+            self._event(f"board_{kind.value}", detail)
+            if kind is BoardEventKind.DISCONNECTED:
+                with self._lock:
+                    self._board_connected = False
+                raise BoardLost(f"{self._board.info.port}: the board disconnected")
+            if kind in (BoardEventKind.WATCHDOG, BoardEventKind.CAP, BoardEventKind.INTERLOCK):
+                log.warning("board reported %s %s", kind.value, board_event.detail)
+
+    # ------------------------------------------------------------------ events, observers
+    def _event(self, kind: str, detail: dict[str, object], t_s: float | None = None) -> None:
+        when = self._session_t_s if t_s is None else t_s
+        writer = self._writer
+        if writer is not None:
+            writer.write_event(EventRow(when, self._last_frame_index, kind, dict(detail)))
+        if self._observers:
+            self._notify("on_event", kind, when, dict(detail))
+
+    def _notify(self, method: str, *args: object) -> None:
+        for observer in list(self._observers):
+            callback = getattr(observer, method, None)
+            if callback is None:
+                continue
+            try:
+                callback(*args)
+            except Exception:
+                log.exception("observer %r raised in %s; detached", observer, method)
+                try:
+                    self._observers.remove(observer)
+                except ValueError:
+                    pass
+
+    def _set_state(self, state: RunState) -> None:
+        with self._lock:
+            self._state = state
+        self._notify("on_state", self.status)
+
+    # ------------------------------------------------------------------ teardown
+    def _teardown(self, end: EndReason) -> None:
+        # 1. Laser off, before anything else.
+        try:
+            if self._control is not None:
+                with self._control.gate_lock:
+                    self._board.laser_off()
+                    self._control.gate_open = False
+            else:
+                self._board.laser_off()
+        except BaseException:  # laser_off must never raise; if it does, keep tearing down
+            log.exception("laser_off failed")
+        with self._lock:
+            self._laser_on = False
+            self._end_reason = end
+        self._set_state(RunState.STOPPING)
+        # 2. Stop threads.
+        self._stop.set()
+        self._acq_stop.set()
+        acquisition = self._acquisition
+        if acquisition is not None:
+            acquisition.join(timeout=5.0)
+            if acquisition.is_alive():
+                log.error("acquisition thread did not stop within 5 s")
+        # 3. Final events and the record.
+        try:
+            self._final_events(end)
+        except BaseException:
+            log.exception("could not record the final events")
+        writer = self._writer
+        if writer is not None:
+            try:
+                writer.close()
+            except RecorderFault as err:
+                log.error("%s", err)
+                if end.is_success:
+                    end = EndReason.RECORDER_FAULT
+                    self._fault = str(err)
+                    with self._lock:
+                        self._end_reason = end
+            except BaseException:
+                log.exception("closing the writer failed")
+        if self._session_dir is not None:
+            try:
+                self._write_end_header(end)
+            except BaseException:
+                log.exception("could not write session.json at the end")
+            try:
+                self._write_summary(end)
+            except BaseException:
+                log.exception("could not write summary.json")
+        # 4. Devices.
+        try:
+            self._source.close()
+        except BaseException:
+            log.exception("closing the source failed")
+        try:
+            self._board.close()
+        except BaseException:
+            log.exception("closing the board failed")
+        with self._lock:
+            self._board_connected = False
+        atexit.unregister(self._board.laser_off)
+        self._lifecycle(
+            "session ended: %s%s", end.value, f" ({self._fault})" if self._fault else ""
+        )
+        if self._log_handler is not None:
+            logging.getLogger("rig").removeHandler(self._log_handler)
+            _record_log.removeHandler(self._log_handler)
+            self._log_handler.close()
+        self._set_state(RunState.FINISHED)
+        self._notify("on_finished", self.status)
+
+    def _final_events(self, end: EndReason) -> None:
+        if self._writer is None:
+            return
+        reason = "stop" if end.is_success or end is EndReason.EMERGENCY_STOP else "fault"
+        if end is EndReason.COMPLETED:
+            reason = "phase_end"
+        if end is EndReason.SAFETY_LIMIT:
+            reason = "safety"
+        if self._policy is not None:
+            for event in self._policy.force_off(self._session_t_s, reason):
+                self._event(event.kind, event.detail)
+        try:
+            self._poll_board()
+        except BoardLost:
+            pass
+        if self._fault is not None and end is not EndReason.STOPPED_BY_USER:
+            error = self._fault.split(":", 1)[0]
+            self._event("fault", {"error": error, "message": self._fault})
+        if self._phase_index >= 0:
+            plan = self.phases[self._phase_index]
+            self._end_phase(plan.end_s if end is EndReason.COMPLETED else self._session_t_s)
+        self._event("session_end", {"reason": end.value, "frames": self._frames})
+
+    def _write_end_header(self, end: EndReason) -> None:
+        assert self._session_dir is not None
+        header = dict(self._header)
+        header["ended_at"] = now_iso()
+        header["end_reason"] = end.value
+        header["fault"] = self._fault
+        header["frames"] = self._frames
+        header["dropped_frames"] = self._dropped
+        header["total_laser_on_s"] = round(self._policy.total_on_s, 6) if self._policy else 0.0
+        write_json_atomic(self._session_dir / "session.json", header)
+
+    def _write_summary(self, end: EndReason) -> None:
+        assert self._session_dir is not None
+        try:
+            from rig.analysis.summary import write_summary
+        except ImportError:  # TODO(h4): remove once rig.analysis.summary has landed
+            write_json_atomic(
+                self._session_dir / "summary.json",
+                {
+                    "format": "optorig-summary",
+                    "schema_version": 1,
+                    "complete": end is EndReason.COMPLETED,
+                    "end_reason": end.value,
+                    "phases": [],
+                    "fallback": "rig.analysis.summary not available",
+                },
+            )
+            return
+        write_summary(self._session_dir)
+
+
+def frame_with_time(frame: Frame, captured_ns: int) -> Frame:
+    """A copy of ``frame`` re-stamped at ``captured_ns`` (used by pacing)."""
+    return dataclasses.replace(frame, captured_ns=captured_ns)
+
+
+__all__ = [
+    "EndReason",
+    "FrameUpdate",
+    "RunState",
+    "RunnerStatus",
+    "SessionObserver",
+    "SessionRunner",
+    "PolicyEvent",
+]

@@ -1,0 +1,88 @@
+"""Immutable values the runner hands to the CLI and the GUI (safe across threads)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rig.zones import ZoneId
+
+if TYPE_CHECKING:
+    from rig.tracking.detect import TrackResult
+
+
+class RunState(enum.Enum):
+    IDLE = "idle"
+    ARMING = "arming"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    FINISHED = "finished"
+
+
+class EndReason(enum.Enum):
+    COMPLETED = "completed"
+    STOPPED_BY_USER = "stopped_by_user"
+    EMERGENCY_STOP = "emergency_stop"
+    CAMERA_LOST = "camera_lost"
+    BOARD_LOST = "board_lost"
+    SAFETY_LIMIT = "safety_limit"
+    RECORDER_FAULT = "recorder_fault"
+    ERROR = "error"
+
+    @property
+    def is_success(self) -> bool:
+        """True for an end the operator intended (completed or stopped)."""
+        return self in (EndReason.COMPLETED, EndReason.STOPPED_BY_USER)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameUpdate:
+    """One processed frame, for display (the image is the frame's own array; do not mutate)."""
+
+    frame_index: int
+    t_s: float
+    image: NDArray[np.uint8]
+    track: TrackResult
+    x_cm: float | None
+    y_cm: float | None
+    zone: ZoneId
+    phase: str
+    phase_index: int
+    laser_on: bool
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerStatus:
+    """Immutable snapshot of a runner, readable from any thread."""
+
+    state: RunState
+    phase: str | None
+    phase_index: int
+    n_phases: int
+    phase_elapsed_s: float
+    phase_duration_s: float
+    session_elapsed_s: float
+    total_duration_s: float
+    zone: ZoneId
+    laser_on: bool
+    stim_side: str
+    fps: float
+    dropped_frames: int
+    latency_p50_ms: float
+    latency_p99_ms: float
+    board_connected: bool
+    frames: int
+    session_dir: Path | None
+    end_reason: EndReason | None
+    fault: str | None
+    simulated: bool
+
+    @property
+    def time_left_s(self) -> float:
+        return max(0.0, self.total_duration_s - self.session_elapsed_s)
