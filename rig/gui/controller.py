@@ -21,15 +21,26 @@ log = logging.getLogger(__name__)
 RunnerFactory = Callable[[SetupChoices, "LoadedProtocol", Sequence[Any]], RunnerLike]
 
 
+def make_devices(choices: SetupChoices, loaded: LoadedProtocol) -> tuple[Any, Any]:
+    """The (unopened) frame source and laser board for the choices, from the registry."""
+    from rig.devices.registry import make_board, make_source
+
+    source = make_source(
+        choices.source_spec(), loaded.calibration, loaded.protocol.tracking.camera_fps
+    )
+    return source, make_board(choices.board_spec())
+
+
 def make_runner(
-    choices: SetupChoices, loaded: LoadedProtocol, observers: Sequence[Any]
+    choices: SetupChoices,
+    loaded: LoadedProtocol,
+    observers: Sequence[Any],
+    **runner_options: Any,
 ) -> RunnerLike:
     """The production factory: devices from the registry, the engine's SessionRunner."""
-    from rig.devices.registry import make_board, make_source
     from rig.session.runner import SessionRunner
 
-    source = make_source(choices.source_spec(), loaded)
-    board = make_board(choices.board_spec())
+    source, board = make_devices(choices, loaded)
     return SessionRunner(
         loaded,
         source,
@@ -42,6 +53,7 @@ def make_runner(
         stim_side=None if choices.stim_side == "protocol" else choices.stim_side,
         observers=observers,
         simulated=choices.simulated,
+        **runner_options,
     )
 
 

@@ -109,6 +109,8 @@ class MainWindow(QMainWindow):
         self.summary_dialog: SummaryDialog | None = None
         self.last_status: Any = None
         self._close_after_finish = False
+        #: True from Start until the engine reported the end (or crashed).
+        self.session_active = False
         self._last_frame_index = -1
         self._tick = 0
         self._stim_side = ""
@@ -195,6 +197,7 @@ class MainWindow(QMainWindow):
         simulated = choices.simulated
         self.live_view.video.set_tag(f"SIMULATED" if simulated else "")
         self.live_view.sim_controls.setVisible(choices.source_kind != "camera")
+        self.session_active = True
         self.live_view.set_running(True)
         self.setup_panel.set_running(True)
         self.display_timer.start()
@@ -204,7 +207,7 @@ class MainWindow(QMainWindow):
         self.controller.request_stop()
 
     def emergency_stop(self) -> None:
-        if self.controller.runner is None or not self.controller.is_running:
+        if self.controller.runner is None or not self.session_active:
             return
         self.controller.emergency_stop()
         self.live_view.laser.set_laser_on(False)
@@ -263,6 +266,7 @@ class MainWindow(QMainWindow):
             self.live_view.banner.show_message("error", what, "The laser gate was closed.")
 
     def _finished(self, status: Any) -> None:
+        self.session_active = False
         self.display_timer.stop()
         self.refresh_display()
         self.plots.add_samples(self.controller.bridge.drain_samples())
@@ -291,6 +295,10 @@ class MainWindow(QMainWindow):
         self.session_finished.emit(status)
 
     def _crashed(self, message: str) -> None:
+        self.session_active = False
+        self.display_timer.stop()
+        self.live_view.set_running(False)
+        self.setup_panel.set_running(False)
         self.live_view.banner.show_message(
             "error", f"The session engine failed: {message}", END_ACTIONS["error"]
         )
@@ -306,8 +314,10 @@ class MainWindow(QMainWindow):
     # --- closing ---
     def closeEvent(self, event: QCloseEvent | None) -> None:  # noqa: N802 - Qt API
         assert event is not None
-        if not self.controller.is_running:
+        if not self.session_active:
             self.display_timer.stop()
+            if self.controller.worker is not None:
+                self.controller.worker.join(5.0)  # returns right after on_finished
             event.accept()
             return
         if self._close_after_finish:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from PyQt6.QtWidgets import QLabel, QStatusBar, QWidget
@@ -37,10 +38,9 @@ class SessionStatusBar(QStatusBar):
         dropped = int(getattr(status, "dropped_frames", 0))
         self.labels["dropped"].setText(f"dropped {dropped}")
         self.labels["dropped"].setStyleSheet("color:#ffb74d;" if dropped else "")
-        self.labels["latency"].setText(
-            f"latency p50 {getattr(status, 'latency_p50_ms', 0.0):.2f} ms · "
-            f"p99 {getattr(status, 'latency_p99_ms', 0.0):.2f} ms"
-        )
+        p50 = _ms(getattr(status, "latency_p50_ms", math.nan))
+        p99 = _ms(getattr(status, "latency_p99_ms", math.nan))
+        self.labels["latency"].setText(f"loop latency p50 {p50} · p99 {p99}")
         connected = bool(getattr(status, "board_connected", False))
         self.labels["board"].setText("board connected" if connected else "board NOT connected")
         self.labels["board"].setStyleSheet("" if connected else "color:#ff6b6b; font-weight:bold;")
@@ -54,3 +54,7 @@ class SessionStatusBar(QStatusBar):
         else:
             self.labels["heartbeat"].setText("loop ♥ ok" if state_name == "running" else "")
             self.labels["heartbeat"].setStyleSheet("color:#8fd18f;")
+
+
+def _ms(value: float) -> str:
+    return f"{value:.2f} ms" if math.isfinite(value) else "—"
