@@ -1,0 +1,334 @@
+"""``rig run``, ``rig replay`` and ``rig demo``: one engine (SessionRunner), three faces."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rig.cli._common import add_command
+from rig.errors import ConfigError, RigError
+
+if TYPE_CHECKING:
+    from rig.protocol.load import LoadedProtocol
+    from rig.session.runner import SessionRunner
+    from rig.session.status import FrameUpdate, RunnerStatus
+
+ORDER = 10
+
+_EXIT_CODES = {
+    "completed": 0,
+    "stopped_by_user": 0,
+    "error": 1,
+    "camera_lost": 3,
+    "board_lost": 3,
+    "safety_limit": 4,
+    "recorder_fault": 5,
+    "emergency_stop": 6,
+}
+
+
+def parse_speed(text: str) -> float | None:
+    """``max`` -> None (as fast as possible, no drops), else a positive factor."""
+    if text.strip().lower() == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"--speed: use max or a number > 0, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"--speed: must be > 0, got {text!r}")
+    return value
+
+
+# ----------------------------------------------------------------------------- progress
+class ProgressLine:
+    """One updating status line on stderr: progress bar, phase, time left, side, laser,
+    fps, latency p50/p99 (a SessionObserver; throttled to a few updates per second)."""
+
+    def __init__(self, runner: SessionRunner, stream: TextIO, interval_s: float = 0.25) -> None:
+        self._runner = runner
+        self._stream = stream
+        self._interval_s = interval_s
+        self._next = 0.0
+        self._wall0 = time.monotonic()
+        self._width = 0
+
+    def on_state(self, status: RunnerStatus) -> None:
+        pass
+
+    def on_event(self, kind: str, t_s: float, detail: dict[str, object]) -> None:
+        pass
+
+    def on_frame(self, update: FrameUpdate) -> None:
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self._interval_s
+        self._draw(self._runner.status, now)
+
+    def on_finished(self, status: RunnerStatus) -> None:
+        self._draw(status, time.monotonic())
+        self._stream.write("\n")
+        self._stream.flush()
+
+    def _draw(self, s: RunnerStatus, now: float) -> None:
+        total = s.total_duration_s or 1.0
+        fraction = min(1.0, s.session_elapsed_s / total)
+        bar = "#" * int(fraction * 20)
+        left_s = s.time_left_s
+        wall = now - self._wall0
+        if s.session_elapsed_s > 1.0 and wall > 0:
+            left_s = left_s * wall / s.session_elapsed_s  # wall time at the current rate
+        minutes, seconds = divmod(int(round(left_s)), 60)
+        phase = f"{s.phase} {s.phase_index + 1}/{s.n_phases}" if s.phase else s.state.value
+        line = (
+            f"[{bar:<20}] {fraction:4.0%} {phase} | left {minutes}:{seconds:02d} | "
+            f"stim {s.stim_side} | zone {s.zone.value} | laser {'ON ' if s.laser_on else 'off'} | "
+            f"{s.fps:5.1f} fps | lat {s.latency_p50_ms:.1f}/{s.latency_p99_ms:.1f} ms"
+        )
+        if s.dropped_frames:
+            line += f" | dropped {s.dropped_frames}"
+        pad = max(0, self._width - len(line))
+        self._width = len(line)
+        self._stream.write("\r" + line + " " * pad)
+        self._stream.flush()
+
+
+# ----------------------------------------------------------------------------- execution
+def _write_board_commands(runner: SessionRunner, board: Any) -> None:
+    """For the mock board: its command log, so a test can check the last gate command."""
+    from rig.devices.mock_board import MockBoard
+
+    session_dir = runner.session_dir
+    if session_dir is None or not isinstance(board, MockBoard):
+        return
+    lines = ["t_ns,kind\n"] + [f"{c.t_ns},{c.kind}\n" for c in board.commands]
+    (session_dir / "board_commands.csv").write_text("".join(lines), encoding="utf-8")
+
+
+def execute_session(runner: SessionRunner, board: Any, *, progress: bool) -> int:
+    """Run with SIGINT/SIGTERM requesting a clean stop; print the summary; exit code."""
+    if progress or sys.stderr.isatty():
+        runner.add_observer(ProgressLine(runner, sys.stderr))
+    interrupts = 0
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if signum == signal.SIGINT and interrupts > 1:
+            raise KeyboardInterrupt
+        runner.request_stop()
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, _on_signal)
+    try:
+        end = runner.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        try:
+            _write_board_commands(runner, board)
+        except OSError as err:
+            print(f"warning: could not write board_commands.csv: {err}", file=sys.stderr)
+    status = runner.status
+    session_dir = runner.session_dir
+    if session_dir is not None and (session_dir / "summary.json").exists():
+        import json
+
+        from rig.analysis.summary import format_summary_table
+
+        try:
+            summary = json.loads((session_dir / "summary.json").read_text(encoding="utf-8"))
+            print(format_summary_table(summary))
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            print(f"warning: could not show the summary: {err}", file=sys.stderr)
+    print(f"session: {end.value}, {status.frames} frames, record in {session_dir}")
+    if not end.is_success:
+        print(f"error: session ended: {end.value}: {status.fault or ''}".rstrip(": "), file=sys.stderr)
+    return _EXIT_CODES.get(end.value, 1)
+
+
+def _with_calibration(loaded: LoadedProtocol, path: str) -> LoadedProtocol:
+    from rig.calibration_io import load_arena_calibration
+
+    calibration_path = Path(path)
+    calibration = load_arena_calibration(calibration_path)
+    return dataclasses.replace(
+        loaded,
+        calibration=calibration,
+        calibration_path=calibration_path,
+        calibration_raw=calibration_path.read_bytes(),
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from rig.devices.registry import make_board, make_source, parse_board_spec, parse_source_spec
+    from rig.protocol.load import load_protocol
+    from rig.session.runner import SessionRunner
+
+    loaded = load_protocol(args.protocol)
+    if args.calibration:
+        loaded = _with_calibration(loaded, args.calibration)
+    source_spec = parse_source_spec(args.source)
+    board_spec = parse_board_spec(args.board)
+    speed = parse_speed(args.speed)
+    if source_spec.kind == "camera" and speed != 1.0:
+        raise ConfigError("--speed: a live camera runs in real time (speed 1)")
+    source = make_source(source_spec, loaded.calibration, loaded.protocol.tracking.camera_fps)
+    board = make_board(board_spec)
+    runner = SessionRunner(
+        loaded,
+        source,
+        board,
+        Path(args.out),
+        args.animal,
+        experimenter=args.experimenter,
+        notes=args.notes,
+        speed=speed,
+        stim_side=args.side,
+        simulated=source_spec.kind != "camera" or board_spec.kind == "mock",
+        source_info=source_spec.describe(),
+    )
+    return execute_session(runner, board, progress=args.progress)
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from rig.devices.mock_board import MockBoard
+    from rig.devices.registry import make_source, parse_source_spec
+    from rig.protocol.load import load_protocol
+    from rig.session.runner import SessionRunner
+
+    loaded = load_protocol(args.protocol)
+    if args.calibration:
+        loaded = _with_calibration(loaded, args.calibration)
+    source_spec = parse_source_spec(f"video:{args.video}")
+    speed = parse_speed(args.speed)
+    source = make_source(source_spec, loaded.calibration)
+    board = MockBoard("replay")
+    runner = SessionRunner(
+        loaded,
+        source,
+        board,
+        Path(args.out),
+        args.animal or Path(args.video).stem,
+        experimenter=args.experimenter,
+        notes=args.notes or f"replay of {args.video}",
+        speed=speed,
+        stim_side=args.side,
+        simulated=True,
+        source_info=source_spec.describe(),
+    )
+    return execute_session(runner, board, progress=args.progress)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from rig.devices.mock_board import MockBoard
+    from rig.devices.synthetic import SyntheticArena
+    from rig.protocol.load import load_default_protocol
+    from rig.session.runner import SessionRunner
+
+    loaded = load_default_protocol()
+    speed = parse_speed(args.speed)
+    scale = 1.0
+    if args.duration_s is not None:
+        if not args.duration_s > 0:
+            raise ConfigError(f"--duration-s: must be > 0, got {args.duration_s:g}")
+        scale = args.duration_s / loaded.protocol.duration_s
+    source = SyntheticArena(
+        loaded.calibration, fps=loaded.protocol.tracking.camera_fps, seed=args.seed
+    )
+    board = MockBoard("demo")
+    runner = SessionRunner(
+        loaded,
+        source,
+        board,
+        Path(args.out),
+        args.animal,
+        notes="rig demo: synthetic arena, mock board",
+        speed=speed,
+        simulated=True,
+        duration_scale=scale,
+        source_info={"kind": "synthetic", "detail": f"seed={args.seed}"},
+    )
+    print(f"demo: {loaded.summary()}", file=sys.stderr)
+    return execute_session(runner, board, progress=args.progress)
+
+
+def _common(parser: argparse.ArgumentParser, *, out_default: str | None) -> None:
+    if out_default is None:
+        parser.add_argument("--out", required=True, help="folder that receives the session folder")
+    else:
+        parser.add_argument(
+            "--out", default=out_default, help=f"folder that receives the session folder (default {out_default})"
+        )
+    parser.add_argument("--progress", action="store_true", help="show the progress line even when stderr is not a terminal")
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = add_command(
+        subparsers,
+        "run",
+        "run a closed-loop session",
+        "Run a protocol: track the animal, gate the laser, record everything in a new "
+        "session folder under --out. Ctrl-C or SIGTERM stops cleanly with the laser off.",
+        "  rig run protocols/rtpp_redondo2014.yaml --animal m017 --source camera:0 --board firmata:auto --out data\n"
+        "  rig run protocols/rtpp_redondo2014.yaml --animal m017 --source synthetic --board mock --out /tmp/s\n",
+    )
+    run.add_argument("protocol", help="protocol YAML file")
+    run.add_argument("--animal", required=True, help="animal ID (recorded; used by side counterbalancing)")
+    run.add_argument("--source", required=True, help="camera:N | video:PATH | synthetic[:SEED]")
+    run.add_argument("--board", required=True, help="mock | firmata:PORT (firmata:auto finds it)")
+    run.add_argument("--calibration", help="arena calibration file overriding the protocol's")
+    run.add_argument("--experimenter", default="", help="who runs the session")
+    run.add_argument("--notes", default="", help="free-text notes for session.json")
+    run.add_argument("--side", choices=("left", "right"), help="override the stimulated side")
+    run.add_argument("--speed", default="1", help="video/synthetic pacing: 1 (real time), 2, ... or max")
+    _common(run, out_default=None)
+    run.set_defaults(func=_cmd_run)
+
+    replay = add_command(
+        subparsers,
+        "replay",
+        "re-run a protocol on a recorded video (simulation)",
+        "Replay a recorded video through the same engine with a mock board; the session "
+        "is marked simulated. At --speed max no frame is dropped, so a re-score is "
+        "exactly reproducible.",
+        "  rig replay video.mp4 --protocol protocols/rtpp_redondo2014.yaml --speed max --out rescored\n",
+    )
+    replay.add_argument("video", help="recorded video file")
+    replay.add_argument("--protocol", required=True, help="protocol YAML file")
+    replay.add_argument("--calibration", help="arena calibration for this video (default: the protocol's)")
+    replay.add_argument("--speed", default="max", help="max (default), 1 (real time), 2, ...")
+    replay.add_argument("--animal", help="animal ID (default: the video's file name)")
+    replay.add_argument("--experimenter", default="")
+    replay.add_argument("--notes", default="")
+    replay.add_argument("--side", choices=("left", "right"), help="override the stimulated side")
+    _common(replay, out_default=None)
+    replay.set_defaults(func=_cmd_replay)
+
+    demo = add_command(
+        subparsers,
+        "demo",
+        "simulated session: synthetic arena + mock board",
+        "Run the embedded demo protocol on the synthetic arena with a mock board, faster "
+        "than real time through the real engine threads; prints the summary and where "
+        "the record is.",
+        "  rig demo\n  rig demo --out /tmp/demo --duration-s 20 --speed 10\n",
+    )
+    demo.add_argument("--duration-s", type=float, help="scale the protocol to this total length (s)")
+    demo.add_argument("--speed", default="max", help="max (default), 1 (real time), 10, ...")
+    demo.add_argument("--seed", type=int, default=0, help="synthetic animal's random seed")
+    demo.add_argument("--animal", default="demo1", help="animal ID (default demo1)")
+    _common(demo, out_default=".")
+    demo.set_defaults(func=_cmd_demo)
+
+
+__all__ = ["ORDER", "RigError", "execute_session", "parse_speed", "register"]
