@@ -1,0 +1,571 @@
+"""FirmataBoard: the laser board over pyfirmata2 and a serial port.
+
+With the project's firmware (firmware/optorig_fw) pulse trains, the host watchdog, the
+continuous-on cap and the interlock all run on the device; the host sends a heartbeat
+every ``HEARTBEAT_PERIOD_MS`` from the thread ``optorig-board-heartbeat``. With stock
+StandardFirmata the board still works, but pulse timing and the watchdog are host-side
+only (a clear warning is logged and ``info.device_timed`` is False).
+
+Threads: pyfirmata2's iterator thread runs our sysex handlers (they only append to a
+list under a lock); the heartbeat thread detects a lost board (write failure or missing
+heartbeat acks), reports DISCONNECTED and, if enabled, reconnects with the gate closed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+import weakref
+from types import TracebackType
+from typing import Any
+
+from rig.devices import firmata_codes as fc
+from rig.devices.board import BoardEvent, BoardEventKind, BoardInfo, LaserConfig
+from rig.devices.firmata_codes import (  # re-exported: checked against config.h
+    OPTORIG_FW_NAME,
+    OPTORIG_PROTOCOL_VERSION,
+    SYSEX_OPTORIG_ARM,
+    SYSEX_OPTORIG_CONFIG,
+    SYSEX_OPTORIG_EVENT,
+    SYSEX_OPTORIG_GATE,
+    SYSEX_OPTORIG_HEARTBEAT,
+    SYSEX_OPTORIG_IDENTIFY,
+    SYSEX_OPTORIG_SYNC,
+)
+from rig.devices.limits import (
+    FIRMWARE_MAX_FREQUENCY_HZ,
+    FIRMWARE_MIN_PULSE_GAP_MS,
+    FIRMWARE_MIN_PULSE_WIDTH_MS,
+    HEARTBEAT_PERIOD_MS,
+    LASER_PIN_DEFAULT,
+    PWM_CAPABLE_PINS,
+    WATCHDOG_TIMEOUT_MS_MAX,
+    WATCHDOG_TIMEOUT_MS_MIN,
+)
+from rig.devices.mock_board import rules_config, to_board_event
+from rig.devices.firmware_emulator import RuleEvent
+from rig.errors import BoardLost, ConfigError
+
+__all__ = [
+    "FirmataBoard",
+    "OPTORIG_FW_NAME",
+    "OPTORIG_PROTOCOL_VERSION",
+    "SYSEX_OPTORIG_ARM",
+    "SYSEX_OPTORIG_CONFIG",
+    "SYSEX_OPTORIG_EVENT",
+    "SYSEX_OPTORIG_GATE",
+    "SYSEX_OPTORIG_HEARTBEAT",
+    "SYSEX_OPTORIG_IDENTIFY",
+    "SYSEX_OPTORIG_SYNC",
+    "validate_laser_config",
+]
+
+log = logging.getLogger(__name__)
+
+#: Missing heartbeat acks for this long means the board is lost.
+ACK_TIMEOUT_S = 1.0
+#: Bounded wait for the firmware's confirmation that the gate is closed.
+CLOSE_CONFIRM_TIMEOUT_S = 0.5
+
+
+def validate_laser_config(config: LaserConfig) -> None:
+    """Raise ConfigError if the firmware cannot generate ``config``."""
+    if config.mode not in ("continuous", "pulse_train"):
+        raise ConfigError(f"laser.mode: must be continuous or pulse_train, got {config.mode!r}")
+    if config.mode == "pulse_train":
+        if not 0 < config.frequency_hz <= FIRMWARE_MAX_FREQUENCY_HZ:
+            raise ConfigError(
+                f"laser.frequency_hz: must be in (0, {FIRMWARE_MAX_FREQUENCY_HZ}], got {config.frequency_hz}"
+            )
+        if config.pulse_width_ms < FIRMWARE_MIN_PULSE_WIDTH_MS:
+            raise ConfigError(
+                f"laser.pulse_width_ms: must be >= {FIRMWARE_MIN_PULSE_WIDTH_MS}, got {config.pulse_width_ms}"
+            )
+        period_ms = 1000.0 / config.frequency_hz
+        if config.pulse_width_ms + FIRMWARE_MIN_PULSE_GAP_MS > period_ms:
+            raise ConfigError(
+                f"laser.pulse_width_ms: {config.pulse_width_ms} ms does not fit a "
+                f"{config.frequency_hz} Hz period ({period_ms:.3f} ms) with a "
+                f"{FIRMWARE_MIN_PULSE_GAP_MS} ms gap"
+            )
+    if not WATCHDOG_TIMEOUT_MS_MIN <= config.watchdog_timeout_ms <= WATCHDOG_TIMEOUT_MS_MAX:
+        raise ConfigError(
+            f"laser.watchdog_timeout_ms: must be in [{WATCHDOG_TIMEOUT_MS_MIN}, "
+            f"{WATCHDOG_TIMEOUT_MS_MAX}], got {config.watchdog_timeout_ms}"
+        )
+    if not 0 < config.max_on_s <= 24 * 3600:
+        raise ConfigError(f"laser.max_on_s: must be in (0, 86400], got {config.max_on_s}")
+    if config.ramp_down_ms < 0 or config.ramp_down_ms > 10_000:
+        raise ConfigError(f"laser.ramp_down_ms: must be in [0, 10000], got {config.ramp_down_ms}")
+
+
+def _make_pyfirmata_board(port: str, baudrate: int) -> Any:
+    """A pyfirmata2 Arduino without its fixed 5 s busy wait (we wait for the firmware)."""
+    import pyfirmata2
+    import serial
+    from pyfirmata2.util import Iterator
+
+    class _Board(pyfirmata2.Board):  # type: ignore[misc]
+        def __init__(self) -> None:  # noqa: D401 - mirrors Board.__init__ minus the wait
+            self._command_handlers = {}  # per instance: pyfirmata2 shares a class dict
+            self.samplerThread = Iterator(self)
+            self.samplerThread.name = "optorig-firmata-iterator"
+            self.sp = serial.Serial(port, baudrate, timeout=None)
+            self.name = port
+            self._layout = pyfirmata2.BOARDS["arduino"]
+            self.setup_layout(self._layout)
+
+        def __del__(self) -> None:  # pyfirmata2 closes the port here; we close explicitly
+            pass
+
+    return _Board()
+
+
+class FirmataBoard:
+    """The laser board on a serial port (``port`` may be ``"auto"``)."""
+
+    def __init__(
+        self,
+        port: str = "auto",
+        *,
+        laser_pin: int = LASER_PIN_DEFAULT,
+        pwm_pin: int | None = None,
+        pwm_level: int = 255,
+        interlock_pin: int | None = None,
+        interlock_trip_level: int = 1,
+        ready_timeout_s: float = 5.0,
+        baudrate: int = 57600,
+        auto_reconnect: bool = True,
+        allow_standard_firmata: bool = True,
+    ) -> None:
+        if pwm_pin is not None and pwm_pin not in PWM_CAPABLE_PINS:
+            raise ConfigError(f"pwm_pin: must be one of {PWM_CAPABLE_PINS}, got {pwm_pin}")
+        self._port_arg = port
+        self._port = port
+        self._laser_pin = laser_pin
+        self._pwm_pin = pwm_pin
+        self._pwm_level = pwm_level
+        self._interlock_pin = interlock_pin
+        self._interlock_trip_level = interlock_trip_level
+        self._ready_timeout_s = ready_timeout_s
+        self._baudrate = baudrate
+        self._auto_reconnect = auto_reconnect
+        self._allow_standard = allow_standard_firmata
+        self._lock = threading.RLock()
+        self._board: Any = None
+        self._config = LaserConfig()
+        self._events: list[BoardEvent] = []
+        self._events_lock = threading.Lock()
+        self._identity: tuple[int, ...] | None = None
+        self._identity_event = threading.Event()
+        self._config_event = threading.Event()
+        self._config_refused = False
+        self._last_ack = 0.0
+        self._hb_seq = 0
+        self._is_open = False
+        self._ready = False
+        self._lost = False
+        self._needs_arm = False
+        self._gate_open = False
+        self._device_timed = True
+        self._info = BoardInfo("firmata", port, "", "")
+        self._stop = threading.Event()
+        self._hb_thread: threading.Thread | None = None
+        self._pulse_thread: threading.Thread | None = None
+        self._pulse_stop = threading.Event()
+        self._atexit_registered = False
+
+    # ---- properties --------------------------------------------------------------------
+    @property
+    def info(self) -> BoardInfo:
+        return self._info
+
+    @property
+    def is_open(self) -> bool:
+        return self._is_open and not self._lost
+
+    @property
+    def gate_open(self) -> bool:
+        return self._gate_open
+
+    @property
+    def port(self) -> str:
+        return self._port
+
+    # ---- pyfirmata2 callbacks (iterator thread: trivial) -------------------------------
+    def _on_identity(self, *data: int) -> None:
+        self._identity = tuple(data)
+        self._identity_event.set()
+
+    def _on_event(self, *data: int) -> None:
+        if len(data) < 12:
+            return
+        event = RuleEvent(data[0], fc.from7(data[1:7]), fc.from7(data[7:10]), data[10], data[11])
+        now_ns = time.perf_counter_ns()
+        if event.kind == fc.EVENT_HEARTBEAT_ACK:
+            self._last_ack = time.monotonic()
+            return
+        if event.kind == fc.EVENT_CONFIG_ACK:
+            self._config_event.set()
+            return
+        if event.kind == fc.EVENT_REFUSED and event.reason == fc.REASON_BAD_CONFIG:
+            self._config_refused = True
+            self._config_event.set()
+        if event.kind == fc.EVENT_WATCHDOG:
+            self._needs_arm = True
+            self._gate_open = False
+        if event.kind == fc.EVENT_GATE_CLOSED:
+            self._gate_open = False
+        board_event = to_board_event(event, now_ns)
+        if board_event is not None:
+            with self._events_lock:
+                self._events.append(board_event)
+
+    def _push(self, kind: BoardEventKind, detail: str = "", **kw: Any) -> None:
+        with self._events_lock:
+            self._events.append(BoardEvent(kind, time.perf_counter_ns(), detail=detail, **kw))
+
+    # ---- connection --------------------------------------------------------------------
+    def open(self) -> None:
+        from rig.devices.ports import resolve_port
+
+        with self._lock:
+            if self._is_open:
+                return
+            self._port = resolve_port(self._port_arg)
+            self._connect()
+            self._is_open = True
+            self._lost = False
+            self._stop.clear()
+            self._hb_thread = threading.Thread(
+                target=self._heartbeat_loop, name="optorig-board-heartbeat", daemon=True
+            )
+            self._hb_thread.start()
+            if not self._atexit_registered:
+                ref = weakref.ref(self)
+                atexit.register(lambda: (b := ref()) is not None and b.laser_off())
+                self._atexit_registered = True
+
+    def _connect(self) -> None:
+        """Open the port, wait (bounded) for the firmware, drive the laser off, configure."""
+        import serial
+
+        try:
+            board = _make_pyfirmata_board(self._port, self._baudrate)
+        except (serial.SerialException, OSError) as err:
+            raise BoardLost(f"{self._port}: cannot open serial port: {err}") from err
+        self._board = board
+        self._identity = None
+        self._identity_event.clear()
+        board.add_cmd_handler(SYSEX_OPTORIG_IDENTIFY, self._on_identity)
+        board.add_cmd_handler(SYSEX_OPTORIG_EVENT, self._on_event)
+        board.samplingOn(19)
+        # An Uno resets when its port opens: poll for the firmware instead of sleeping.
+        deadline = time.monotonic() + self._ready_timeout_s
+        try:
+            while time.monotonic() < deadline:
+                board.send_sysex(SYSEX_OPTORIG_IDENTIFY, [])
+                board.send_sysex(fc.SYSEX_QUERY_FIRMWARE, [])
+                if self._identity_event.wait(0.25):
+                    break
+                if board.firmware is not None and board.firmware != OPTORIG_FW_NAME:
+                    # a second chance for a slow board, then decide
+                    if self._identity_event.wait(0.5):
+                        break
+                    break
+        except (serial.SerialException, OSError) as err:
+            self._drop_board()
+            raise BoardLost(f"{self._port}: serial write failed while connecting: {err}") from err
+        if self._identity is not None:
+            self._device_timed = True
+            ident = self._identity
+            version = f"{ident[1]}.{ident[2]}.{ident[3]}" if len(ident) >= 4 else "?"
+            build = bytes(ident[6:]).decode("ascii", "replace") if len(ident) > 6 else ""
+            if ident[0] != OPTORIG_PROTOCOL_VERSION:
+                self._drop_board()
+                from rig.errors import FirmwareMismatch
+
+                raise FirmwareMismatch(
+                    f"{self._port}: optorig firmware speaks extension protocol {ident[0]}, "
+                    f"this host needs {OPTORIG_PROTOCOL_VERSION}; reflash (docs/firmware.md)"
+                )
+            self._info = BoardInfo("firmata", self._port, OPTORIG_FW_NAME, version, build, True)
+            self._send_config(self._config)
+            self._send(SYSEX_OPTORIG_ARM, [])
+            self._needs_arm = False
+        elif board.firmware is not None and self._allow_standard:
+            self._device_timed = False
+            fw_version = ".".join(str(v) for v in (board.firmware_version or ()))
+            self._info = BoardInfo("standard_firmata", self._port, board.firmware, fw_version, "", False)
+            log.warning(
+                "%s runs %s, not the optorig firmware: pulse timing and the watchdog are "
+                "HOST-SIDE ONLY (no protection if this computer stalls). Flash firmware/optorig_fw.",
+                self._port,
+                board.firmware,
+            )
+            board.digital[self._laser_pin].mode = 1
+            board.digital[self._laser_pin].write(0)
+        else:
+            self._drop_board()
+            raise BoardLost(
+                f"{self._port}: no Firmata firmware answered within {self._ready_timeout_s:g} s "
+                "(is the optorig firmware flashed? see docs/firmware.md)"
+            )
+        self._gate_open = False
+        self._last_ack = time.monotonic()
+        self._ready = True
+        self._push(BoardEventKind.READY, detail=self._info.firmware_name)
+
+    def _drop_board(self) -> None:
+        board, self._board = self._board, None
+        self._ready = False
+        if board is None:
+            return
+        board.samplerThread.stop()
+        try:
+            board.sp.close()
+        except (OSError, AttributeError):
+            pass
+        if board.samplerThread.is_alive():
+            board.samplerThread.join(timeout=1.0)
+
+    def _send(self, command: int, data: list[int] | bytes) -> None:
+        """Send one sysex; raises BoardLost (and marks the board lost) on failure."""
+        import serial
+
+        board = self._board
+        if board is None:
+            raise BoardLost(f"{self._port}: board is not connected")
+        try:
+            board.send_sysex(command, bytearray(data))
+        except (serial.SerialException, OSError, TypeError, AttributeError) as err:
+            self._mark_lost(f"serial write failed: {err}")
+            raise BoardLost(f"{self._port}: serial write failed: {err}") from err
+
+    def _mark_lost(self, reason: str) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        self._ready = False
+        self._gate_open = False
+        log.error("%s: laser board lost (%s)", self._port, reason)
+        self._push(BoardEventKind.DISCONNECTED, detail=reason)
+
+    def _send_config(self, config: LaserConfig) -> None:
+        rc = rules_config(config)
+        interlock = self._interlock_pin if self._interlock_pin is not None else fc.INTERLOCK_PIN_NONE
+        pwm = self._pwm_pin if self._pwm_pin is not None else fc.PWM_PIN_NONE
+        payload = (
+            bytes([rc.mode, self._laser_pin])
+            + fc.to7(rc.period_us, 4)
+            + fc.to7(rc.width_us, 4)
+            + fc.to7(rc.max_on_ms, 4)
+            + fc.to7(rc.watchdog_ms, 2)
+            + bytes([pwm])
+            + fc.to7(self._pwm_level, 2)
+            + fc.to7(int(round(config.ramp_down_ms)), 2)
+            + bytes([interlock, self._interlock_trip_level])
+            + b"\x00"
+        )
+        self._config_event.clear()
+        self._config_refused = False
+        self._send(SYSEX_OPTORIG_CONFIG, payload)
+        if not self._config_event.wait(2.0):
+            raise BoardLost(f"{self._port}: firmware did not acknowledge the configuration")
+        if self._config_refused:
+            raise ConfigError(f"{self._port}: firmware refused laser configuration {config}")
+
+    def configure(self, config: LaserConfig) -> None:
+        validate_laser_config(config)
+        with self._lock:
+            self._require_ready()
+            self.laser_off()
+            self._config = config
+            if self._device_timed:
+                self._send_config(config)
+                self._send(SYSEX_OPTORIG_ARM, [])
+                self._needs_arm = False
+
+    def _require_ready(self) -> None:
+        if self._lost:
+            raise BoardLost(f"{self._port}: laser board lost (reconnecting)" if self._auto_reconnect else f"{self._port}: laser board lost")
+        if not self._is_open or not self._ready:
+            raise BoardLost(f"{self._port}: board is not open")
+
+    def set_gate(self, open_: bool) -> None:
+        with self._lock:
+            if not open_:
+                self._require_ready()
+                self._gate_command(False)
+                return
+            self._require_ready()
+            if self._device_timed and self._needs_arm:
+                log.warning("%s: re-arming after a firmware watchdog trip", self._port)
+                self._send(SYSEX_OPTORIG_ARM, [])
+                self._needs_arm = False
+            self._gate_command(True)
+
+    def _gate_command(self, open_: bool) -> None:
+        if self._device_timed:
+            self._send(SYSEX_OPTORIG_GATE, [1 if open_ else 0])
+            self._gate_open = open_
+            return
+        # StandardFirmata: host-timed
+        if open_ == self._gate_open:
+            return
+        self._gate_open = open_
+        if open_:
+            self._pulse_stop.clear()
+            self._pulse_thread = threading.Thread(
+                target=self._host_pulses, name="optorig-host-pulses", daemon=True
+            )
+            self._pulse_thread.start()
+            self._push(BoardEventKind.GATE_OPENED, pin_level=1, detail="host-timed")
+        else:
+            self._pulse_stop.set()
+            if self._pulse_thread is not None:
+                self._pulse_thread.join(timeout=1.0)
+            self._write_laser_pin(0)
+            self._push(BoardEventKind.GATE_CLOSED, pin_level=0, detail="host-timed")
+
+    def _write_laser_pin(self, level: int) -> None:
+        import serial
+
+        board = self._board
+        if board is None:
+            return
+        try:
+            board.digital[self._laser_pin].write(level)
+        except (serial.SerialException, OSError, AttributeError) as err:
+            self._mark_lost(f"serial write failed: {err}")
+
+    def _host_pulses(self) -> None:
+        """StandardFirmata fallback: host-timed train (ms jitter; no device watchdog)."""
+        config = self._config
+        start = time.monotonic()
+        if config.mode == "continuous":
+            self._write_laser_pin(1)
+            self._pulse_stop.wait(config.max_on_s)
+        else:
+            period_s = 1.0 / config.frequency_hz
+            k = 0
+            while not self._pulse_stop.is_set() and time.monotonic() - start < config.max_on_s:
+                self._write_laser_pin(1)
+                if self._pulse_stop.wait(max(0.0, start + k * period_s + config.pulse_width_ms / 1000 - time.monotonic())):
+                    break
+                self._write_laser_pin(0)
+                k += 1
+                self._pulse_stop.wait(max(0.0, start + k * period_s - time.monotonic()))
+        self._write_laser_pin(0)
+        if time.monotonic() - start >= config.max_on_s and not self._pulse_stop.is_set():
+            self._gate_open = False
+            self._push(BoardEventKind.CAP, detail="host-side cap")
+
+    def laser_off(self) -> None:
+        """Close the gate. Never raises; safe on a closed or lost board."""
+        try:
+            with self._lock:
+                if self._board is None:
+                    self._gate_open = False
+                    return
+                if self._device_timed:
+                    try:
+                        self._send(SYSEX_OPTORIG_GATE, [0])
+                    except BoardLost:
+                        pass
+                    self._gate_open = False
+                else:
+                    self._gate_command(False)
+        except Exception:  # noqa: BLE001 - the emergency path must not raise
+            log.exception("laser_off failed")
+
+    def events(self) -> list[BoardEvent]:
+        with self._events_lock:
+            drained, self._events = self._events, []
+            return drained
+
+    def _confirm_closed(self) -> bool:
+        """Ask the firmware for its state; True when it reports the gate closed."""
+        if not self._device_timed or self._board is None or self._lost:
+            return not self._device_timed
+        deadline = time.monotonic() + CLOSE_CONFIRM_TIMEOUT_S
+        while time.monotonic() < deadline:
+            self._identity_event.clear()
+            try:
+                self._send(SYSEX_OPTORIG_GATE, [0])
+                self._send(SYSEX_OPTORIG_IDENTIFY, [])
+            except BoardLost:
+                return False
+            if self._identity_event.wait(max(0.0, deadline - time.monotonic())):
+                ident = self._identity or ()
+                if len(ident) > 5 and ident[5] == 0:
+                    return True
+        return False
+
+    def close(self) -> None:
+        self.laser_off()
+        self._stop.set()
+        if self._hb_thread is not None and self._hb_thread is not threading.current_thread():
+            self._hb_thread.join(timeout=2.0)
+        with self._lock:
+            if self._board is not None:
+                if not self._confirm_closed():
+                    log.error("%s: no confirmation that the laser gate closed", self._port)
+                if self._device_timed:
+                    try:
+                        self._send(SYSEX_OPTORIG_GATE, [0])
+                    except BoardLost:
+                        pass
+            self._drop_board()
+            self._is_open = False
+            self._ready = False
+
+    # ---- heartbeat, loss detection, reconnect ------------------------------------------
+    def _heartbeat_loop(self) -> None:
+        period_s = HEARTBEAT_PERIOD_MS / 1000
+        while not self._stop.wait(period_s):
+            if self._lost:
+                if self._auto_reconnect:
+                    self._try_reconnect()
+                continue
+            with self._lock:
+                if self._board is None:
+                    continue
+                if not self._board.samplerThread.is_alive():
+                    self._mark_lost("serial reader stopped")
+                    continue
+                if self._device_timed:
+                    self._hb_seq = (self._hb_seq + 1) & 0x7F
+                    try:
+                        self._send(SYSEX_OPTORIG_HEARTBEAT, [self._hb_seq])
+                    except BoardLost:
+                        continue
+                    if time.monotonic() - self._last_ack > ACK_TIMEOUT_S:
+                        self._mark_lost(f"no heartbeat ack for {ACK_TIMEOUT_S:g} s")
+
+    def _try_reconnect(self) -> None:
+        with self._lock:
+            self._drop_board()
+            try:
+                self._connect()
+            except (BoardLost, ConfigError) as err:
+                log.debug("reconnect failed: %s", err)
+                self._drop_board()
+                return
+            self._lost = False
+            log.warning("%s: laser board reconnected, gate closed", self._port)
+            self._push(BoardEventKind.RECONNECTED, detail=self._port)
+
+    def __enter__(self) -> FirmataBoard:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
