@@ -26,6 +26,8 @@ class _Model(BaseModel):
 
 
 class CameraResolution(_Model):
+    """The camera image size the corners were set on."""
+
     width_px: int = Field(gt=0, le=10000, description="Image width the calibration was made at.")
     height_px: int = Field(gt=0, le=10000, description="Image height.")
 
@@ -161,6 +163,8 @@ class PixelMapper:
 
 
 class PowerPoint(_Model):
+    """One measurement: a driver setting and the power it gave at the fibre tip."""
+
     setting: str = Field(
         min_length=1,
         description="Driver setting or TTL mode, e.g. `knob 40%`, `analog 2.5 V`, `ttl continuous`.",
