@@ -17,6 +17,7 @@ import threading
 import time
 import tty
 from dataclasses import dataclass
+from typing import Any
 
 from rig.devices import firmata_codes as fc
 
@@ -60,7 +61,8 @@ class FirmwareRules:
             return 0
         if self.config.mode == fc.MODE_CONTINUOUS:
             return 1
-        return (now_us - self.opened_us) // self.config.period_us + 1
+        # rising edges strictly before now (the first one at the opening instant)
+        return max(0, now_us - self.opened_us - 1) // self.config.period_us + 1
 
     def level_at(self, now_us: int) -> int:
         if not self.gate_open:
@@ -146,8 +148,11 @@ class EmulatedUno:
     as pulling the USB cable does; ``replug()`` makes a fresh pty (a new ``port``).
     """
 
-    def __init__(self, *, firmware_name: str = "optorig", standard_firmata: bool = False) -> None:
+    def __init__(
+        self, *, firmware_name: str = "optorig", standard_firmata: bool = False, link: str | None = None
+    ) -> None:
         self.firmware_name = firmware_name
+        self.link = link
         self.standard_firmata = standard_firmata
         self.rules = FirmwareRules()
         self.received: list[bytes] = []
@@ -159,6 +164,8 @@ class EmulatedUno:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.digital_ports = [0, 0, 0]
+        #: When True the device ignores what the host sends (a stalled or killed host).
+        self.deaf = False
 
     def now_us(self) -> int:
         return (time.monotonic_ns() - self._t0) // 1000
@@ -167,6 +174,11 @@ class EmulatedUno:
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         self.port = os.ttyname(self._slave)
+        if self.link:
+            tmp = self.link + ".new"
+            os.symlink(self.port, tmp)
+            os.replace(tmp, self.link)
+            self.port = self.link
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="optorig-emulated-uno", daemon=True)
         self._thread.start()
@@ -224,6 +236,8 @@ class EmulatedUno:
             except OSError:
                 return
             with self._lock:
+                if data and self.deaf:
+                    data = b""
                 if data:
                     self.received.append(data)
                 for message in parser.feed(data):
@@ -268,3 +282,102 @@ class EmulatedUno:
             self._send(self.rules.heartbeat(now_us, payload[0] if payload else 0))
         elif command == fc.SYSEX_OPTORIG_ARM:
             self._send(self.rules.arm(now_us))
+
+
+FIRMWARE_DIR = __import__("pathlib").Path(__file__).resolve().parents[2] / "firmware"
+CYCLES_PER_S = 16_000_000
+
+
+def build_firmware(build_dir: str | None = None) -> tuple[str, str]:
+    """``make`` the firmware ELF and the simavr harness; returns their paths."""
+    import subprocess
+
+    args = ["make", "-s", "-C", str(FIRMWARE_DIR)]
+    if build_dir:
+        args.append(f"BUILD={build_dir}")
+    subprocess.run(args, check=True, capture_output=True, text=True)
+    build = build_dir or str(FIRMWARE_DIR / "build")
+    return f"{build}/optorig_fw.elf", f"{build}/optorig_sim"
+
+
+@dataclass(frozen=True, slots=True)
+class SimLine:
+    kind: str  # P, D, R, M
+    cycle: int
+    fields: tuple[str, ...]
+
+
+class SimavrUno:
+    """The real firmware in simavr (firmware/sim/optorig_sim.c), UART0 on a pty."""
+
+    def __init__(self, elf: str, harness: str, log_path: str) -> None:
+        self._elf, self._harness, self.log_path = elf, harness, log_path
+        self._proc: Any = None
+        self.port = ""
+
+    def start(self) -> SimavrUno:
+        import subprocess
+
+        self._proc = subprocess.Popen(
+            [self._harness, self._elf, self.log_path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            if line.startswith("PTY "):
+                self.port = line.split()[1]
+                break
+        if not self.port:
+            raise RuntimeError("simavr harness did not start")
+        return self
+
+    def command(self, text: str) -> None:
+        assert self._proc is not None and self._proc.stdin is not None
+        self._proc.stdin.write(text + "\n")
+        self._proc.stdin.flush()
+
+    def cycle(self) -> int:
+        self.command("cycle")
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        return int(line.split()[1])
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        try:
+            self.command("quit")
+        except (BrokenPipeError, OSError):
+            pass
+        try:
+            self._proc.wait(timeout=5)
+        except Exception:  # noqa: BLE001 - last resort for a hung emulator
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def lines(self) -> list[SimLine]:
+        out = []
+        with open(self.log_path) as f:
+            for raw in f:
+                parts = raw.split()
+                if len(parts) >= 2 and parts[1].isdigit():
+                    out.append(SimLine(parts[0], int(parts[1]), tuple(parts[2:])))
+        return out
+
+    def edges(self, pin: int) -> list[tuple[int, int]]:
+        """(cycle, level) of every change of ``pin``."""
+        return [
+            (line.cycle, int(line.fields[1]))
+            for line in self.lines()
+            if line.kind == "P" and int(line.fields[0]) == pin
+        ]
+
+    def __enter__(self) -> SimavrUno:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
