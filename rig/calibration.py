@@ -116,7 +116,7 @@ class ArenaCalibration(_Model):
         return homography(np.asarray(self.corners_px, dtype=np.float64), dst)
 
     def cm_to_px_matrix(self) -> NDArray[np.float64]:
-        return np.linalg.inv(self.px_to_cm_matrix())
+        return np.asarray(np.linalg.inv(self.px_to_cm_matrix()), dtype=np.float64)
 
     @property
     def px_per_cm(self) -> float:
@@ -138,7 +138,7 @@ class PixelMapper:
     def __init__(self, calibration: ArenaCalibration) -> None:
         self.calibration = calibration
         self._to_cm = calibration.px_to_cm_matrix()
-        self._to_px = np.linalg.inv(self._to_cm)
+        self._to_px = np.asarray(np.linalg.inv(self._to_cm), dtype=np.float64)
         self.px_per_cm = calibration.px_per_cm
 
     @staticmethod

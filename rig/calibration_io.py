@@ -7,7 +7,6 @@ evidence of what a session used, so a new calibration gets a new name.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,11 @@ from rig.protocol.yamlfile import (
     validate_model,
 )
 
-KINDS = {"arena": ArenaCalibration, "laser_power": LaserPowerCalibration}
+#: The calibration kinds (the ``kind:`` field) and the model of each.
+KINDS: dict[str, type[ArenaCalibration] | type[LaserPowerCalibration]] = {
+    "arena": ArenaCalibration,
+    "laser_power": LaserPowerCalibration,
+}
 
 
 def read_calibration_document(path: str | os.PathLike[str]) -> YamlDocument:
@@ -67,8 +70,9 @@ def load_any_calibration(
             else f"must be one of {', '.join(repr(k) for k in KINDS)}, got {kind!r}"
         )
         raise CalibrationFileError([doc.issue(("kind",), reason)])
-    model: type[ArenaCalibration] | type[LaserPowerCalibration] = KINDS[kind]
-    return validate_model(doc, model, CalibrationFileError)
+    if kind == "arena":
+        return validate_model(doc, ArenaCalibration, CalibrationFileError)
+    return validate_model(doc, LaserPowerCalibration, CalibrationFileError)
 
 
 _ARENA_HEADER = """\
@@ -134,10 +138,6 @@ def write_new_file(path: Path, data: bytes) -> None:
             ) from None
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def today() -> dt.date:
-    return dt.date.today()
 
 
 __all__ = [
