@@ -372,6 +372,8 @@ def _reason(err: Any, loc: Loc, root: type[BaseModel]) -> tuple[Loc, str]:
         return loc, f"expected a number{got}"
     if kind in {"int_parsing", "int_type", "int_from_float"}:
         return loc, f"expected a whole number{got}"
+    if kind == "finite_number":
+        return loc, f"must be a finite number{got}"
     if kind in {"bool_parsing", "bool_type"}:
         return loc, f"expected true or false{got}"
     if kind == "string_type":
@@ -389,6 +391,8 @@ def _reason(err: Any, loc: Loc, root: type[BaseModel]) -> tuple[Loc, str]:
         return loc, f"{_PATTERNS.get(pattern, f'must match the pattern {pattern}')}{got}"
     if kind == "literal_error":
         expected = str(ctx.get("expected", ""))
+        if name == "schema_version" and str(value) == expected:
+            return loc, f"must be the number {expected}, without quotes{got}"
         if name == "schema_version":
             return loc, (
                 f"unsupported schema_version {_show(value)}; this version of optorig reads "

@@ -223,6 +223,27 @@ CASES = [
         "expected a list",
     ),
     Case(
+        "infinite_duration",
+        edit("duration_s: 30", "duration_s: .inf"),
+        "phases[1].duration_s",
+        11,
+        "must be a finite number, got inf",
+    ),
+    Case(
+        "phase_not_a_mapping",
+        edit('  - name: test\n    duration_s: 30\n    mode: closed_loop\n', "  - test\n"),
+        "phases[1]",
+        10,
+        "expected a group of `key: value` lines, got 'test'",
+    ),
+    Case(
+        "quoted_schema_version",
+        edit("schema_version: 1", 'schema_version: "1"'),
+        "schema_version",
+        1,
+        "must be the number 1, without quotes",
+    ),
+    Case(
         "threshold_union",
         BASE + "tracking:\n  threshold: bright\n",
         "tracking.threshold",
