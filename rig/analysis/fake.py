@@ -74,7 +74,7 @@ def protocol_yaml(
     for phase in phases:
         lines.append(f"  - name: {phase['name']}")
         lines.append(f"    duration_s: {float(phase['duration_s'])}")
-        lines.append(f"    mode: {phase.get('mode', 'off')}")
+        lines.append(f"    mode: \"{phase.get('mode', 'off')}\"")
         if phase.get("swap_sides"):
             lines.append("    swap_sides: true")
         schedule = phase.get("schedule")
@@ -94,7 +94,7 @@ def protocol_yaml(
     lines += [
         "decision:",
         f"  debounce_frames: {debounce_frames}",
-        f"  neutral_band: {neutral_band}",
+        f"  neutral_band: \"{neutral_band}\"",
         f"  tracking_loss_grace_frames: {grace_frames}",
     ]
     return "\n".join(lines) + "\n"

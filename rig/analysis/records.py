@@ -336,7 +336,18 @@ def read_protocol_dict(session_dir: Path) -> dict[str, Any]:
     import yaml
 
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = load_yaml_text(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, OSError, UnicodeDecodeError):
         return {}
     return loaded if isinstance(loaded, dict) else {}
+
+
+def load_yaml_text(text: str) -> Any:
+    """YAML as the protocol loader reads it (only true/false are booleans: ``off`` stays text)."""
+    import yaml
+
+    try:
+        from rig.protocol.yamlfile import _Loader
+    except ImportError:  # pragma: no cover - loader module absent
+        return yaml.safe_load(text)
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
