@@ -43,6 +43,8 @@ MOUSE_GREY = 45
 BODY_LENGTH_CM = 8.0
 BODY_WIDTH_CM = 3.5
 WALL_MARGIN_CM = 2.5  # closest the body centre gets to a wall
+NOSE_CM = 5.6  # nose tip ahead of the body centre
+DOOR_HALF_CM = 4.0  # half the doorway width in the divider
 
 
 def synthetic_calibration(
@@ -83,8 +85,9 @@ class _Walker:
         m = WALL_MARGIN_CM
         self.x_min, self.x_max = m, width_cm - m
         self.y_min, self.y_max = m, length_cm - m
-        self.x = float(rng.uniform(self.x_min, self.x_max))
-        self.y = float(rng.uniform(self.y_min, self.y_max))
+        # Start in the left compartment (placed there by the experimenter).
+        self.x = float(rng.uniform(self.x_min + 3.0, width_cm / 2 - 6.0))
+        self.y = float(rng.uniform(self.y_min + 3.0, self.y_max - 3.0))
         self.heading = float(rng.uniform(-math.pi, math.pi))
         self.speed = 0.0
         self.target_speed = 0.0
@@ -93,6 +96,8 @@ class _Walker:
         self.turn_noise = 0.0
         self.clockwise = bool(rng.random() < 0.5)
         self.waypoints: list[tuple[float, float]] = []
+        self.best_distance = math.inf
+        self.blocked_s = 0.0
         self.tail_phase = 0.0
 
     # --------------------------------------------------------------- planning
@@ -191,11 +196,20 @@ class _Walker:
         if not self.waypoints:
             self._plan()
         tx, ty = self.waypoints[0]
-        if math.hypot(tx - self.x, ty - self.y) < 1.5:
+        distance = math.hypot(tx - self.x, ty - self.y)
+        if distance < self.best_distance - 0.5:
+            self.best_distance = distance
+            self.blocked_s = 0.0
+        elif self.walking:
+            self.blocked_s += dt_s
+        # Reached, or blocked for 1 s (a waypoint the nose cannot reach in a corner).
+        if distance < 1.5 or self.blocked_s > 1.0:
             self.waypoints.pop(0)
             if not self.waypoints:
                 self._plan()
             tx, ty = self.waypoints[0]
+            self.best_distance = math.inf
+            self.blocked_s = 0.0
         desired = math.atan2(ty - self.y, tx - self.x)
         error = (desired - self.heading + math.pi) % (2 * math.pi) - math.pi
         # Turn-rate noise: Ornstein-Uhlenbeck, so heading changes stay smooth.
@@ -214,15 +228,26 @@ class _Walker:
         self.tail_phase += dt_s * (2.0 + 0.3 * self.speed)
 
     def _keep_inside(self) -> None:
+        """Keep the whole animal (nose to tail base) inside the walls and off the divider."""
         self.x = min(max(self.x, self.x_min), self.x_max)
         self.y = min(max(self.y, self.y_min), self.y_max)
+        cos_h, sin_h = math.cos(self.heading), math.sin(self.heading)
+        gap = 0.4  # cm between the body outline and a wall
+        for reach_cm in (NOSE_CM, -BODY_LENGTH_CM / 2):
+            px, py = self.x + reach_cm * cos_h, self.y + reach_cm * sin_h
+            self.x += max(0.0, gap - px) - max(0.0, px - (self.width_cm - gap))
+            self.y += max(0.0, gap - py) - max(0.0, py - (self.length_cm - gap))
         if self.divider:
             mid = self.width_cm / 2
-            door_half = 4.0
-            half_gap = BODY_WIDTH_CM / 2 + 0.5
-            if abs(self.y - self.length_cm / 2) > door_half - 1.5 and abs(self.x - mid) < half_gap:
-                # Outside the doorway the divider is a wall: stay on the current side.
-                self.x = mid - half_gap if self.x < mid else mid + half_gap
+            side = 1.0 if self.x >= mid else -1.0
+            for reach_cm in (0.0, NOSE_CM, -BODY_LENGTH_CM / 2):
+                px, py = self.x + reach_cm * cos_h, self.y + reach_cm * sin_h
+                clearance = BODY_WIDTH_CM / 2 + 0.5 if reach_cm == 0.0 else gap + 0.3
+                if abs(py - self.length_cm / 2) > DOOR_HALF_CM - 1.0:
+                    # Outside the doorway the divider is a wall: stay on the current side.
+                    overlap = clearance - (px - mid) * side
+                    if overlap > 0:
+                        self.x += overlap * side
 
 
 class SyntheticArena:
@@ -352,7 +377,7 @@ class SyntheticArena:
         image = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
         if self._divider:
             mid = cal.width_cm / 2
-            door_half = 4.0
+            door_half = DOOR_HALF_CM
             thickness = max(1, int(round(0.6 * mapper.px_per_cm)))
             for y_from, y_to in ((0.0, cal.length_cm / 2 - door_half), (cal.length_cm / 2 + door_half, cal.length_cm)):
                 p0, p1 = mapper.to_px(mid, y_from), mapper.to_px(mid, y_to)
