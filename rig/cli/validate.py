@@ -49,7 +49,7 @@ def _is_calibration(path: str) -> bool:
 def _validate_one(path: str) -> str:
     from rig.calibration import ArenaCalibration
     from rig.calibration_io import load_any_calibration
-    from rig.protocol.load import load_protocol
+    from rig.protocol.load import load_protocol, protocol_warnings
 
     if _is_calibration(path):
         cal = load_any_calibration(path)
@@ -62,7 +62,9 @@ def _validate_one(path: str) -> str:
             f"laser power calibration {cal.laser}, {cal.wavelength_nm:g} nm, "
             f"{len(cal.points)} points up to {cal.max_power_mw:g} mW, measured {cal.measured_on}"
         )
-    return load_protocol(path).summary()
+    loaded = load_protocol(path)
+    notes = "".join(f"\n  note: {line}" for line in protocol_warnings(loaded))
+    return loaded.summary() + notes
 
 
 def run(args: argparse.Namespace) -> int:

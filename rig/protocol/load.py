@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import yaml
+
 from rig.calibration import ArenaCalibration, LaserPowerCalibration
 from rig.calibration_io import load_arena_calibration, load_power_calibration
 from rig.protocol.models import Protocol
@@ -33,6 +35,7 @@ from rig.protocol.yamlfile import (
     ProtocolFileError,
     YamlDocument,
     display_path,
+    node_line,
     read_yaml,
     validate_model,
 )
@@ -233,6 +236,54 @@ def _check_power(
             )
         )
     return issues
+
+
+def protocol_warnings(loaded: LoadedProtocol) -> list[str]:
+    """Legal but probably unintended settings, as ``FILE:LINE FIELD: reason`` lines.
+
+    Today: open-loop light periods that the safety limits will cut short.
+    """
+    p = loaded.protocol
+    label = display_path(loaded.path)
+    root = yaml.compose(loaded.raw.decode("utf-8"), Loader=yaml.SafeLoader)
+    notes: list[str] = []
+    planned_on_s = 0.0
+    for i, phase in enumerate(p.phases):
+        if phase.mode != "open_loop":
+            continue
+        if phase.schedule is None:
+            on_period_s = phase.duration_s
+            planned_on_s += phase.duration_s
+        else:
+            on_period_s = min(phase.schedule.on_s, phase.duration_s)
+            on_s, off_s = phase.schedule.on_s, phase.schedule.off_s
+            full, rest = divmod(phase.duration_s, on_s + off_s)
+            lead_s = 0.0 if phase.schedule.start_on else off_s
+            planned_on_s += full * on_s + min(max(0.0, rest - lead_s), on_s)
+        if on_period_s > p.safety.max_continuous_on_s:
+            loc: Loc = ("phases", i, "schedule" if phase.schedule else "duration_s")
+            notes.append(
+                FileIssue(
+                    label,
+                    node_line(root, loc) if root is not None else None,
+                    f"phases[{i}]",
+                    f"light on for {on_period_s:g} s at a time in open-loop phase "
+                    f"'{phase.name}', but safety.max_continuous_on_s is "
+                    f"{p.safety.max_continuous_on_s:g} s: the light will be forced off "
+                    f"for {p.safety.forced_off_s:g} s after {p.safety.max_continuous_on_s:g} s",
+                ).message
+            )
+    if planned_on_s > p.safety.max_total_on_s:
+        notes.append(
+            FileIssue(
+                label,
+                node_line(root, ("safety",)) if root is not None else None,
+                "safety.max_total_on_s",
+                f"the open-loop phases alone plan {planned_on_s:g} s of light, more than "
+                f"the {p.safety.max_total_on_s:g} s limit",
+            ).message
+        )
+    return notes
 
 
 def _minutes(seconds: float) -> str:

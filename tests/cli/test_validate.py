@@ -86,3 +86,27 @@ def test_validate_help_has_description_and_examples(capsys: pytest.CaptureFixtur
         main(["validate", "--help"])
     out = capsys.readouterr().out
     assert "examples:" in out and "rig validate protocols/*.yaml" in out
+
+
+def test_open_loop_period_longer_than_safety_limit_is_noted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("p.yaml").write_text(
+        PROTOCOL.replace(
+            "  - {name: test, duration_s: 30, mode: closed_loop}\n",
+            "  - name: recond\n    duration_s: 720\n    mode: open_loop\n"
+            "    schedule: {on_s: 180, off_s: 180}\n",
+        )
+        + "safety: {max_total_on_s: 300}\n"
+    )
+    assert main(["validate", "p.yaml"]) == 0  # legal, but probably not what was meant
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("OK p.yaml: p v1, 1 phase, 12 min")
+    assert lines[1].startswith(
+        "  note: p.yaml:8 phases[0]: light on for 180 s at a time in open-loop phase 'recond'"
+    )
+    assert lines[2] == (
+        "  note: p.yaml:9 safety.max_total_on_s: the open-loop phases alone plan 360 s of light, "
+        "more than the 300 s limit"
+    )
