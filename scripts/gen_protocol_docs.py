@@ -261,7 +261,8 @@ The chosen side, the rule and any seed are written to `session.json`.
   `wavelength_nm` must match that calibration's laser.
 - An open-loop on-period or a closed-loop stay longer than `safety.max_continuous_on_s` is
   cut by the safety limit (light forced off for `forced_off_s`): set the limit above the
-  longest on-period you intend.
+  longest on-period you intend. `rig validate` prints a `note:` line for open-loop periods
+  that the limits will cut.
 
 # Fields
 """
