@@ -74,7 +74,7 @@ class ScriptedSource:
         if self._n is not None and self._index >= self._n:
             return None
         if self._stall_after is not None and self._index >= self._stall_after:
-            self.release.wait(30)
+            self.release.wait(1.0)  # a stalled camera (bounded so the test ends)
             return None
         if self._fail_after is not None and self._index >= self._fail_after:
             assert self._error is not None
