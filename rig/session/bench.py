@@ -1,0 +1,158 @@
+"""Engine benchmarks (numbers, no assertions): closed-loop latency and replay throughput.
+
+Used by ``benchmarks/bench_loop_latency.py``, ``benchmarks/bench_replay.py`` and
+``rig bench``. Both run the whole engine (acquisition thread, tracker, policy, mock board,
+writer thread) exactly as a session does.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rig.session.observer import BaseObserver
+from rig.session.status import FrameUpdate, RunnerStatus
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+    }
+
+
+class _Collector(BaseObserver):
+    def __init__(self) -> None:
+        self.latencies_ms: list[float] = []
+        self.first_ns: int | None = None
+        self.last_ns = 0
+        self.final: RunnerStatus | None = None
+
+    def on_frame(self, update: FrameUpdate) -> None:
+        now = time.perf_counter_ns()
+        if self.first_ns is None:
+            self.first_ns = now
+        self.last_ns = now
+        self.latencies_ms.append(update.latency_ms)
+
+    def on_finished(self, status: RunnerStatus) -> None:
+        self.final = status
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    a = np.asarray(values, dtype=np.float64)
+    if a.size == 0:
+        return {}
+    return {
+        "p50": round(float(np.percentile(a, 50)), 3),
+        "p95": round(float(np.percentile(a, 95)), 3),
+        "p99": round(float(np.percentile(a, 99)), 3),
+        "max": round(float(a.max()), 3),
+        "mean": round(float(a.mean()), 3),
+    }
+
+
+def _loaded(duration_s: float) -> Any:
+    import dataclasses
+
+    from rig.protocol.load import load_default_protocol
+    from rig.protocol.models import Protocol
+
+    loaded = load_default_protocol()
+    data = loaded.protocol.model_dump(mode="json")
+    data["phases"] = [{"name": "test", "duration_s": duration_s, "mode": "closed_loop"}]
+    data["tracking"]["background"] = {"source": "median", "duration_s": 10, "n_frames": 40}
+    return dataclasses.replace(loaded, protocol=Protocol.model_validate(data))
+
+
+def bench_loop_latency(duration_s: float = 20.0, fps: float = 30.0) -> dict[str, Any]:
+    """Frame capture -> board command latency, synthetic source at ``fps`` in real time."""
+    from rig.devices.mock_board import MockBoard
+    from rig.devices.synthetic import SyntheticArena
+    from rig.session.runner import SessionRunner
+
+    loaded = _loaded(duration_s)
+    collector = _Collector()
+    with tempfile.TemporaryDirectory() as tmp:
+        source = SyntheticArena(loaded.calibration, fps=fps, seed=1)
+        runner = SessionRunner(
+            loaded, source, MockBoard(), Path(tmp), "bench", speed=1.0,
+            observers=(collector,), simulated=True,
+        )
+        end = runner.run()
+    status = collector.final
+    wall_s = ((collector.last_ns - (collector.first_ns or 0)) / 1e9) if collector.first_ns else 0.0
+    return {
+        "benchmark": "loop_latency",
+        "description": "frame capture -> laser command through the whole engine (synthetic "
+        f"640x480 at {fps:g} fps, real time, mock board)",
+        "end_reason": end.value,
+        "frames": len(collector.latencies_ms),
+        "fps": round((len(collector.latencies_ms) - 1) / wall_s, 2) if wall_s > 0 else 0.0,
+        "dropped_frames": status.dropped_frames if status else None,
+        "latency_ms": _stats(collector.latencies_ms),
+        "machine": machine(),
+    }
+
+
+def bench_replay(duration_s: float = 60.0, fps: float = 30.0) -> dict[str, Any]:
+    """Re-score throughput at speed max: a recorded 640x480 MJPG video through the engine,
+    and the synthetic arena at speed max (frames/s of the running part)."""
+    import cv2
+
+    from rig.devices.mock_board import MockBoard
+    from rig.devices.synthetic import SyntheticArena
+    from rig.devices.video_replay import VideoReplay
+    from rig.session.runner import SessionRunner
+
+    loaded = _loaded(duration_s)
+    results: dict[str, Any] = {
+        "benchmark": "replay",
+        "description": f"speed max, {duration_s:g} s of 640x480 at {fps:g} fps, no frame dropped",
+        "machine": machine(),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "bench.avi"
+        writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), fps, (640, 480), True)
+        with SyntheticArena(loaded.calibration, fps=fps, seed=2, duration_s=duration_s) as arena:
+            while (frame := arena.read()) is not None:
+                writer.write(cv2.cvtColor(frame.image, cv2.COLOR_GRAY2BGR))
+        writer.release()
+        for name, source in (
+            ("video", VideoReplay(video)),
+            ("synthetic", SyntheticArena(loaded.calibration, fps=fps, seed=2)),
+        ):
+            collector = _Collector()
+            runner = SessionRunner(
+                loaded, source, MockBoard(), Path(tmp) / name, "bench", speed=None,
+                observers=(collector,), simulated=True,
+            )
+            t0 = time.perf_counter()
+            end = runner.run()
+            total_s = time.perf_counter() - t0
+            n = len(collector.latencies_ms)
+            run_s = (collector.last_ns - (collector.first_ns or 0)) / 1e9
+            results[name] = {
+                "end_reason": end.value,
+                "frames": n,
+                "fps": round((n - 1) / run_s, 1) if run_s > 0 else 0.0,
+                "wall_s_including_arming": round(total_s, 3),
+                "dropped_frames": collector.final.dropped_frames if collector.final else None,
+                "latency_ms": _stats(collector.latencies_ms),
+            }
+    return results
+
+
+def run_all(quick: bool = False) -> dict[str, Any]:
+    return {
+        "loop_latency": bench_loop_latency(duration_s=8.0 if quick else 20.0),
+        "replay": bench_replay(duration_s=20.0 if quick else 60.0),
+    }
