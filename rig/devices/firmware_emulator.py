@@ -357,6 +357,12 @@ class SimavrUno:
         except Exception:  # noqa: BLE001 - last resort for a hung emulator
             self._proc.kill()
             self._proc.wait()
+        for stream in (self._proc.stdin, self._proc.stdout):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
         self._proc = None
 
     def lines(self) -> list[SimLine]:

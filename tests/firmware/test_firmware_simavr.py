@@ -1,0 +1,196 @@
+"""The real firmware (avr-gcc build) in simavr, driven through pyfirmata2 / FirmataBoard.
+
+Timing assertions use emulated CPU cycles from the harness's pin log (16 MHz), never the
+wall clock: on a shared 2-core machine the emulation can lag behind real time.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rig.devices.board import BoardEvent, BoardEventKind, LaserConfig
+from rig.devices.firmata_board import FirmataBoard
+from rig.devices.firmware_emulator import CYCLES_PER_S, SimavrUno, build_firmware
+
+pytestmark = [
+    pytest.mark.emulator,
+    pytest.mark.skipif(
+        shutil.which("avr-gcc") is None or not Path("/usr/include/simavr/sim_avr.h").exists(),
+        reason="needs gcc-avr, avr-libc, libsimavr-dev",
+    ),
+]
+LASER = 9
+US = CYCLES_PER_S // 1_000_000  # cycles per microsecond
+
+
+@pytest.fixture(scope="module")
+def built() -> tuple[str, str]:
+    return build_firmware()
+
+
+@pytest.fixture
+def sim(built: tuple[str, str], tmp_path: Path) -> Iterator[SimavrUno]:
+    with SimavrUno(built[0], built[1], str(tmp_path / "pins.log")) as uno:
+        yield uno
+
+
+def wait_for(board: FirmataBoard, kind: BoardEventKind, timeout_s: float = 10.0) -> BoardEvent:
+    pause = threading.Event()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for event in board.events():
+            if event.kind is kind:
+                return event
+        pause.wait(0.005)
+    raise AssertionError(f"no {kind} within {timeout_s} s")
+
+
+def rising_falling(edges: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
+    return [c for c, v in edges if v == 1], [c for c, v in edges if v == 0]
+
+
+def test_laser_pin_driven_low_first_thing_after_reset(sim: SimavrUno) -> None:
+    with FirmataBoard(sim.port) as board:
+        board.set_gate(True)
+        wait_for(board, BoardEventKind.GATE_OPENED)
+        sim.command("reset")
+        board.laser_off()
+    lines = sim.lines()
+    ddr_b = [line for line in lines if line.kind == "D" and line.fields[0] == "B"]
+    assert ddr_b[0].cycle < 100 and int(ddr_b[0].fields[1]) & 0b10  # D9 output in .init3
+    edges = sim.edges(LASER)
+    assert edges[0][1] == 0 and edges[0][0] < 100
+    first_gate = next(line.cycle for line in lines if line.kind == "R" and "f00301f7" in line.fields[0])
+    assert all(c > first_gate for c, v in edges if v == 1)  # never high before a gate command
+    reset_cycle = next(line.cycle for line in lines if line.kind == "M" and line.fields[0] == "reset")
+    after = [(c, v) for c, v in edges if c >= reset_cycle]
+    assert after and after[0][1] == 0 and after[0][0] - reset_cycle < 100 * US
+
+
+@pytest.mark.parametrize(("frequency_hz", "width_ms"), [(20.0, 15.0), (40.0, 5.0)])
+def test_pulse_train_frequency_and_width_within_10us(sim: SimavrUno, frequency_hz: float, width_ms: float) -> None:
+    with FirmataBoard(sim.port) as board:
+        board.configure(LaserConfig(frequency_hz=frequency_hz, pulse_width_ms=width_ms, max_on_s=60))
+        board.set_gate(True)
+        wait_for(board, BoardEventKind.GATE_OPENED)
+        target = 102
+        deadline = time.monotonic() + 60
+        pause = threading.Event()
+        while len(rising_falling(sim.edges(LASER))[0]) < target and time.monotonic() < deadline:
+            pause.wait(0.05)
+        board.set_gate(False)
+        closed = wait_for(board, BoardEventKind.GATE_CLOSED)
+    rises, falls = rising_falling(sim.edges(LASER))
+    assert len(rises) >= target
+    falls = [c for c in falls if c > rises[0]]
+    rises, falls = rises[:target - 1], falls[:target - 1]  # the last pulse may be cut by the close
+    period_cycles = CYCLES_PER_S / frequency_hz
+    width_cycles = width_ms * CYCLES_PER_S / 1000
+    periods = [b - a for a, b in zip(rises, rises[1:])]
+    widths = [f - r for r, f in zip(rises, falls)]
+    assert max(abs(p - period_cycles) for p in periods) <= 10 * US
+    assert max(abs(w - width_cycles) for w in widths) <= 10 * US
+    assert closed.pulses is not None and closed.pulses >= target
+
+
+HOST_SCRIPT = """
+import sys, threading
+from rig.devices.board import LaserConfig
+from rig.devices.firmata_board import FirmataBoard
+board = FirmataBoard(sys.argv[1])
+board.open()
+board.configure(LaserConfig(mode="continuous", max_on_s=60))
+board.set_gate(True)
+print("open", flush=True)
+threading.Event().wait()
+"""
+
+
+def test_watchdog_closes_gate_after_host_is_sigkilled(sim: SimavrUno) -> None:
+    host = subprocess.Popen([sys.executable, "-c", HOST_SCRIPT, sim.port], stdout=subprocess.PIPE, text=True)
+    assert host.stdout is not None
+    assert host.stdout.readline().strip() == "open"
+    pause = threading.Event()
+    pause.wait(0.5)  # let a few heartbeats through
+    os.kill(host.pid, signal.SIGKILL)
+    host.wait()
+    host.stdout.close()
+    start = sim.cycle()
+    while sim.cycle() - start < CYCLES_PER_S // 2:  # 0.5 s emulated
+        pause.wait(0.05)
+    lines = sim.lines()
+    last_rx = max(line.cycle for line in lines if line.kind == "R")
+    rises, falls = rising_falling(sim.edges(LASER))
+    assert rises, "the gate never opened"
+    off = [c for c in falls if c > rises[-1]]
+    assert off, "the laser stayed on after the host died"
+    delay_ms = (off[0] - last_rx) / (CYCLES_PER_S / 1000)
+    assert 300 <= delay_ms <= 310, delay_ms
+
+
+def test_firmware_cap_forces_gate_closed(sim: SimavrUno) -> None:
+    with FirmataBoard(sim.port) as board:
+        board.configure(LaserConfig(mode="continuous", max_on_s=0.5))
+        board.set_gate(True)
+        cap = wait_for(board, BoardEventKind.CAP)
+        assert cap.pin_level == 0
+    rises, falls = rising_falling(sim.edges(LASER))
+    on_ms = (falls[-1] - rises[-1]) / (CYCLES_PER_S / 1000)
+    assert 499 <= on_ms <= 501, on_ms  # the cap runs on the 1 ms main-loop clock
+
+
+def test_interlock_forces_gate_closed_and_refuses_reopen(sim: SimavrUno) -> None:
+    with FirmataBoard(sim.port, interlock_pin=2, interlock_trip_level=1) as board:
+        board.configure(LaserConfig(mode="continuous"))
+        # the pull-up reads an unwired switch as HIGH (tripped) until the key closes it
+        sim.command("pin 2 0")
+        while wait_for(board, BoardEventKind.INTERLOCK).detail != "cleared":
+            pass
+        board.set_gate(True)
+        wait_for(board, BoardEventKind.GATE_OPENED)
+        sim.command("pin 2 1")  # door opened
+        event = wait_for(board, BoardEventKind.INTERLOCK)
+        assert event.detail == "tripped" and event.pin_level == 0
+        board.set_gate(True)
+        assert wait_for(board, BoardEventKind.FAULT).detail == "interlock"
+    lines = sim.lines()
+    trip = next(line.cycle for line in lines if line.kind == "M" and line.fields[:3] == ("pin", "2", "1"))
+    rises, falls = rising_falling(sim.edges(LASER))
+    off = [c for c in falls if c >= trip]
+    assert off and off[0] - trip < 1000 * US  # < 1 ms
+
+
+@pytest.mark.slow
+def test_plain_pyfirmata2_reads_and_writes_ordinary_pins(sim: SimavrUno) -> None:
+    import pyfirmata2
+
+    board = pyfirmata2.Arduino(sim.port)  # waits its fixed 5 s
+    try:
+        values: list[float] = []
+        got = threading.Event()
+        board.samplingOn(20)
+        board.send_sysex(0x79, [])
+        board.analog[0].register_callback(lambda v: (values.append(v), got.set()))
+        board.analog[0].enable_reporting()
+        board.get_pin("d:4:o").write(1)
+        board.get_pin("d:9:o").write(1)  # the laser pin is reserved: ignored
+        assert got.wait(10)
+        start = sim.cycle()
+        pause = threading.Event()
+        while sim.cycle() - start < CYCLES_PER_S // 10:
+            pause.wait(0.02)
+        assert board.firmware == "optorig" and board.firmware_version == (1, 0)
+    finally:
+        board.exit()
+    assert (1 in [v for _, v in sim.edges(4)])
+    assert all(v == 0 for _, v in sim.edges(LASER))
