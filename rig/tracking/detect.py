@@ -9,12 +9,14 @@ Pipeline per frame (all on the arena's bounding box, into preallocated buffers):
    pixels outside the arena mask never count;
 3. box blur (``blur_px``), then a threshold: fixed, or automatic (Otsu, never below
    ``AUTO_THRESHOLD_FLOOR`` so sensor noise alone never makes a blob);
-4. morphological opening with a disc of ``open_kernel_px`` (erases a thin tether cable);
+4. morphological opening with a square of side ``open_kernel_px`` (erases a thin tether
+   cable in any direction; a square is separable, so fast at any size);
 5. the largest connected blob is the animal; its area must lie in
    ``[min_area_px, max_area_px]``;
 6. tail removal: inside the blob's bounding box the blob is opened again with a disc whose
    diameter is ``tail_open_fraction`` x the body width (twice the largest distance from the
-   blob's inside to its edge). The tail, much thinner than the body, vanishes and the
+   blob's inside to its edge), computed with two distance transforms so the cost does not
+   grow with the disc. The tail, much thinner than the body, vanishes and the
    reported position is the centroid of the remaining body (head + trunk);
 7. the jump check (see ``Tracker``).
 
@@ -71,8 +73,8 @@ class TrackerSettings:
 
     ``threshold`` None means automatic (Otsu, floored at ``AUTO_THRESHOLD_FLOOR``).
     ``max_jump_px`` is the largest plausible move between consecutive frames (``inf``
-    disables the check). ``open_kernel_px`` is the diameter of the disc that erases thin
-    structures such as a tether cable (0 or 1: none). ``tail_open_fraction`` sizes the
+    disables the check). ``open_kernel_px`` is the side of the square opening that erases
+    thin structures such as a tether cable (0 or 1: none). ``tail_open_fraction`` sizes the
     tail-removing opening relative to the body width (0 disables it).
     ``jump_confirm_frames``: a far blob seen this many consecutive frames at a consistent
     place is accepted (re-lock). ``compensate_lighting`` removes global brightness shifts.
@@ -143,12 +145,6 @@ def arena_mask(calibration: ArenaCalibration, frame_size: tuple[int, int]) -> ND
     return mask
 
 
-def _disc(diameter_px: int) -> NDArray[np.uint8] | None:
-    if diameter_px < 2:
-        return None
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (diameter_px, diameter_px))
-
-
 class Tracker:
     """Tracks one animal against a background image. Not thread-safe: one thread calls it.
 
@@ -164,7 +160,12 @@ class Tracker:
     def __init__(self, settings: TrackerSettings, mask: NDArray[np.uint8] | None = None) -> None:
         self.settings = settings
         self._mask = None if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
-        self._open_kernel = _disc(settings.open_kernel_px)
+        # A square (separable, fast) erases every line thinner than its side, any direction.
+        self._open_kernel = (
+            cv2.getStructuringElement(cv2.MORPH_RECT, (settings.open_kernel_px,) * 2)
+            if settings.open_kernel_px >= 2
+            else None
+        )
         self._background: NDArray[np.uint8] | None = None
         self._bbox = (0, 0, 0, 0)  # x0, y0, x1, y1 of the arena region
         self._sample_index: NDArray[np.intp] = np.zeros(0, dtype=np.intp)
@@ -300,11 +301,14 @@ class Tracker:
         cv2.drawContours(blob, [contour], 0, 1, thickness=cv2.FILLED, offset=(pad - bx, pad - by))
         fraction = self.settings.tail_open_fraction
         if fraction > 0:
-            distance = cv2.distanceTransform(blob, cv2.DIST_L2, 3)
-            body_width_px = 2.0 * float(distance.max())
-            kernel = _disc(int(round(fraction * body_width_px)) | 1)
-            if kernel is not None and kernel.shape[0] >= 3:
-                opened = cv2.morphologyEx(blob, cv2.MORPH_OPEN, kernel)
+            # Opening by a disc of radius r through two distance transforms (cost independent
+            # of r): erosion keeps pixels deeper than r, dilation grows them back by r.
+            distance = cv2.distanceTransform(blob, cv2.DIST_L2, cv2.DIST_MASK_5)
+            radius_px = fraction * float(distance.max())  # fraction x half the body width
+            if radius_px >= 1.0:
+                outside_core = np.where(distance > radius_px, 0, 1).astype(np.uint8)
+                to_core = cv2.distanceTransform(outside_core, cv2.DIST_L2, cv2.DIST_MASK_5)
+                opened = ((to_core <= radius_px) & (blob > 0)).astype(np.uint8)
                 if cv2.countNonZero(opened) > 0:
                     blob = opened
         moments = cv2.moments(blob, binaryImage=True)
