@@ -101,14 +101,23 @@ def run_gui(args: argparse.Namespace) -> int:
     if args.screenshot:
         path: Path = args.screenshot
 
+        attempts = [0]
+
         def shoot() -> None:
+            # Prefer a moment with the laser on (up to 15 s more), for a telling picture.
+            if not window.live_view.laser.laser_on and attempts[0] < 150 and window.session_active:
+                attempts[0] += 1
+                QTimer.singleShot(100, shoot)
+                return
             window.refresh_display()
             window.plots.redraw()
+            app.processEvents()
             pixmap = window.grab()
             pixmap.save(str(path), "PNG")
-            print(f"screenshot saved: {path}")
+            print(f"screenshot saved: {path} ({pixmap.width()}x{pixmap.height()})")
             window.controller.request_stop()
-            window.controller.worker and window.controller.worker.join(10.0)
+            if window.controller.worker is not None:
+                window.controller.worker.join(10.0)
             app.exit(0)
 
         QTimer.singleShot(int(300 + args.screenshot_after_s * 1000), shoot)

@@ -8,6 +8,7 @@ display rate and drains the bridge's frame samples, so drawing never slows the l
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,11 @@ from rig.gui.widgets.summary_dialog import SummaryDialog, open_path
 from rig.gui.widgets.video_view import ZONE_COLOURS, ZoneOverlay
 
 log = logging.getLogger(__name__)
+
+#: GIL switch interval while the GUI runs: the control thread waits at most this long for the
+#: interpreter while the GUI thread draws (Python's default is 5 ms, which showed as +5 ms
+#: on the loop's p99 latency; see benchmarks/bench_gui_latency.py).
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 #: Display refresh (video + status), and plots every N display ticks.
 DISPLAY_HZ = 30
@@ -95,6 +101,8 @@ class MainWindow(QMainWindow):
         build_report: bool = True,
     ) -> None:
         super().__init__()
+        if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
+            sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.setWindowTitle("optorig — closed-loop place preference")
         self._confirm = confirm
         self._opener = opener
@@ -118,7 +126,8 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(self.setup_panel)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(340)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(380)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
         splitter.addWidget(self.live_view)
@@ -126,7 +135,7 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(0, 0)
         splitter.setStretchFactor(1, 3)
         splitter.setStretchFactor(2, 2)
-        splitter.setSizes([360, 760, 480])
+        splitter.setSizes([400, 740, 460])
         self.setCentralWidget(splitter)
         self.resize(1600, 960)
 

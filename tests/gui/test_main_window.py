@@ -137,3 +137,24 @@ def test_closing_the_window_mid_session(qtbot: Any, tmp_path: Path, answer: bool
         with qtbot.waitSignal(window.session_finished, timeout=30_000):
             window.stop_session()
         assert not rig.board.gate_open
+
+
+def test_summary_dialog_shows_report_plots(qtbot: Any, tmp_path: Path) -> None:
+    from rig.gui.widgets.summary_dialog import SummaryDialog
+
+    rig = Rig(duration_scale=0.1)
+    window = _window(qtbot, tmp_path, rig, speed="max")
+    window._show_summary = False
+    with qtbot.waitSignal(window.session_finished, timeout=120_000) as blocker:
+        window.setup_panel.start_button.click()
+    session_dir = Path(blocker.args[0].session_dir)
+    opened: list[Path] = []
+    dialog = SummaryDialog(session_dir, "completed", opener=opened.append, build_report=False)
+    qtbot.addWidget(dialog)
+    with qtbot.waitSignal(dialog.report_finished, timeout=120_000):
+        dialog.load_report()
+    assert dialog.n_report_images > 0
+    assert dialog.report_path is not None and dialog.report_path.exists()
+    dialog.open_folder_button.click()
+    dialog.open_report_button.click()
+    assert opened == [session_dir, dialog.report_path]

@@ -34,7 +34,6 @@ class LivePlots(pg.GraphicsLayoutWidget):
             )
             self._bars[zone] = bar
             self.bar_plot.addItem(bar)
-            self.bar_plot.legend.addItem(bar, zone)
         self.position_plot = self.addPlot(row=1, col=0, title="Position x (cm)")
         self.position_plot.showGrid(x=True, y=True, alpha=0.3)
         self.position_plot.setMouseEnabled(x=False, y=False)

@@ -232,6 +232,9 @@ class SetupPanel(QWidget):
         self.start_reason.setStyleSheet("color:#ffb74d;")
         outer.addWidget(self.start_reason)
         outer.addStretch(1)
+        for combo in self.findChildren(QComboBox):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
         self.refresh_ports()
         self._revalidate()
 

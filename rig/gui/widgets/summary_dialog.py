@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import Qt, QTimer, QUrl
+from PyQt6.QtCore import Qt, QTimer, QUrl, pyqtSignal
 from PyQt6.QtGui import QDesktopServices, QPixmap
 from PyQt6.QtWidgets import (
     QDialog,
@@ -70,6 +71,9 @@ def open_path(path: Path) -> None:
 class SummaryDialog(QDialog):
     """Non-modal (``show()``), so nothing blocks the GUI or a test."""
 
+    report_ready = pyqtSignal(object, str)  # report.html path or None, error (worker thread)
+    report_finished = pyqtSignal()  # the report area shows plots or the text table
+
     def __init__(
         self,
         session_dir: Path,
@@ -109,6 +113,8 @@ class SummaryDialog(QDialog):
         close.clicked.connect(self.accept)
         buttons.addWidget(close)
         layout.addLayout(buttons)
+        self.n_report_images = 0
+        self.report_ready.connect(self._report_done)
         self._fill(end_reason)
         if build_report:
             QTimer.singleShot(0, self.load_report)
@@ -146,24 +152,35 @@ class SummaryDialog(QDialog):
         self.table.resizeColumnsToContents()
 
     def load_report(self) -> None:
-        """Build (or reuse) the analysis report and show its PNG plots."""
-        out_dir = self.session_dir / "report"
-        pngs: list[Path] = []
-        try:
-            if out_dir.exists():
-                html = out_dir / "report.html"
-                self.report_path = html if html.exists() else None
-            else:
+        """Build (or reuse) the analysis report on a worker thread; show its plots when ready."""
+        existing = self.session_dir / "report" / "report.html"
+        if existing.exists():
+            self._report_done(existing, "")
+            return
+
+        def build() -> None:
+            try:
                 from rig.analysis.report import build_report
 
-                self.report_path = build_report(self.session_dir, out_dir)
-            pngs = sorted(out_dir.glob("*.png"))
-        except Exception as err:  # noqa: BLE001 - display only
-            log.exception("could not build the report of %s", self.session_dir)
-            self._show_text_table(f"Report plots unavailable ({type(err).__name__}: {err}).")
+                path = build_report(self.session_dir)
+            except Exception as err:  # noqa: BLE001 - display only; the record is untouched
+                log.exception("could not build the report of %s", self.session_dir)
+                self.report_ready.emit(None, f"{type(err).__name__}: {err}")
+            else:
+                self.report_ready.emit(path, "")
+
+        threading.Thread(target=build, name="report-builder", daemon=True).start()
+
+    def _report_done(self, path: Path | None, error: str) -> None:
+        if path is None:
+            self._show_text_table(f"Report plots unavailable ({error}).")
+            self.report_finished.emit()
             return
+        self.report_path = Path(path)
+        pngs = sorted(self.report_path.parent.glob("*.png"))
         if not pngs:
             self._show_text_table("No report plots.")
+            self.report_finished.emit()
             return
         holder = QWidget()
         column = QVBoxLayout(holder)
@@ -176,8 +193,9 @@ class SummaryDialog(QDialog):
             label.setToolTip(png.name)
             column.addWidget(label)
         self.report_area.setWidget(holder)
-        self.open_report_button.setEnabled(self.report_path is not None)
+        self.open_report_button.setEnabled(True)
         self.n_report_images = len(pngs)
+        self.report_finished.emit()
 
     def _show_text_table(self, note: str) -> None:
         text = note
