@@ -490,7 +490,7 @@ class SessionRunner:
                     f"{self._background_image_path}: tracking.background.image: size "
                     f"{image.shape[1]}x{image.shape[0]} differs from the source's frames"
                 )
-            tracker.set_background(image)
+            tracker.set_background(np.asarray(image, dtype=np.uint8))
             self._lifecycle("background: image %s", self._background_image_path)
             return True
         sample = getattr(self._source, "sample_frames", None)
