@@ -826,22 +826,10 @@ class SessionRunner:
         write_json_atomic(self._session_dir / "session.json", header)
 
     def _write_summary(self, end: EndReason) -> None:
+        """summary.json from the record itself (rig.analysis.summary), atomically."""
+        from rig.analysis.summary import write_summary
+
         assert self._session_dir is not None
-        try:
-            from rig.analysis.summary import write_summary
-        except ImportError:  # TODO(h4): remove once rig.analysis.summary has landed
-            write_json_atomic(
-                self._session_dir / "summary.json",
-                {
-                    "format": "optorig-summary",
-                    "schema_version": 1,
-                    "complete": end is EndReason.COMPLETED,
-                    "end_reason": end.value,
-                    "phases": [],
-                    "fallback": "rig.analysis.summary not available",
-                },
-            )
-            return
         write_summary(self._session_dir)
 
 

@@ -249,3 +249,48 @@ def test_source_end_completes_and_frame_size_checked(default_loaded: Any, sessio
     assert bad.run() is EndReason.ERROR
     assert "320x240" in (bad.status.fault or "")
     assert bad.session_dir is None  # nothing was created
+
+
+def test_background_from_image_and_saved_video(default_loaded: Any, tmp_path: Path, mock_board: MockBoard) -> None:
+    import cv2
+    import numpy as np
+
+    image_path = tmp_path / "empty.png"
+    cv2.imwrite(str(image_path), np.full((480, 640), 200, np.uint8))
+    loaded = protocol_variant(
+        _loaded(default_loaded, duration_s=1),
+        tracking={"background": {"source": "image", "image": str(image_path)}},
+        recording={"save_video": True},
+    )
+    tracker = ScriptedTracker([LEFT_PX])
+    runner = _runner(loaded, tmp_path / "out", mock_board, tracker=tracker)
+    assert runner.run() is EndReason.COMPLETED
+    assert tracker.background is not None and int(tracker.background[0, 0]) == 200
+    assert runner.status.frames == 30  # no arming frames consumed
+    video = cv2.VideoCapture(str(runner.session_dir / "video.avi"))  # type: ignore[operator]
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 30
+    video.release()
+
+
+def test_missing_background_image_is_refused_before_anything_opens(default_loaded: Any, tmp_path: Path, mock_board: MockBoard) -> None:
+    from rig.errors import ConfigError
+
+    loaded = protocol_variant(
+        _loaded(default_loaded), tracking={"background": {"source": "image", "image": "nope.png"}}
+    )
+    with pytest.raises(ConfigError, match="nope.png"):
+        _runner(loaded, tmp_path / "out", mock_board)
+    assert not mock_board.commands and not (tmp_path / "out").exists()
+
+
+def test_first_frames_background(default_loaded: Any, session_dir: Path, mock_board: MockBoard) -> None:
+    loaded = protocol_variant(
+        _loaded(default_loaded, duration_s=1),
+        tracking={"background": {"source": "first_frames", "duration_s": 1, "n_frames": 10}},
+    )
+    tracker = ScriptedTracker([LEFT_PX])
+    runner = _runner(loaded, session_dir, mock_board, tracker=tracker)
+    assert runner.run() is EndReason.COMPLETED
+    assert tracker.background is not None
+    rows = read_csv(runner.session_dir / "frames.csv")  # type: ignore[operator]
+    assert int(rows[0]["frame"]) >= 30  # the first second went to the background
