@@ -388,6 +388,36 @@ class FirmataBoard:
                 self._send(SYSEX_OPTORIG_ARM, [])
                 self._needs_arm = False
 
+    def configure_sync(
+        self,
+        enabled: bool = True,
+        *,
+        sync_pin: int = 7,
+        led_pin: int | None = 12,
+        min_interval_ms: int = 1000,
+        max_interval_ms: int = 5000,
+        width_ms: int = 10,
+    ) -> None:
+        """Camera-sync TTL + LED pulses at random intervals; each rising edge is reported as
+        a SYNC event with the firmware's microsecond clock (optorig firmware only)."""
+        with self._lock:
+            self._require_ready()
+            if not self._device_timed:
+                raise ConfigError(f"{self._port}: sync output needs the optorig firmware")
+            payload = (
+                bytes([int(enabled), sync_pin, led_pin if led_pin is not None else fc.PWM_PIN_NONE])
+                + fc.to7(min_interval_ms, 2)
+                + fc.to7(max_interval_ms, 2)
+                + fc.to7(width_ms, 2)
+            )
+            self._config_event.clear()
+            self._config_refused = False
+            self._send(SYSEX_OPTORIG_SYNC, payload)
+            if not self._config_event.wait(2.0):
+                raise BoardLost(f"{self._port}: firmware did not acknowledge the sync configuration")
+            if self._config_refused:
+                raise ConfigError(f"{self._port}: firmware refused the sync configuration")
+
     def _require_ready(self) -> None:
         if self._lost:
             raise BoardLost(f"{self._port}: laser board lost (reconnecting)" if self._auto_reconnect else f"{self._port}: laser board lost")
