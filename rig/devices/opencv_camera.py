@@ -58,7 +58,7 @@ class CaptureLike(Protocol):
 def _default_factory(device: int | str) -> CaptureLike:
     import cv2
 
-    return cv2.VideoCapture(device)  # type: ignore[return-value]
+    return cv2.VideoCapture(device)
 
 
 class OpenCVCamera:

@@ -382,7 +382,7 @@ class SyntheticArena:
             for y_from, y_to in ((0.0, cal.length_cm / 2 - door_half), (cal.length_cm / 2 + door_half, cal.length_cm)):
                 p0, p1 = mapper.to_px(mid, y_from), mapper.to_px(mid, y_to)
                 cv2.line(image, _pt(p0), _pt(p1), WALL_GREY, thickness, cv2.LINE_AA, _SHIFT)
-        return image
+        return np.ascontiguousarray(image, dtype=np.uint8)
 
     def _hidden(self, t_s: float) -> bool:
         return any(start <= t_s < end for start, end in self._hidden_s)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -251,10 +251,10 @@ class Tracker:
         if settings.compensate_lighting:
             shift = self._lighting_shift(image)
             if shift > 0:
-                cv2.subtract(roi, (float(shift), 0.0, 0.0, 0.0), dst=self._adjusted)
+                cv2.subtract(roi, (float(shift), 0.0, 0.0, 0.0), dst=self._adjusted)  # type: ignore[call-overload]
                 source = self._adjusted
             elif shift < 0:
-                cv2.add(roi, (float(-shift), 0.0, 0.0, 0.0), dst=self._adjusted)
+                cv2.add(roi, (float(-shift), 0.0, 0.0, 0.0), dst=self._adjusted)  # type: ignore[call-overload]
                 source = self._adjusted
         diff = self._diff
         if settings.animal_dark:
@@ -293,7 +293,7 @@ class Tracker:
         contour = best + np.array([x0, y0], dtype=np.int32)
         return TrackResult(True, x_px, y_px, area_px, "", contour.astype(np.int32, copy=False))
 
-    def _body_centre(self, contour: NDArray[np.int32]) -> tuple[float, float] | None:
+    def _body_centre(self, contour: NDArray[Any]) -> tuple[float, float] | None:
         """Centroid (ROI coordinates) of the blob with its tail opened away."""
         bx, by, bw, bh = cv2.boundingRect(contour)
         pad = 1
