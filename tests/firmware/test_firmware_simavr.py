@@ -154,10 +154,14 @@ def test_interlock_forces_gate_closed_and_refuses_reopen(sim: SimavrUno) -> None
         board.configure(LaserConfig(mode="continuous"))
         # the pull-up reads an unwired switch as HIGH (tripped) until the key closes it
         sim.command("pin 2 0")
-        while wait_for(board, BoardEventKind.INTERLOCK).detail != "cleared":
-            pass
-        board.set_gate(True)
-        wait_for(board, BoardEventKind.GATE_OPENED)
+        pause = threading.Event()
+        deadline = time.monotonic() + 10
+        opened = False
+        while not opened and time.monotonic() < deadline:
+            board.set_gate(True)  # refused until the firmware sees the switch closed
+            pause.wait(0.05)
+            opened = any(e.kind is BoardEventKind.GATE_OPENED for e in board.events())
+        assert opened
         sim.command("pin 2 1")  # door opened
         event = wait_for(board, BoardEventKind.INTERLOCK)
         assert event.detail == "tripped" and event.pin_level == 0
