@@ -43,8 +43,8 @@ from rig.analysis.summary import (
     _follow_rule,
     _schedules,
     compute_summary_from,
-    write_json_atomic,
 )
+from rig.fileio import write_json_atomic
 from rig.errors import ConfigError
 
 DEFAULT_BIAS_THRESHOLD = 0.65
@@ -467,7 +467,7 @@ def build_report(
     html_text = _render_html(session_dir, header, summary, extra, geometry, images, bias_threshold)
     with open(target / "report.html", "x", encoding="utf-8") as handle:
         handle.write(html_text)
-    write_json_atomic(session_dir / "summary.json", summary)
+    write_json_atomic(session_dir / "summary.json", summary, allow_nan=False)
     return target / "report.html"
 
 

@@ -10,16 +10,14 @@ Definitions of every number: ``docs/analysis.md``.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from rig import __version__
+from rig.fileio import write_json_atomic
 from rig.analysis import metrics as m
 from rig.analysis.records import (
     EventTable,
@@ -254,43 +252,13 @@ def compute_summary(session_dir: Path) -> dict[str, Any]:
     return compute_summary_from(frames, events, header, protocol)
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON to a temp file in the same folder, fsync it, then os.replace it."""
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp creates 0600; summary.json is shared data
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, allow_nan=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
 def write_summary(session_dir: Path) -> dict[str, Any]:
     """Compute the summary and write ``summary.json`` atomically; return the summary.
 
     summary.json is derived data: it is the one file analysis rewrites (atomically).
     """
     summary = compute_summary(session_dir)
-    write_json_atomic(Path(session_dir) / "summary.json", summary)
+    write_json_atomic(Path(session_dir) / "summary.json", summary, allow_nan=False)
     return summary
 
 

@@ -61,8 +61,8 @@ from rig.session.writer import (
     check_output_writable,
     create_session_dir,
     now_iso,
-    write_json_atomic,
 )
+from rig.fileio import write_json_atomic
 from rig.zones import ZoneId, ZoneMap
 
 if TYPE_CHECKING:
@@ -360,7 +360,7 @@ class SessionRunner:
             (session_dir / "power_calibration.yaml").write_bytes(Path(power_path).read_bytes())
         handler = logging.FileHandler(session_dir / "session.log", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler.setLevel(logging.WARNING)
+        handler.setLevel(logging.INFO)  # lifecycle lines come through _record_log at INFO
         logging.getLogger("rig").addHandler(handler)
         _record_log.addHandler(handler)
         self._log_handler = handler

@@ -17,7 +17,6 @@ import math
 import os
 import queue
 import re
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,24 +105,6 @@ def format_event_row(r: EventRow) -> str:
     detail = json.dumps(r.detail, separators=(",", ":"), sort_keys=True, default=str)
     frame = "" if r.frame is None else str(r.frame)
     return f"{r.t_s:.4f},{frame},{_csv_text(r.kind)},{_csv_text(detail)}\n"
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to a temporary file in the same folder, fsync, then os.replace."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(obj, handle, indent=2, sort_keys=False, default=str)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 _FIELD_RE = re.compile(r"\{(\w+)\}")

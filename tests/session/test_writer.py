@@ -15,8 +15,8 @@ from rig.session.writer import (
     SessionWriter,
     create_session_dir,
     session_folder_name,
-    write_json_atomic,
 )
+from rig.fileio import write_json_atomic
 
 FIELDS = {"date": "2026-01-02", "time": "10-00-00", "animal": "m 1/x", "protocol": "rtpp"}
 
