@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,17 @@ def wait_for(board: LaserBoard, kind: BoardEventKind, seen: list[BoardEvent], ti
         if time.monotonic() > deadline:
             raise AssertionError(f"no {kind} within {timeout_s} s; saw {[e.kind for e in seen]}")
         pause.wait(0.005)
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout_s`` passes; returns its last value."""
+    pause = threading.Event()
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return condition()
+        pause.wait(0.005)
+    return True
 
 
 @pytest.fixture(params=["mock", "firmata_pty"])
@@ -192,6 +203,8 @@ def test_standard_firmata_fallback_is_host_timed(caplog: pytest.LogCaptureFixtur
         assert "HOST-SIDE ONLY" in caplog.text
         real.configure(LaserConfig(mode="continuous"))
         real.set_gate(True)
+        assert wait_until(lambda: emu.digital_ports[1] & 0b10 != 0)  # D9 high (host-timed)
         real.set_gate(False)
         assert not real.gate_open
-        assert emu.digital_ports[1] & 0b10 == 0  # D9 low
+        # The emulator handles bytes on its own thread: wait (bounded) for the write to land.
+        assert wait_until(lambda: emu.digital_ports[1] & 0b10 == 0)  # D9 low
