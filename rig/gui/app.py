@@ -57,8 +57,6 @@ def run_gui(args: argparse.Namespace) -> int:
     from PyQt6.QtCore import QTimer
     from PyQt6.QtWidgets import QApplication
 
-    import pyqtgraph as pg
-
     from rig.gui import settings as gui_settings
     from rig.gui.main_window import MainWindow
     from rig.gui.widgets.setup_panel import DEMO_PROTOCOL
@@ -67,7 +65,6 @@ def run_gui(args: argparse.Namespace) -> int:
         gui_settings.use_settings_dir(args.settings_dir)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("optorig")
-    pg.setConfigOptions(antialias=True)
     window = MainWindow()
     _install_excepthook(window)
 

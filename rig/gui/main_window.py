@@ -34,9 +34,12 @@ log = logging.getLogger(__name__)
 #: on the loop's p99 latency; see benchmarks/bench_gui_latency.py).
 GIL_SWITCH_INTERVAL_S = 0.0005
 
-#: Display refresh (video + status), and plots every N display ticks.
+#: Display refresh (video + status), and plots every N display ticks (1 Hz: a pyqtgraph
+#: repaint holds the GIL for milliseconds, so plots are redrawn rarely).
 DISPLAY_HZ = 30
-PLOT_EVERY_TICKS = 6
+PLOT_EVERY_TICKS = 30
+#: Status texts (phase, progress, status bar) every N display ticks (10 Hz).
+STATUS_EVERY_TICKS = 3
 
 ConfirmFn = Callable[[QWidget, str, str], bool]
 
@@ -198,7 +201,10 @@ class MainWindow(QMainWindow):
         except Exception:  # noqa: BLE001 - display only
             log.exception("zone map for plots")
         self.plots.reset(
-            [p.name for p in protocol.phases], zone_map_boundaries, loaded.calibration.width_cm
+            [p.name for p in protocol.phases],
+            zone_map_boundaries,
+            loaded.calibration.width_cm,
+            total_s=float(getattr(self.controller.runner.status, "total_duration_s", 0.0) or 0.0),
         )
         self._stim_side = ""
         self._last_frame_index = -1
@@ -241,11 +247,21 @@ class MainWindow(QMainWindow):
             self._last_frame_index = update.frame_index
             track = update.track
             position = (track.x_px, track.y_px) if track.found else None
-            self.live_view.video.show_frame(update.image, position, track.contour)
+            self.live_view.video.show_frame(update.image, position, track.contour, update.laser_on)
             self.live_view.laser.set_laser_on(update.laser_on)
+        if self._tick % STATUS_EVERY_TICKS == 0 or self.last_status is None:
+            self._refresh_status(runner)
+        self.plots.add_samples(self.controller.bridge.drain_samples())
+        # One plot per tick, each once per PLOT_EVERY_TICKS ticks (spreads the repaint cost).
+        phase_tick = self._tick % PLOT_EVERY_TICKS
+        if phase_tick in (0, PLOT_EVERY_TICKS // 3, 2 * PLOT_EVERY_TICKS // 3):
+            self.plots.redraw_part(3 * phase_tick // PLOT_EVERY_TICKS)
+
+    def _refresh_status(self, runner: Any) -> None:
         status = runner.status
         self.last_status = status
         self.live_view.show_status(status)
+        update = runner.latest_update()
         if update is not None:
             self.live_view.laser.set_laser_on(update.laser_on)
         self.status_bar.show_status(status)
@@ -257,9 +273,6 @@ class MainWindow(QMainWindow):
                 self.plots.stim_side = status.stim_side
             except Exception:  # noqa: BLE001 - display only
                 log.exception("could not draw the zones")
-        self.plots.add_samples(self.controller.bridge.drain_samples())
-        if self._tick % PLOT_EVERY_TICKS == 0:
-            self.plots.redraw()
 
     # --- engine reports (queued signals) ---
     def _state_changed(self, status: Any) -> None:
@@ -278,6 +291,8 @@ class MainWindow(QMainWindow):
         self.session_active = False
         self.display_timer.stop()
         self.refresh_display()
+        if self.controller.runner is not None:
+            self._refresh_status(self.controller.runner)
         self.plots.add_samples(self.controller.bridge.drain_samples())
         self.plots.redraw()
         self.last_status = status

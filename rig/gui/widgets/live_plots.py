@@ -8,14 +8,14 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6.QtWidgets import QWidget
+from PyQt6.QtWidgets import QGraphicsItem, QWidget
 
 from rig.gui.bridge import FrameSample
 from rig.gui.widgets.video_view import STIM_BLUE, ZONE_COLOURS
 
 ZONES = ("left", "right", "neutral", "lost")
 #: At most this many points are drawn in the position plot (older data is strided).
-MAX_DRAWN_POINTS = 3000
+MAX_DRAWN_POINTS = 1500
 
 
 class LivePlots(pg.GraphicsLayoutWidget):
@@ -51,13 +51,18 @@ class LivePlots(pg.GraphicsLayoutWidget):
             brush=pg.mkBrush(*STIM_BLUE, 160),
             stepMode="center",
         )
+        for plot in (self.bar_plot, self.position_plot, self.laser_plot):
+            for name in ("left", "bottom"):
+                # Axes are repainted from a cached pixmap unless their range changes.
+                plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.ci.layout.setRowStretchFactor(0, 3)
         self.ci.layout.setRowStretchFactor(1, 3)
         self.ci.layout.setRowStretchFactor(2, 1)
         self.reset()
 
     def reset(self, phases: Sequence[str] = (), boundaries_cm: Sequence[float] = (),
-              width_cm: float | None = None, stim_side: str = "") -> None:
+              width_cm: float | None = None, stim_side: str = "",
+              total_s: float | None = None) -> None:
         """Clear everything for a new session (phase names, compartment boundaries in x cm)."""
         self.phases = list(phases)
         self.time_s = np.zeros((max(len(self.phases), 1), len(ZONES)))
@@ -75,6 +80,9 @@ class LivePlots(pg.GraphicsLayoutWidget):
             self._boundary_lines.append(line)
         if width_cm:
             self.position_plot.setYRange(0, width_cm, padding=0.02)
+        if total_s:
+            # Fixed axes: nothing is re-laid out while the session runs.
+            self.position_plot.setXRange(0, total_s, padding=0.01)
         ticks = [(i, name) for i, name in enumerate(self.phases)]
         self.bar_plot.getAxis("bottom").setTicks([ticks])
         self.bar_plot.setXRange(-0.5, max(len(self.phases), 1) - 0.5, padding=0.02)
@@ -99,18 +107,28 @@ class LivePlots(pg.GraphicsLayoutWidget):
             self._last = sample
 
     def redraw(self) -> None:
+        for part in range(3):
+            self.redraw_part(part)
+
+    def redraw_part(self, part: int) -> None:
+        """Redraw one plot (0 bars, 1 position, 2 laser): spreads the repaint cost."""
+        if part == 0:
+            self._redraw_bars()
+        elif part == 1 and self._t:
+            t = np.asarray(self._t)
+            x = np.asarray(self._x)
+            stride = max(1, len(t) // MAX_DRAWN_POINTS)
+            self.position_curve.setData(t[::stride], x[::stride], connect="finite")
+        elif part == 2 and self._t:
+            laser_t = self._laser_t + [self._t[-1]]
+            self.laser_curve.setData(np.asarray(laser_t), np.asarray(self._laser_v))
+
+    def _redraw_bars(self) -> None:
         n_phases = max(len(self.phases), 1)
         for i, zone in enumerate(ZONES[:3]):
             self._bars[zone].setOpts(
                 x=np.arange(n_phases) + (i - 1) * 0.22, height=self.time_s[:n_phases, i], width=0.2
             )
-        if self._t:
-            t = np.asarray(self._t)
-            x = np.asarray(self._x)
-            stride = max(1, len(t) // MAX_DRAWN_POINTS)
-            self.position_curve.setData(t[::stride], x[::stride], connect="finite")
-            laser_t = self._laser_t + [self._t[-1]]
-            self.laser_curve.setData(np.asarray(laser_t), np.asarray(self._laser_v))
 
     @property
     def n_samples(self) -> int:

@@ -18,7 +18,8 @@ from PyQt6.QtWidgets import (
 from rig.gui.widgets.fault_banner import FaultBanner
 from rig.gui.widgets.laser_indicator import LaserIndicator
 from rig.gui.widgets.sim_controls import SimulationControls
-from rig.gui.widgets.video_view import VideoView, ZoneOverlay
+from rig.gui.widgets.live_video import LiveVideoView
+from rig.gui.widgets.video_view import ZoneOverlay
 
 
 def format_duration(seconds: float) -> str:
@@ -53,7 +54,7 @@ class LiveView(QWidget):
         self.laser.setFixedWidth(220)
         header.addWidget(self.laser)
         layout.addLayout(header)
-        self.video = VideoView()
+        self.video = LiveVideoView()
         layout.addWidget(self.video, 1)
         controls = QHBoxLayout()
         self.stop_button = QPushButton("Stop")
