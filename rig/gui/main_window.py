@@ -158,6 +158,12 @@ class MainWindow(QMainWindow):
         bridge.finished.connect(self._finished)
         bridge.crashed.connect(self._crashed)
 
+        self.preview: Any = None
+        self.preview_timer = QTimer(self)
+        self.preview_timer.setInterval(66)
+        self.preview_timer.timeout.connect(self._show_preview)
+        self.setup_panel.preview_requested.connect(self.toggle_preview)
+
         self.display_timer = QTimer(self)
         self.display_timer.setInterval(int(1000 / DISPLAY_HZ))
         self.display_timer.timeout.connect(self.refresh_display)
@@ -177,12 +183,55 @@ class MainWindow(QMainWindow):
             return
         self.live_view.set_overlays(arena, zones)
 
+    # --- source preview (before a session) ---
+    def toggle_preview(self, spec: str) -> None:
+        if self.preview is not None:
+            self.stop_preview()
+            return
+        loaded = self.setup_panel.loaded
+        if loaded is None:
+            self.live_view.banner.show_message("warning", "Load a protocol first", "The preview uses its calibration's camera resolution.")
+            return
+        from rig.errors import RigError
+        from rig.gui.preview import SourcePreview
+
+        try:
+            from rig.devices.registry import make_source
+
+            source = make_source(spec, loaded.calibration, loaded.protocol.tracking.camera_fps)
+        except RigError as err:
+            self.live_view.banner.show_message("error", "No preview", str(err))
+            return
+        self.preview = SourcePreview(source)
+        self.preview.start()
+        self.preview_timer.start()
+        self.setup_panel.preview_button.setText("Stop preview")
+
+    def stop_preview(self) -> None:
+        self.preview_timer.stop()
+        if self.preview is not None:
+            self.preview.stop()
+            self.preview = None
+        self.setup_panel.preview_button.setText("Preview")
+
+    def _show_preview(self) -> None:
+        preview = self.preview
+        if preview is None:
+            return
+        if preview.latest is not None:
+            self.live_view.video.set_image(preview.latest)
+        if not preview.running:
+            if preview.error:
+                self.live_view.banner.show_message("error", "Preview stopped", preview.error)
+            self.stop_preview()
+
     # --- session control ---
     def start_session(self, choices: SetupChoices, loaded: Any) -> bool:
         from dataclasses import replace
 
         from rig.errors import RigError
 
+        self.stop_preview()
         choices = replace(choices, speed=self.live_view.sim_controls.speed)
         save_choices(choices)
         self.live_view.banner.hide()
@@ -339,6 +388,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent | None) -> None:  # noqa: N802 - Qt API
         assert event is not None
         if not self.session_active:
+            self.stop_preview()
             self.display_timer.stop()
             if self.controller.worker is not None:
                 self.controller.worker.join(5.0)  # returns right after on_finished

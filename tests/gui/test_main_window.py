@@ -158,3 +158,34 @@ def test_summary_dialog_shows_report_plots(qtbot: Any, tmp_path: Path) -> None:
     dialog.open_folder_button.click()
     dialog.open_report_button.click()
     assert opened == [session_dir, dialog.report_path]
+
+
+def test_source_preview_shows_frames_before_a_session(qtbot: Any, tmp_path: Path) -> None:
+    window = _window(qtbot, tmp_path, Rig(duration_scale=1.0), speed="1")
+    video = window.live_view.video
+    window.toggle_preview("synthetic")
+    assert window.preview is not None
+    qtbot.waitUntil(lambda: video.frames_shown >= 3, timeout=10_000)
+    window.toggle_preview("synthetic")  # second press stops it
+    assert window.preview is None and not window.preview_timer.isActive()
+
+
+def test_simulation_pause_and_speed_controls(qtbot: Any, tmp_path: Path) -> None:
+    rig = Rig(duration_scale=0.2)
+    window = _window(qtbot, tmp_path, rig, speed="1")
+    controls = window.live_view.sim_controls
+    assert controls.isVisible()
+    window.setup_panel.start_button.click()
+    runner = window.controller.runner
+    qtbot.waitUntil(lambda: runner.status.state.value == "running" and runner.status.frames > 5, timeout=60_000)
+    controls.pause_button.click()
+    assert runner._acquisition.paused
+    assert controls.pause_button.text() == "Resume"
+    controls.pause_button.click()
+    assert not runner._acquisition.paused
+    with qtbot.waitSignal(window.session_finished, timeout=60_000) as blocker:
+        controls.set_speed("max")  # the rest of the session runs as fast as possible
+    status = blocker.args[0]
+    assert status.end_reason.value == "completed" and status.simulated
+    assert window.summary_dialog is not None
+    window.summary_dialog.close()
