@@ -189,3 +189,19 @@ def test_simulation_pause_and_speed_controls(qtbot: Any, tmp_path: Path) -> None
     assert status.end_reason.value == "completed" and status.simulated
     assert window.summary_dialog is not None
     window.summary_dialog.close()
+
+
+def test_board_lost_is_shown_as_a_banner(qtbot: Any, tmp_path: Path) -> None:
+    rig = Rig(duration_scale=1.0)
+    window = _window(qtbot, tmp_path, rig, speed="10")
+    window.setup_panel.start_button.click()
+    qtbot.waitUntil(lambda: bool(rig.boards), timeout=10_000)
+    rig.board.fail_next_write = True  # the next gate opening fails, as an unplugged cable would
+    with qtbot.waitSignal(window.session_finished, timeout=60_000) as blocker:
+        pass
+    status = blocker.args[0]
+    assert status.end_reason.value == "board_lost"
+    banner = window.live_view.banner
+    assert banner.isVisible() and banner.severity == "error"
+    assert "BoardLost" in banner.text and "watchdog" in banner.text
+    assert not rig.board.gate_open
