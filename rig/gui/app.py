@@ -54,7 +54,7 @@ def _setup_logging(verbosity: int = 0) -> None:
 
 
 def run_gui(args: argparse.Namespace) -> int:
-    from PyQt6.QtCore import QTimer
+    from PyQt6.QtCore import QEvent, QTimer
     from PyQt6.QtWidgets import QApplication
 
     from rig.gui import settings as gui_settings
@@ -123,6 +123,12 @@ def run_gui(args: argparse.Namespace) -> int:
         window.controller.emergency_stop()
         if window.controller.worker is not None:
             window.controller.worker.join(10.0)
+    # Dispose of the window now (its Esc shortcut is application-wide).
+    window.display_timer.stop()
+    window.stop_preview()
+    window.hide()
+    window.deleteLater()
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     return int(code)
 
 

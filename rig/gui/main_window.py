@@ -152,6 +152,9 @@ class MainWindow(QMainWindow):
         self.estop_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
         self.estop_shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
         self.estop_shortcut.activated.connect(self.emergency_stop)
+        # Esc must never be swallowed: when another window binds it too, Qt reports the key
+        # as ambiguous instead of activated; an emergency stop acts on either.
+        self.estop_shortcut.activatedAmbiguously.connect(self.emergency_stop)
         bridge = self.controller.bridge
         bridge.state_changed.connect(self._state_changed)
         bridge.event_received.connect(self._event_received)
