@@ -132,7 +132,7 @@ class SessionWorker:
     def _run(self) -> None:
         try:
             self.result = self.runner.run()
-        except BaseException as err:  # noqa: BLE001 - reported to the user, laser already off
+        except BaseException as err:
             self.error = err
             log.exception("session runner raised")
             self._bridge.crashed.emit(f"{type(err).__name__}: {err}")

@@ -89,7 +89,7 @@ def zone_overlays(loaded: Any, stim_side: str = "") -> tuple[list[tuple[float, f
         if name == "neutral":
             label = ""
         overlays.append(ZoneOverlay(name, tuple(polygon), ZONE_COLOURS[name], label))
-    return [tuple(p) for p in calibration.corners_px], overlays  # type: ignore[misc]
+    return [(float(x), float(y)) for x, y in calibration.corners_px], overlays
 
 
 class MainWindow(QMainWindow):
@@ -181,7 +181,7 @@ class MainWindow(QMainWindow):
             return
         try:
             arena, zones = zone_overlays(loaded)
-        except Exception:  # noqa: BLE001 - display only
+        except Exception:
             log.exception("could not draw the zones")
             return
         self.live_view.set_overlays(arena, zones)
@@ -250,25 +250,29 @@ class MainWindow(QMainWindow):
 
             zone_map = ZoneMap.from_protocol(protocol.arena, loaded.calibration)
             zone_map_boundaries = [zone_map.left.x_max_cm, zone_map.right.x_min_cm]
-        except Exception:  # noqa: BLE001 - display only
+        except Exception:
             log.exception("zone map for plots")
         self.plots.reset(
             [p.name for p in protocol.phases],
             zone_map_boundaries,
             loaded.calibration.width_cm,
-            total_s=float(getattr(self.controller.runner.status, "total_duration_s", 0.0) or 0.0),
+            total_s=self._total_duration_s(),
         )
         self._stim_side = ""
         self._last_frame_index = -1
         self.live_view.video.clear_track()
         simulated = choices.simulated
-        self.live_view.video.set_tag(f"SIMULATED" if simulated else "")
+        self.live_view.video.set_tag("SIMULATED" if simulated else "")
         self.live_view.sim_controls.setVisible(choices.source_kind != "camera")
         self.session_active = True
         self.live_view.set_running(True)
         self.setup_panel.set_running(True)
         self.display_timer.start()
         return True
+
+    def _total_duration_s(self) -> float:
+        runner = self.controller.runner
+        return float(runner.status.total_duration_s) if runner is not None else 0.0
 
     def stop_session(self) -> None:
         self.controller.request_stop()
@@ -323,7 +327,7 @@ class MainWindow(QMainWindow):
                 arena, zones = zone_overlays(self.controller.loaded, status.stim_side)
                 self.live_view.set_overlays(arena, zones)
                 self.plots.stim_side = status.stim_side
-            except Exception:  # noqa: BLE001 - display only
+            except Exception:
                 log.exception("could not draw the zones")
 
     # --- engine reports (queued signals) ---
@@ -388,7 +392,7 @@ class MainWindow(QMainWindow):
         self.calibration_editor = editor
 
     # --- closing ---
-    def closeEvent(self, event: QCloseEvent | None) -> None:  # noqa: N802 - Qt API
+    def closeEvent(self, event: QCloseEvent | None) -> None:
         assert event is not None
         if not self.session_active:
             self.stop_preview()

@@ -47,6 +47,6 @@ class SourcePreview:
                     self.frames += 1
                     if not self._source.is_live:
                         self._stop.wait(1.0 / max(self._source.fps, 1.0))
-        except Exception as err:  # noqa: BLE001 - shown to the user
+        except Exception as err:
             log.exception("preview of %s failed", getattr(self._source, "name", self._source))
             self.error = f"{type(err).__name__}: {err}"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyqtgraph as pg
+import pyqtgraph as pg  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 from PyQt6.QtCore import QPointF, pyqtSignal
 from PyQt6.QtWidgets import (
@@ -46,8 +46,8 @@ Point = tuple[float, float]
 def grab_frame(choices: SetupChoices, loaded: LoadedProtocol | None) -> NDArray[np.uint8]:
     """One grey frame from the chosen source (synthetic arena, video's first frame, camera)."""
     if choices.source_kind == "synthetic":
-        from rig.protocol.load import load_default_protocol
         from rig.devices.synthetic import SyntheticArena
+        from rig.protocol.load import load_default_protocol
 
         calibration = (loaded or load_default_protocol()).calibration
         arena = SyntheticArena(calibration, duration_s=1.0)
@@ -105,7 +105,7 @@ class CalibrationEditor(QDialog):
         form = QFormLayout()
         row = QHBoxLayout()
         self.grab_button = QPushButton("Grab frame")
-        self.grab_button.clicked.connect(self.grab)
+        self.grab_button.clicked.connect(self.grab_from_source)
         row.addWidget(self.grab_button)
         self.reset_button = QPushButton("Clear corners")
         self.reset_button.clicked.connect(self.clear_corners)
@@ -156,10 +156,10 @@ class CalibrationEditor(QDialog):
         self._update_drawing()
 
     # --- frame ---
-    def grab(self) -> None:
+    def grab_from_source(self) -> None:
         try:
             image = self._grabber()
-        except Exception as err:  # noqa: BLE001 - shown to the user
+        except Exception as err:
             log.exception("grabbing a frame failed")
             self._say(f"Could not grab a frame: {err}", error=True)
             return
@@ -212,7 +212,7 @@ class CalibrationEditor(QDialog):
     # --- calibration ---
     def calibration(self) -> ArenaCalibration:
         """The calibration from the current corners and sizes (raises ValueError if invalid)."""
-        from rig.calibration import ArenaCalibration
+        from rig.calibration import ArenaCalibration, CameraResolution
 
         if self.image is None:
             raise ValueError("grab a frame first")
@@ -224,7 +224,7 @@ class CalibrationEditor(QDialog):
             schema_version=1,
             kind="arena",
             name=name or "arena",
-            camera={"width_px": width, "height_px": height},  # type: ignore[arg-type]
+            camera=CameraResolution(width_px=width, height_px=height),
             corners_px=[(round(x, 1), round(y, 1)) for x, y in self.corners],
             width_cm=self.width_spin.value(),
             length_cm=self.length_spin.value(),
@@ -319,7 +319,7 @@ class CalibrationEditor(QDialog):
         if not calibration.reference_image:
             return self._say("The calibration has no reference image to compare with.", error=True)
         reference_path = self._loaded.calibration_path.parent / calibration.reference_image
-        reference = cv2.imread(str(reference_path), cv2.IMREAD_GRAYSCALE)
+        reference: NDArray[np.uint8] | None = cv2.imread(str(reference_path), cv2.IMREAD_GRAYSCALE)  # type: ignore[assignment]
         if reference is None:
             return self._say(f"Reference image not readable: {reference_path}", error=True)
         check = compare_views(reference, self.image, calibration.corners_px)

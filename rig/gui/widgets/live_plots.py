@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pyqtgraph as pg
+import pyqtgraph as pg  # type: ignore[import-untyped]
 from PyQt6.QtWidgets import QGraphicsItem, QWidget
 
 from rig.gui.bridge import FrameSample
@@ -18,7 +18,7 @@ ZONES = ("left", "right", "neutral", "lost")
 MAX_DRAWN_POINTS = 1500
 
 
-class LivePlots(pg.GraphicsLayoutWidget):
+class LivePlots(pg.GraphicsLayoutWidget):  # type: ignore[misc]
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent=parent)
         self.setBackground((25, 25, 28))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -38,12 +39,12 @@ class LiveVideoView(QLabel):
         self._arena_px: list[Point] = []
         self._zones: list[ZoneOverlay] = []
         self._tint_size: tuple[int, int] | None = None
-        self._tint: NDArray[np.uint8] | None = None
-        self._outside: NDArray[np.uint8] | None = None
+        self._tint: Any = None
+        self._outside: Any = None
         self.tag = ""
         self.lost = False
         self.frames_shown = 0
-        self._buffer: NDArray[np.uint8] | None = None  # keeps the QImage's memory alive
+        self._buffer: Any = None  # keeps the QImage's memory alive
 
     # --- overlays ---
     def set_overlays(self, arena_px: Sequence[Point] | None, zones: Sequence[ZoneOverlay]) -> None:
@@ -84,7 +85,7 @@ class LiveVideoView(QLabel):
         height, width = image.shape[:2]
         if self._tint_size != (width, height):
             self._build_tint(width, height)
-        rgb = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image.copy()
+        rgb: Any = cv2.cvtColor(image, cv2.COLOR_GRAY2RGB) if image.ndim == 2 else image.copy()
         if self._zones and self._tint is not None:
             blended = cv2.addWeighted(rgb, 1 - TINT_ALPHA, self._tint, TINT_ALPHA, 0)
             cv2.copyTo(rgb, self._outside, blended)
@@ -93,13 +94,14 @@ class LiveVideoView(QLabel):
         box_w, box_h = max(self.width(), 16), max(self.height(), 16)
         scale = min(box_w / width, box_h / height)
         out_w, out_h = max(1, int(width * scale)), max(1, int(height * scale))
-        frame = cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
-        thickness = max(1, int(round(2 * scale)))
+        frame: Any = cv2.resize(rgb, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+        thickness = max(1, round(2 * scale))
         shift = 4  # sub-pixel precision of the drawing calls
 
-        def pts(points: Sequence[Point] | NDArray[np.float64]) -> NDArray[np.int32]:
+        def pts(points: Sequence[Point] | NDArray[Any]) -> NDArray[np.int32]:
             array = np.asarray(points, np.float64).reshape(-1, 2) * scale
-            return np.round(array * (1 << shift)).astype(np.int32)
+            result: NDArray[np.int32] = np.round(array * (1 << shift)).astype(np.int32)
+            return result
 
         for zone in self._zones:
             cv2.polylines(frame, [pts(zone.polygon_px)], True, zone.colour, 1, cv2.LINE_AA, shift)
@@ -138,7 +140,7 @@ class LiveVideoView(QLabel):
 
     @staticmethod
     def _text(
-        frame: NDArray[np.uint8], text: str, at: tuple[float, float],
+        frame: Any, text: str, at: tuple[float, float],
         colour: tuple[int, int, int], centre: bool = False, right: bool = False,
     ) -> None:
         font, size, weight = cv2.FONT_HERSHEY_SIMPLEX, 0.6, 2

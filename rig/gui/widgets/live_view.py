@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -17,14 +16,14 @@ from PyQt6.QtWidgets import (
 
 from rig.gui.widgets.fault_banner import FaultBanner
 from rig.gui.widgets.laser_indicator import LaserIndicator
-from rig.gui.widgets.sim_controls import SimulationControls
 from rig.gui.widgets.live_video import LiveVideoView
+from rig.gui.widgets.sim_controls import SimulationControls
 from rig.gui.widgets.video_view import ZoneOverlay
 
 
 def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    hours, rest = divmod(seconds, 3600)
+    whole_s = max(0, round(seconds))
+    hours, rest = divmod(whole_s, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 

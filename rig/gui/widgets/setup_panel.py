@@ -66,7 +66,7 @@ def list_serial_ports() -> list[tuple[str, str]]:
         return []
     try:
         found = ports.list_ports()
-    except Exception:  # noqa: BLE001 - listing ports must not break the panel
+    except Exception:
         log.exception("listing serial ports failed")
         return []
     result = []
@@ -286,7 +286,7 @@ class SetupPanel(QWidget):
         else:
             try:
                 self.loaded = _load(path)
-            except Exception as err:  # noqa: BLE001 - every load failure is shown to the user
+            except Exception as err:
                 from rig.errors import RigError
 
                 if not isinstance(err, RigError):

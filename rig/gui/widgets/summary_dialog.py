@@ -129,7 +129,7 @@ class SummaryDialog(QDialog):
             from rig.analysis.summary import compute_summary
 
             return dict(compute_summary(self.session_dir))
-        except Exception:  # noqa: BLE001 - display only; the record is untouched
+        except Exception:
             log.exception("could not compute the summary of %s", self.session_dir)
             return None
 
@@ -163,7 +163,7 @@ class SummaryDialog(QDialog):
                 from rig.analysis.report import build_report
 
                 path = build_report(self.session_dir)
-            except Exception as err:  # noqa: BLE001 - display only; the record is untouched
+            except Exception as err:
                 log.exception("could not build the report of %s", self.session_dir)
                 self.report_ready.emit(None, f"{type(err).__name__}: {err}")
             else:
@@ -204,7 +204,7 @@ class SummaryDialog(QDialog):
 
             if self.summary is not None:
                 text += "\n\n" + format_summary_table(self.summary)
-        except Exception:  # noqa: BLE001 - display only
+        except Exception:
             log.exception("could not format the summary table")
         view = QPlainTextEdit(text)
         view.setReadOnly(True)

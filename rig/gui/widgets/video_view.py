@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pyqtgraph as pg
+import pyqtgraph as pg  # type: ignore[import-untyped]
 from numpy.typing import NDArray
-from PyQt6.QtCore import QPointF, Qt
+from PyQt6.QtCore import QPointF
 from PyQt6.QtGui import QBrush, QColor, QPen, QPolygonF
 from PyQt6.QtWidgets import QGraphicsPolygonItem
 
@@ -40,7 +40,7 @@ def _polygon(points: Sequence[Point]) -> QPolygonF:
     return QPolygonF([QPointF(float(x), float(y)) for x, y in points])
 
 
-class VideoView(pg.GraphicsLayoutWidget):
+class VideoView(pg.GraphicsLayoutWidget):  # type: ignore[misc]
     """Image + overlays. GUI thread only; ``show_frame`` costs one texture upload."""
 
     def __init__(self, trail_length: int = 45, parent: object | None = None) -> None:
