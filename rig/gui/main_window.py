@@ -265,6 +265,7 @@ class MainWindow(QMainWindow):
         self.live_view.video.set_tag("SIMULATED" if simulated else "")
         self.live_view.sim_controls.setVisible(choices.source_kind != "camera")
         self.session_active = True
+        self.live_view.sim_controls.pause_button.setChecked(False)
         self.live_view.set_running(True)
         self.setup_panel.set_running(True)
         self.display_timer.start()
@@ -320,7 +321,7 @@ class MainWindow(QMainWindow):
         update = runner.latest_update()
         if update is not None:
             self.live_view.laser.set_laser_on(update.laser_on)
-        self.status_bar.show_status(status)
+        self.status_bar.show_status(status, paused=self.live_view.sim_controls.pause_button.isChecked())
         if status.stim_side and status.stim_side != self._stim_side and self.controller.loaded:
             self._stim_side = status.stim_side
             try:

@@ -90,3 +90,25 @@ def test_camera_moved_warning_on_the_synthetic_arena() -> None:
     moved = cv2.warpAffine(image, matrix, (image.shape[1], image.shape[0]), borderMode=cv2.BORDER_REPLICATE)
     check = compare_views(reference, moved, TRUE_CORNERS)
     assert check.moved and "MOVED" in check.describe()
+
+
+def test_editor_warns_when_the_camera_moved(qtbot: Any, tmp_path: Path) -> None:
+    from rig.calibration_io import save_arena_calibration
+    from rig.protocol.load import default_protocol_path, load_protocol
+
+    image = _empty_arena()
+    calibration = load_default_protocol().calibration.model_copy(
+        update={"name": "bench", "reference_image": "bench.png"}
+    )
+    save_arena_calibration(calibration, tmp_path / "bench.yaml")
+    cv2.imwrite(str(tmp_path / "bench.png"), image)
+    protocol = default_protocol_path().read_text().replace("synthetic_arena.yaml", "bench.yaml")
+    (tmp_path / "p.yaml").write_text(protocol)
+    loaded = load_protocol(tmp_path / "p.yaml")
+    frames = [image, np.roll(image, 15, axis=1)]
+    editor = CalibrationEditor(grabber=frames.pop, loaded=loaded, calibration_dir=tmp_path)
+    qtbot.addWidget(editor)
+    editor.grab_button.click()  # the moved view
+    assert "MOVED" in editor.message.text()
+    editor.grab_button.click()  # the same view as the reference
+    assert "matches the calibration" in editor.message.text()

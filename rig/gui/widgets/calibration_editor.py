@@ -169,6 +169,8 @@ class CalibrationEditor(QDialog):
         self.image = image
         self.view.set_image(image)
         self._update_drawing()
+        if self._loaded is not None and self._loaded.calibration.reference_image and not self.corners:
+            self.check_camera_view()  # warn at once when the view has moved
 
     # --- corners ---
     def _scene_clicked(self, event: Any) -> None:

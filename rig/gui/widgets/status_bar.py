@@ -24,7 +24,7 @@ class SessionStatusBar(QStatusBar):
         self._last_change = time.monotonic()
         self.show_status(None)
 
-    def show_status(self, status: object | None) -> None:
+    def show_status(self, status: object | None, paused: bool = False) -> None:
         if status is None:
             self.labels["state"].setText("idle")
             for key in ("fps", "dropped", "latency", "board", "heartbeat"):
@@ -48,7 +48,11 @@ class SessionStatusBar(QStatusBar):
         now = time.monotonic()
         if frames != self._last_frames:
             self._last_frames, self._last_change = frames, now
-        if state_name == "running" and now - self._last_change > STALL_AFTER_S:
+        if paused:
+            self._last_change = now
+            self.labels["heartbeat"].setText("paused")
+            self.labels["heartbeat"].setStyleSheet("color:#ffb74d;")
+        elif state_name == "running" and now - self._last_change > STALL_AFTER_S:
             self.labels["heartbeat"].setText(f"loop STALLED {now - self._last_change:.0f} s")
             self.labels["heartbeat"].setStyleSheet("color:#ff6b6b; font-weight:bold;")
         else:
