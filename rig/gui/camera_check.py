@@ -49,8 +49,7 @@ def _edges(image: NDArray[np.uint8]) -> NDArray[np.float32]:
     blurred = cv2.GaussianBlur(image, (0, 0), 2.0).astype(np.float32)
     gx = cv2.Sobel(blurred, cv2.CV_32F, 1, 0)
     gy = cv2.Sobel(blurred, cv2.CV_32F, 0, 1)
-    magnitude: NDArray[np.float32] = cv2.magnitude(gx, gy)
-    return magnitude
+    return np.asarray(cv2.magnitude(gx, gy), dtype=np.float32)
 
 
 def compare_views(
