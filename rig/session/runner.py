@@ -73,6 +73,18 @@ _record_log = logging.getLogger("optorig.session_record")
 _record_log.propagate = False
 _record_log.setLevel(logging.INFO)
 
+#: A median background is accepted when the animal stands out in this share of its samples.
+BACKGROUND_MIN_VISIBLE = 0.8
+#: At most this many sampling windows (of ``tracking.background.duration_s``) before going on.
+BACKGROUND_MAX_WINDOWS = 6
+
+
+def _evenly_spaced(items: list[NDArray[np.uint8]], n: int) -> list[NDArray[np.uint8]]:
+    if len(items) <= n:
+        return list(items)
+    return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)] if n > 1 else [items[0]]
+
+
 TrackerFactory = Callable[["LoadedProtocol", tuple[int, int]], TrackerLike]
 
 
@@ -499,31 +511,99 @@ class SessionRunner:
             self._lifecycle("background: median of %d frames sampled over the file", len(images))
         else:
             fps = float(self._source.fps) or 30.0
-            n_read = max(1, int(math.ceil(background.duration_s * fps)))
-            step = max(1, n_read // background.n_frames)
-            first_t: float | None = None
-            for i in range(n_read):
-                if self._stop.is_set():
-                    return False
-                frame = self._source.read()
-                if frame is None:
-                    break
-                if first_t is None:
-                    first_t = frame.t_s
-                if frame.t_s - first_t > background.duration_s:
-                    break
-                if i % step == 0 and len(images) < background.n_frames:
-                    images.append(frame.image.copy())
+            step = max(1, int(background.duration_s * fps) // background.n_frames)
+            if not self._read_background_window(images, background.duration_s, step):
+                return False
             self._lifecycle(
                 "background: median of %d frames over the first %.1f s (%s)",
                 len(images),
                 background.duration_s,
                 background.source,
             )
+            if background.source == "median" and images:
+                if not self._extend_until_animal_moved(images, background.duration_s, step):
+                    return False
+            images[:] = _evenly_spaced(images, background.n_frames)
         if not images:
             raise CameraLost(f"{self._source.name}: no frames to build the background from")
         tracker.set_background(median_background(images))
         return not self._stop.is_set()
+
+    def _read_background_window(
+        self, images: list[NDArray[np.uint8]], duration_s: float, step: int
+    ) -> bool:
+        """Read ``duration_s`` worth of frames (at the source's fps), keeping every
+        ``step``-th. False when a stop was requested."""
+        n_read = max(1, int(math.ceil(duration_s * (float(self._source.fps) or 30.0))))
+        first_t: float | None = None
+        for i in range(n_read):
+            if self._stop.is_set():
+                return False
+            frame = self._source.read()
+            if frame is None:
+                return True
+            if first_t is None:
+                first_t = frame.t_s
+            if frame.t_s - first_t > duration_s:
+                return True
+            if i % step == 0:
+                images.append(frame.image.copy())
+        return True
+
+    def _extend_until_animal_moved(
+        self, images: list[NDArray[np.uint8]], window_s: float, step: int
+    ) -> bool:
+        """A median background hides an animal that sat still while it was sampled. While
+        the animal stands out in fewer than ``BACKGROUND_MIN_VISIBLE`` of the sampled frames,
+        sample another window (up to ``BACKGROUND_MAX_WINDOWS`` in all) and take the median
+        of samples spread over the whole span. Recorded as events; False on stop."""
+        from rig.tracking.background import animal_visible_fraction, median_background
+
+        n_frames = self._protocol.tracking.background.n_frames
+        tracking = self._protocol.tracking
+        threshold = tracking.threshold if isinstance(tracking.threshold, int) else 25
+        min_area_px = self.mapper.area_cm2_to_px(tracking.min_area_cm2)
+        windows = 1
+        while True:
+            spread = _evenly_spaced(images, n_frames)
+            visible = animal_visible_fraction(
+                spread,
+                median_background(spread),
+                animal_dark=tracking.animal == "dark",
+                threshold=threshold,
+                min_area_px=min_area_px,
+            )
+            if visible >= BACKGROUND_MIN_VISIBLE:
+                images[:] = spread
+                return True
+            if windows >= BACKGROUND_MAX_WINDOWS:
+                log.warning(
+                    "background: the animal stood out in only %.0f%% of the sampled frames "
+                    "after %.0f s; tracking may miss it where it rested",
+                    100 * visible,
+                    windows * window_s,
+                )
+                self._event(
+                    "background_warning",
+                    {"visible_fraction": round(visible, 3), "sampled_s": windows * window_s},
+                )
+                images[:] = spread
+                return True
+            self._lifecycle(
+                "background: the animal stood out in only %.0f%% of the sampled frames "
+                "(it rested); sampling another %.1f s",
+                100 * visible,
+                window_s,
+            )
+            self._event(
+                "background_extended",
+                {"visible_fraction": round(visible, 3), "sampled_s": windows * window_s},
+            )
+            windows += 1
+            # Bounded memory: thin the older samples before reading the next window.
+            images[:] = _evenly_spaced(images, 2 * n_frames)
+            if not self._read_background_window(images, window_s, step):
+                return False
 
     # ------------------------------------------------------------------ loop
     def _loop(self) -> EndReason:

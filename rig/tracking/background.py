@@ -87,3 +87,34 @@ class BackgroundModel:
         self._frames = []
         self._offered = 0
         self._median = None
+
+
+def animal_visible_fraction(
+    images: Sequence[NDArray[np.uint8]],
+    background: NDArray[np.uint8],
+    *,
+    animal_dark: bool,
+    threshold: int,
+    min_area_px: float,
+    mask: NDArray[np.uint8] | None = None,
+) -> float:
+    """Share of ``images`` that differ from ``background`` by an animal-sized area.
+
+    A median background built while the animal sat still contains the animal; then the
+    animal no longer stands out in the very frames the median came from. This check is
+    cheap (one subtraction per sampled frame) and independent of the tracker's state.
+    """
+    if len(images) == 0:
+        return 0.0
+    visible = 0
+    for image in images:
+        if animal_dark:
+            diff = np.subtract(background, image, dtype=np.int16)
+        else:
+            diff = np.subtract(image, background, dtype=np.int16)
+        foreground = diff > threshold
+        if mask is not None:
+            foreground &= mask > 0
+        if int(np.count_nonzero(foreground)) >= min_area_px:
+            visible += 1
+    return visible / len(images)

@@ -6,6 +6,7 @@ import csv
 import json
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,7 +28,7 @@ def read_json(path: Path) -> Any:
 
 
 class ScriptedSource:
-    """A FrameSource of blank frames; ``stall_after`` frames then read() blocks (a stalled
+    """A FrameSource of blank frames (or ``image_at(index)``); ``stall_after`` frames then read() blocks (a stalled
     camera) until ``release`` is set; ``fail_after`` raises ``error`` instead."""
 
     def __init__(
@@ -40,8 +41,10 @@ class ScriptedSource:
         stall_after: int | None = None,
         fail_after: int | None = None,
         error: BaseException | None = None,
+        image_at: Callable[[int], NDArray[np.uint8]] | None = None,
     ) -> None:
         self._size = size
+        self._image_at = image_at
         self._fps = fps
         self._n = n_frames
         self._live = live
@@ -81,7 +84,8 @@ class ScriptedSource:
             raise self._error
         index = self._index
         self._index += 1
-        return Frame(index, index / self._fps, time.perf_counter_ns(), self._image)
+        image = self._image if self._image_at is None else self._image_at(index)
+        return Frame(index, index / self._fps, time.perf_counter_ns(), image)
 
     def close(self) -> None:
         self.closed = True

@@ -26,7 +26,7 @@ def _loaded(default_loaded: Any, mode: str = "open_loop", duration_s: float = 10
         default_loaded,
         phases=[{"name": "only", "duration_s": duration_s, "mode": mode}],
         decision={"debounce_frames": 1, "tracking_loss_grace_frames": 0},
-        tracking={"background": {"source": "median", "duration_s": 0.5, "n_frames": 5}},
+        tracking={"background": {"source": "first_frames", "duration_s": 0.5, "n_frames": 5}},
         **extra,
     )
 
