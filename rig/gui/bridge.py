@@ -4,8 +4,14 @@ The engine calls the observer from its own threads; the bridge re-emits state ch
 events and the end of the session as signals that Qt delivers on the GUI thread (queued,
 because the emitting thread is not the receiver's). Frames are NOT pushed through the
 event queue: ``on_frame`` only appends a small tuple to a lock-free deque (a few hundred
-nanoseconds on the control thread) that the GUI drains on its display timer, and the
-video view pulls ``runner.latest_update()`` for the image.
+nanoseconds on the control thread) that the GUI drains when it redraws, and the video view
+pulls ``runner.latest_update()`` for the image.
+
+When the GUI redraws matters: some Qt drawing calls (e.g. ``QPainter.fillPath``) hold the
+GIL for milliseconds, and a frame arriving meanwhile waits for it. So the bridge signals
+``frame_ready`` right after the control thread has finished a frame (at most
+``display_hz`` times a second, and never while a redraw is still pending): the GUI then
+draws in the loop's idle time between frames instead of at a moment unrelated to them.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -62,12 +69,26 @@ class SessionBridge(QObject):
     event_received = pyqtSignal(str, float, object)  # kind, t_s, detail dict
     finished = pyqtSignal(object)  # RunnerStatus
     crashed = pyqtSignal(str)  # run() raised: message
+    frame_ready = pyqtSignal()  # a frame was just processed: redraw now (see module doc)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.samples: collections.deque[FrameSample] = collections.deque(
             maxlen=MAX_PENDING_SAMPLES
         )
+        self.display_interval_ns = int(1e9 / 30)
+        self._last_display_ns = 0
+        # Plain bools: a lost race costs at most one skipped or one extra redraw.
+        self._display_pending = False
+
+    def set_display_hz(self, display_hz: float) -> None:
+        # 80 % of the period: frames that come at exactly the display rate, with jitter,
+        # must each get their redraw rather than every other one.
+        self.display_interval_ns = int(0.8e9 / display_hz)
+
+    def display_done(self) -> None:
+        """The GUI finished the redraw that ``frame_ready`` asked for (GUI thread)."""
+        self._display_pending = False
 
     # --- SessionObserver (called from engine threads) ---
     def on_state(self, status: RunnerStatus) -> None:
@@ -85,6 +106,11 @@ class SessionBridge(QObject):
                 update.laser_on,
             )
         )
+        now_ns = time.perf_counter_ns()
+        if not self._display_pending and now_ns - self._last_display_ns >= self.display_interval_ns:
+            self._display_pending = True
+            self._last_display_ns = now_ns
+            self.frame_ready.emit()
 
     def on_event(self, kind: str, t_s: float, detail: dict[str, object]) -> None:
         self.event_received.emit(kind, t_s, dict(detail))

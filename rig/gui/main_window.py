@@ -1,14 +1,16 @@
 """The main window: layout and wiring only (set-up panel | live view | live plots).
 
 Threads: everything here runs on the GUI thread. The engine runs in the controller's
-worker thread; the display timer pulls ``runner.latest_update()`` and ``runner.status`` at
-display rate and drains the bridge's frame samples, so drawing never slows the loop.
+worker thread; after each processed frame (at most DISPLAY_HZ a second) the bridge asks for
+a redraw, which pulls ``runner.latest_update()`` and ``runner.status`` and drains the frame
+samples, so drawing happens in the loop's idle time and never slows it.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,8 +37,11 @@ log = logging.getLogger(__name__)
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 #: Display refresh (video + status), and plots every N display ticks (1 Hz: a pyqtgraph
-#: repaint holds the GIL for milliseconds, so plots are redrawn rarely).
+#: repaint holds the GIL for milliseconds, so plots are redrawn rarely). Redraws follow the
+#: engine's frames (``SessionBridge.frame_ready``), so they fall in the loop's idle time; a
+#: slow timer redraws when no frame comes (arming, pause).
 DISPLAY_HZ = 30
+IDLE_REFRESH_MS = 100
 PLOT_EVERY_TICKS = 30
 #: Status texts (phase, progress, status bar) every N display ticks (10 Hz).
 STATUS_EVERY_TICKS = 3
@@ -168,8 +173,11 @@ class MainWindow(QMainWindow):
         self.setup_panel.preview_requested.connect(self.toggle_preview)
 
         self.display_timer = QTimer(self)
-        self.display_timer.setInterval(int(1000 / DISPLAY_HZ))
-        self.display_timer.timeout.connect(self.refresh_display)
+        self.display_timer.setInterval(IDLE_REFRESH_MS)
+        self.display_timer.timeout.connect(self._refresh_when_idle)
+        self._last_refresh_s = 0.0
+        bridge.set_display_hz(DISPLAY_HZ)
+        bridge.frame_ready.connect(self._frame_ready)
 
     # --- set-up ---
     def restore_choices(self) -> None:
@@ -294,7 +302,18 @@ class MainWindow(QMainWindow):
             self.live_view.video.set_tag(f"{tag} {speed}x" if speed != "max" else f"{tag} max")
 
     # --- display (timer, GUI thread) ---
+    def _frame_ready(self) -> None:
+        try:
+            self.refresh_display()
+        finally:
+            self.controller.bridge.display_done()
+
+    def _refresh_when_idle(self) -> None:
+        if time.monotonic() - self._last_refresh_s > 2 * IDLE_REFRESH_MS / 1000:
+            self.refresh_display()
+
     def refresh_display(self) -> None:
+        self._last_refresh_s = time.monotonic()
         runner = self.controller.runner
         if runner is None:
             return

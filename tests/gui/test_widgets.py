@@ -146,3 +146,27 @@ def test_camera_check_detects_a_moved_view() -> None:
     assert not compare_views(reference, noisy, corners).moved
     shifted = np.roll(reference, 12, axis=1)
     assert compare_views(reference, shifted, corners).moved
+
+
+def test_bridge_asks_for_redraws_after_frames_at_display_rate(qtbot) -> None:
+    """Redraws follow frames (so they fall in the loop's idle time), at most one pending."""
+    from types import SimpleNamespace
+
+    from rig.gui.bridge import SessionBridge
+
+    bridge = SessionBridge()
+    bridge.set_display_hz(30)
+    asked: list[int] = []
+    bridge.frame_ready.connect(lambda: asked.append(1))
+    update = SimpleNamespace(t_s=0.0, x_cm=1.0, zone="left", phase_index=0, phase="p", laser_on=False)
+    bridge.on_frame(update)  # type: ignore[arg-type]
+    assert asked == [1]
+    bridge.on_frame(update)  # type: ignore[arg-type]  # the first redraw is still pending
+    assert asked == [1]
+    bridge.display_done()
+    bridge.on_frame(update)  # type: ignore[arg-type]  # within the display interval
+    assert asked == [1]
+    bridge._last_display_ns -= bridge.display_interval_ns  # one display period later
+    bridge.on_frame(update)  # type: ignore[arg-type]
+    assert asked == [1, 1]
+    assert len(bridge.drain_samples()) == 4  # every frame still reaches the plots

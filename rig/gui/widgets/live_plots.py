@@ -48,7 +48,9 @@ class LivePlots(pg.GraphicsLayoutWidget):  # type: ignore[misc]
         self.laser_curve = self.laser_plot.plot(
             pen=pg.mkPen(STIM_BLUE, width=1),
             fillLevel=0,
-            brush=pg.mkBrush(*STIM_BLUE, 160),
+            # Opaque on purpose: QPainter.fillPath holds the GIL, and alpha-blending a large
+            # translucent area cost several ms per repaint (seen as control-loop latency).
+            brush=pg.mkBrush(*STIM_BLUE),
             stepMode="center",
         )
         for plot in (self.bar_plot, self.position_plot, self.laser_plot):
