@@ -20,25 +20,11 @@ from typing import Any
 
 import numpy as np
 
-FRAME_HEADER = (
-    "frame",
-    "t_s",
-    "x_px",
-    "y_px",
-    "x_cm",
-    "y_cm",
-    "tracked",
-    "zone",
-    "phase",
-    "laser_on",
-    "latency_ms",
-    "stim_side",
-    "mode",
-    "dropped",
-    "truth_x_cm",
-    "truth_y_cm",
-)
-EVENT_HEADER = ("t_s", "frame", "kind", "detail")
+from rig.session.writer import EVENT_COLUMNS, FRAME_COLUMNS
+
+# The engine's own column lists: a fake record has exactly the layout of a real one.
+FRAME_HEADER = FRAME_COLUMNS
+EVENT_HEADER = EVENT_COLUMNS
 
 ARENA_WIDTH_CM = 50.0
 ARENA_LENGTH_CM = 25.0
@@ -201,6 +187,7 @@ def write_fake_session(
                 row.update(zone="lost", tracked=False, x_cm=None, y_cm=None)
             else:
                 row.setdefault("y_cm", ARENA_LENGTH_CM / 2)
+                assert x_cm is not None
                 row.setdefault("zone", zone_of(float(x_cm)))
                 row.setdefault("tracked", True)
                 row.setdefault("x_px", ORIGIN_PX[0] + float(x_cm) * PX_PER_CM)

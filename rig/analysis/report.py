@@ -32,17 +32,13 @@ from rig.analysis.plots import (
 from rig.analysis.records import (
     EventTable,
     FrameTable,
-    RecordError,
     load_yaml_text,
-    read_events,
-    read_frames,
-    read_protocol_dict,
-    read_session_header,
 )
 from rig.analysis.summary import (
     _follow_rule,
     _schedules,
     compute_summary_from,
+    read_record,
 )
 from rig.fileio import write_json_atomic
 from rig.errors import ConfigError
@@ -432,12 +428,7 @@ def build_report(
         raise ConfigError(
             f"--bias-threshold: must be a fraction in (0.5, 1], e.g. 0.65, got {bias_threshold:g}"
         )
-    if not session_dir.is_dir():
-        raise RecordError(f"{session_dir}: not a session folder (no such directory)")
-    header = read_session_header(session_dir)
-    frames = read_frames(session_dir / "frames.csv")
-    events = read_events(session_dir / "events.csv")
-    protocol = read_protocol_dict(session_dir)
+    frames, events, header, protocol = read_record(session_dir)
     summary = compute_summary_from(frames, events, header, protocol)
     extra = report_metrics(frames, events, summary, protocol)
     geometry = load_geometry(session_dir, frames)

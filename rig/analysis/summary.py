@@ -167,7 +167,7 @@ def compute_summary_from(
                 "safety_events": len(in_phase),
                 "lost_tracking_pct": _pct(float((zone == "lost").sum()), float(stop - start)),
                 "dropped_frames": max(0, dropped_end - previous_dropped),
-                "laser_follow_match_fraction": _round(follow["match_fraction"]),  # type: ignore[arg-type]
+                "laser_follow_match_fraction": _round(follow["match_fraction"]),
             }
         )
         previous_dropped = dropped_end
@@ -223,7 +223,7 @@ def compute_summary_from(
         "baseline_side_bias_pct": bias_pct,
         "baseline_preferred_side": bias_side,
         "laser_follow": {
-            **{k: (_round(v) if k == "match_fraction" else v) for k, v in follow_all.items()},  # type: ignore[arg-type]
+            **{k: (_round(v) if k == "match_fraction" else v) for k, v in follow_all.items()},
             "rule": {
                 "debounce_frames": rule.debounce_frames,
                 "tracking_loss_grace_frames": rule.tracking_loss_grace_frames,
@@ -242,6 +242,13 @@ def compute_summary(session_dir: Path) -> dict[str, Any]:
     need not exist, and ``end_reason`` may be null (then ``complete`` is false).
     Raises RecordError (naming the file, line and column) on a corrupt record.
     """
+    return compute_summary_from(*read_record(session_dir))
+
+
+def read_record(
+    session_dir: Path,
+) -> tuple[FrameTable, EventTable, dict[str, Any], dict[str, Any]]:
+    """(frames, events, header, protocol) of a session folder, read tolerantly."""
     session_dir = Path(session_dir)
     if not session_dir.is_dir():
         raise RecordError(f"{session_dir}: not a session folder (no such directory)")
@@ -249,7 +256,7 @@ def compute_summary(session_dir: Path) -> dict[str, Any]:
     frames = read_frames(session_dir / "frames.csv")
     events = read_events(session_dir / "events.csv")
     protocol = read_protocol_dict(session_dir)
-    return compute_summary_from(frames, events, header, protocol)
+    return frames, events, header, protocol
 
 
 def write_summary(session_dir: Path) -> dict[str, Any]:
