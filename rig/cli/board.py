@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     pulse.add_argument("--frequency-hz", type=float, default=20.0, help="pulse frequency (default 20)")
     pulse.add_argument("--pulse-width-ms", type=float, default=15.0, help="pulse width (default 15)")
     pulse.set_defaults(func=_test_pulse)
-    parser.set_defaults(func=lambda args: parser.print_help() or 0)
+    parser.set_defaults(func=lambda args: _print_help(parser))
 
 
 def _ports(args: argparse.Namespace) -> int:
@@ -87,3 +87,8 @@ def _test_pulse(args: argparse.Namespace) -> int:
         return 1
     print(f"delivered pulses: {closed.pulses} (expected about {expected}); laser pin now {closed.pin_level}")
     return 0
+
+
+def _print_help(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2

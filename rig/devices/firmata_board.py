@@ -109,7 +109,7 @@ def _make_pyfirmata_board(port: str, baudrate: int) -> Any:
 
     class _Board(pyfirmata2.Board):  # type: ignore[misc]
         def __init__(self) -> None:  # noqa: D401 - mirrors Board.__init__ minus the wait
-            self._command_handlers = {}  # per instance: pyfirmata2 shares a class dict
+            self._command_handlers: dict[int, Any] = {}  # per instance: pyfirmata2 shares a class dict
             self.samplerThread = Iterator(self)
             self.samplerThread.name = "optorig-firmata-iterator"
             self.sp = serial.Serial(port, baudrate, timeout=None)
@@ -245,7 +245,7 @@ class FirmataBoard:
             self._hb_thread.start()
             if not self._atexit_registered:
                 ref = weakref.ref(self)
-                atexit.register(lambda: (b := ref()) is not None and b.laser_off())
+                atexit.register(_laser_off_if_alive, ref)
                 self._atexit_registered = True
 
     def _connect(self) -> None:
@@ -599,3 +599,10 @@ class FirmataBoard:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _laser_off_if_alive(ref: weakref.ref[FirmataBoard]) -> None:
+    """atexit backup: close the gate of a board that is still around."""
+    board = ref()
+    if board is not None:
+        board.laser_off()

@@ -261,11 +261,11 @@ class EmulatedUno:
         elif self.standard_firmata:
             return
         elif command == fc.SYSEX_OPTORIG_IDENTIFY:
-            body = bytes(
+            identity = bytes(
                 [fc.START_SYSEX, fc.SYSEX_OPTORIG_IDENTIFY, fc.OPTORIG_PROTOCOL_VERSION, 1, 0, 0]
             )
-            body += bytes([int(self.rules.armed), int(self.rules.gate_open)]) + b"emulated"
-            self._write(body + bytes([fc.END_SYSEX]))
+            identity += bytes([int(self.rules.armed), int(self.rules.gate_open)]) + b"emulated"
+            self._write(identity + bytes([fc.END_SYSEX]))
         elif command == fc.SYSEX_OPTORIG_CONFIG and len(payload) >= 23:
             config = RulesConfig(
                 mode=payload[0],

@@ -318,7 +318,7 @@ class SessionWriter:
         if self._video is None:
             height, width = image.shape[:2]
             path = self.session_dir / "video.avi"
-            fourcc = cv2.VideoWriter.fourcc(*self._codec)  # type: ignore[attr-defined]
+            fourcc = cv2.VideoWriter.fourcc(*self._codec)
             self._video = cv2.VideoWriter(str(path), fourcc, self._fps, (width, height), True)
             if not self._video.isOpened():
                 raise RecorderFault(f"{path}: cannot open a {self._codec} video writer")

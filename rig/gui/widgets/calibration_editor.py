@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyqtgraph as pg  # type: ignore[import-untyped]
+import pyqtgraph as pg
 from numpy.typing import NDArray
 from PyQt6.QtCore import QPointF, pyqtSignal
 from PyQt6.QtWidgets import (

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pyqtgraph as pg  # type: ignore[import-untyped]
+import pyqtgraph as pg
 from PyQt6.QtWidgets import QGraphicsItem, QWidget
 
 from rig.gui.bridge import FrameSample
