@@ -57,7 +57,8 @@ class ProgressLine:
         self._stream = stream
         self._interval_s = interval_s
         self._next = 0.0
-        self._wall0 = time.monotonic()
+        # Wall time of the first session frame: arming (background) is not session time.
+        self._wall0: float | None = None
         self._width = 0
 
     def on_state(self, status: RunnerStatus) -> None:
@@ -68,6 +69,8 @@ class ProgressLine:
 
     def on_frame(self, update: FrameUpdate) -> None:
         now = time.monotonic()
+        if self._wall0 is None:
+            self._wall0 = now
         if now < self._next:
             return
         self._next = now + self._interval_s
@@ -83,13 +86,13 @@ class ProgressLine:
         fraction = min(1.0, s.session_elapsed_s / total)
         bar = "#" * int(fraction * 20)
         left_s = s.time_left_s
-        wall = now - self._wall0
-        if s.session_elapsed_s > 1.0 and wall > 0:
-            left_s = left_s * wall / s.session_elapsed_s  # wall time at the current rate
+        wall = 0.0 if self._wall0 is None else now - self._wall0
+        if s.simulated and s.session_elapsed_s > 1.0 and wall > 0:
+            left_s = left_s * wall / s.session_elapsed_s  # wall time at the replay's rate
         minutes, seconds = divmod(int(round(left_s)), 60)
         phase = f"{s.phase} {s.phase_index + 1}/{s.n_phases}" if s.phase else s.state.value
         line = (
-            f"[{bar:<20}] {fraction:4.0%} {phase} | left {minutes}:{seconds:02d} | "
+            f"[{bar:<20}] {fraction:4.0%} {phase} | {minutes}:{seconds:02d} to go | "
             f"stim {s.stim_side} | zone {s.zone.value} | laser {'ON ' if s.laser_on else 'off'} | "
             f"{s.fps:5.1f} fps | lat {s.latency_p50_ms:.1f}/{s.latency_p99_ms:.1f} ms"
         )
