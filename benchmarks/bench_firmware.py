@@ -10,9 +10,8 @@ import platform
 import statistics
 import tempfile
 import threading
-import time
 
-from rig.devices.board import BoardEventKind, LaserConfig
+from rig.devices.board import LaserConfig
 from rig.devices.firmata_board import FirmataBoard
 from rig.devices.firmware_emulator import CYCLES_PER_S, SimavrUno, build_firmware
 

@@ -17,11 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from rig.calibration import PixelMapper
 from rig.devices.synthetic import SyntheticArena, synthetic_calibration
 from rig.devices.video_replay import VideoReplay
-from rig.protocol.models import Tracking
-from rig.tracking.detect import Tracker, TrackerSettings, arena_mask
+from rig.tracking.bench import bench_tracker
 
 REAL_VIDEO = Path(__file__).resolve().parents[1] / "tests" / "data" / "m4s1_labelled_frames.mp4"
 SIZES = ((640, 480), (1280, 1024))
@@ -35,38 +33,13 @@ def machine() -> str:
     )
 
 
-def percentiles(samples_ms: list[float]) -> str:
-    a = np.asarray(samples_ms)
-    return (
-        f"p50 {np.percentile(a, 50):.3f} ms, p95 {np.percentile(a, 95):.3f} ms, "
-        f"p99 {np.percentile(a, 99):.3f} ms, max {a.max():.3f} ms, mean {a.mean():.3f} ms"
-    )
-
-
-def bench_tracker(size: tuple[int, int], n_frames: int, **variant: object) -> None:
-    calibration = synthetic_calibration(*size, width_cm=50, length_cm=25)
-    source = SyntheticArena(calibration, fps=30.0, duration_s=n_frames / 30.0, seed=1, **variant)  # type: ignore[arg-type]
-    settings = TrackerSettings.from_protocol(Tracking(), PixelMapper(calibration))
-    tracker = Tracker(settings, mask=arena_mask(calibration, size))
-    with source:
-        tracker.set_background(source.empty_arena())
-        frames = []
-        while (frame := source.read()) is not None:
-            frames.append(frame.image)
-    for image in frames[:20]:  # warm-up
-        tracker.track(image)
-    tracker.reset()
-    times_ms = []
-    found = 0
-    for image in frames:
-        t0 = time.perf_counter_ns()
-        result = tracker.track(image)
-        times_ms.append((time.perf_counter_ns() - t0) / 1e6)
-        found += result.found
-    label = "+".join(k for k, v in variant.items() if v) or "plain"
+def print_tracker(size: tuple[int, int], n_frames: int, **variant: object) -> None:
+    result = bench_tracker(size, n_frames, **variant)  # type: ignore[arg-type]
+    ms = result["ms_per_frame"]
     print(
-        f"tracker {size[0]}x{size[1]} ({label}, {calibration.px_per_cm:.1f} px/cm): "
-        f"{percentiles(times_ms)}; found {found}/{len(frames)}"
+        f"tracker {result['size']} ({result['variant']}, {result['px_per_cm']:.1f} px/cm): "
+        f"p50 {ms['p50']:.3f} ms, p95 {ms['p95']:.3f} ms, p99 {ms['p99']:.3f} ms, "
+        f"max {ms['max']:.3f} ms, mean {ms['mean']:.3f} ms; found {result['found']}/{result['frames']}"
     )
 
 
@@ -100,8 +73,8 @@ def main() -> None:
     args = parser.parse_args()
     print(machine())
     for size in SIZES:
-        bench_tracker(size, args.frames)
-        bench_tracker(size, args.frames, tether=True, noise=4.0, flicker=0.05)
+        print_tracker(size, args.frames)
+        print_tracker(size, args.frames, tether=True, noise=4.0, flicker=0.05)
     for size in SIZES:
         bench_render(size, args.frames)
         bench_render(size, args.frames, tether=True, flicker=0.05)

@@ -17,6 +17,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
+    for size, tracker in result["tracker"].items():
+        ms = tracker["ms_per_frame"]
+        print(f"tracker {size}: p50 {ms['p50']:.2f} ms, p99 {ms['p99']:.2f} ms per frame "
+              f"({tracker['found']}/{tracker['frames']} found)")
     loop = result["loop_latency"]
     lat = loop["latency_ms"]
     print(f"machine: {loop['machine']['cpu_count']} CPUs, {loop['machine']['platform']}")
@@ -35,8 +39,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = add_command(
         subparsers,
         "bench",
-        "measure latency and replay speed on this machine",
-        "Run the engine benchmarks: closed-loop latency (frame capture -> laser command) on "
+        "measure tracker speed, loop latency and replay speed on this machine",
+        "Run the engine benchmarks: tracker ms per frame at 640x480 and 1280x1024, closed-loop latency (frame capture -> laser command) on "
         "the synthetic arena at 30 fps in real time, and re-score throughput at speed max. "
         "Prints numbers; asserts nothing.",
         "  rig bench\n  rig bench --json > bench.json\n",

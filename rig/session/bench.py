@@ -152,7 +152,14 @@ def bench_replay(duration_s: float = 60.0, fps: float = 30.0) -> dict[str, Any]:
 
 
 def run_all(quick: bool = False) -> dict[str, Any]:
+    from rig.tracking.bench import bench_tracker
+
+    n_frames = 300 if quick else 600
     return {
+        "tracker": {
+            "640x480": bench_tracker((640, 480), n_frames),
+            "1280x1024": bench_tracker((1280, 1024), n_frames),
+        },
         "loop_latency": bench_loop_latency(duration_s=8.0 if quick else 20.0),
         "replay": bench_replay(duration_s=20.0 if quick else 60.0),
     }
