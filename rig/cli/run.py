@@ -173,7 +173,7 @@ def _with_calibration(loaded: LoadedProtocol, path: str) -> LoadedProtocol:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from rig.devices.registry import make_board, make_source, parse_board_spec, parse_source_spec
+    from rig.devices.registry import make_session_devices, parse_board_spec, parse_source_spec
     from rig.protocol.load import load_protocol
     from rig.session.runner import SessionRunner
 
@@ -185,11 +185,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     speed = parse_speed(args.speed)
     if source_spec.kind == "camera" and speed != 1.0:
         raise ConfigError("--speed: a live camera runs in real time (speed 1)")
-    source = make_source(source_spec, loaded.calibration, loaded.protocol.tracking.camera_fps)
-    board = make_board(board_spec)
+    devices = make_session_devices(
+        source_spec, board_spec, loaded.calibration, loaded.protocol.tracking.camera_fps
+    )
+    board = devices.board
     runner = SessionRunner(
         loaded,
-        source,
+        devices.source,
         board,
         Path(args.out),
         args.animal,
@@ -197,6 +199,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         notes=args.notes,
         speed=speed,
         stim_side=args.side,
+        media_clock=devices.media_clock,
         simulated=source_spec.kind != "camera" or board_spec.kind == "mock",
         source_info=source_spec.describe(),
     )
@@ -204,8 +207,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from rig.devices.mock_board import MockBoard
-    from rig.devices.registry import make_source, parse_source_spec
+    from rig.devices.registry import make_session_devices, parse_source_spec
     from rig.protocol.load import load_protocol
     from rig.session.runner import SessionRunner
 
@@ -214,11 +216,11 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         loaded = _with_calibration(loaded, args.calibration)
     source_spec = parse_source_spec(f"video:{args.video}")
     speed = parse_speed(args.speed)
-    source = make_source(source_spec, loaded.calibration)
-    board = MockBoard("replay")
+    devices = make_session_devices(source_spec, "mock:replay", loaded.calibration)
+    board = devices.board
     runner = SessionRunner(
         loaded,
-        source,
+        devices.source,
         board,
         Path(args.out),
         args.animal or Path(args.video).stem,
@@ -226,6 +228,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         notes=args.notes or f"replay of {args.video}",
         speed=speed,
         stim_side=args.side,
+        media_clock=devices.media_clock,
         simulated=True,
         source_info=source_spec.describe(),
     )
@@ -233,6 +236,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from rig.clock import MediaClock
     from rig.devices.mock_board import MockBoard
     from rig.devices.synthetic import SyntheticArena
     from rig.protocol.load import load_default_protocol
@@ -248,7 +252,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     source = SyntheticArena(
         loaded.calibration, fps=loaded.protocol.tracking.camera_fps, seed=args.seed
     )
-    board = MockBoard("demo")
+    media_clock = MediaClock()
+    board = MockBoard("demo", clock=media_clock)
     runner = SessionRunner(
         loaded,
         source,
@@ -257,6 +262,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         args.animal,
         notes="rig demo: synthetic arena, mock board",
         speed=speed,
+        media_clock=media_clock,
         simulated=True,
         duration_scale=scale,
         source_info={"kind": "synthetic", "detail": f"seed={args.seed}"},

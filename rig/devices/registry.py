@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rig.clock import Clock, MediaClock
 from rig.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -127,26 +128,57 @@ def make_source(spec: SourceSpec | str, calibration: ArenaCalibration, fps: floa
     return SOURCE_FACTORIES[parsed.kind](parsed, calibration, fps)
 
 
-def _make_mock(spec: BoardSpec) -> LaserBoard:
+def _make_mock(spec: BoardSpec, clock: Clock | None = None) -> LaserBoard:
     from rig.devices.mock_board import MockBoard
 
-    return MockBoard(spec.port)
+    return MockBoard(spec.port, clock=clock)
 
 
-def _make_firmata(spec: BoardSpec) -> LaserBoard:
+def _make_firmata(spec: BoardSpec, clock: Clock | None = None) -> LaserBoard:
     from rig.devices.firmata_board import FirmataBoard
 
     board: LaserBoard = FirmataBoard(spec.port)
     return board
 
 
-BOARD_FACTORIES: dict[str, Callable[[BoardSpec], LaserBoard]] = {
+BOARD_FACTORIES: dict[str, Callable[[BoardSpec, Clock | None], LaserBoard]] = {
     "mock": _make_mock,
     "firmata": _make_firmata,
 }
 
 
-def make_board(spec: BoardSpec | str) -> LaserBoard:
-    """An unopened laser board for ``spec``."""
+def make_board(spec: BoardSpec | str, clock: Clock | None = None) -> LaserBoard:
+    """An unopened laser board for ``spec``; ``clock`` drives an emulated (mock) board."""
     parsed = parse_board_spec(spec) if isinstance(spec, str) else spec
-    return BOARD_FACTORIES[parsed.kind](parsed)
+    return BOARD_FACTORIES[parsed.kind](parsed, clock)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDevices:
+    """The unopened devices of one session, and the media clock when one is needed."""
+
+    source: FrameSource
+    board: LaserBoard
+    media_clock: MediaClock | None
+
+
+def make_session_devices(
+    source_spec: SourceSpec | str,
+    board_spec: BoardSpec | str,
+    calibration: ArenaCalibration,
+    fps: float = 30.0,
+) -> SessionDevices:
+    """Source and board for a session. A mock board beside a recorded or synthetic source
+    runs on a ``MediaClock`` that the runner advances frame by frame, so the pulses it
+    reports are counted in session time even when the replay runs faster than real time;
+    beside a live camera it runs on the real clock."""
+    source_parsed = parse_source_spec(source_spec) if isinstance(source_spec, str) else source_spec
+    board_parsed = parse_board_spec(board_spec) if isinstance(board_spec, str) else board_spec
+    media_clock = (
+        MediaClock() if board_parsed.kind == "mock" and source_parsed.kind != "camera" else None
+    )
+    return SessionDevices(
+        make_source(source_parsed, calibration, fps),
+        make_board(board_parsed, clock=media_clock),
+        media_clock,
+    )

@@ -21,14 +21,16 @@ log = logging.getLogger(__name__)
 RunnerFactory = Callable[[SetupChoices, "LoadedProtocol", Sequence[Any]], RunnerLike]
 
 
-def make_devices(choices: SetupChoices, loaded: LoadedProtocol) -> tuple[Any, Any]:
-    """The (unopened) frame source and laser board for the choices, from the registry."""
-    from rig.devices.registry import make_board, make_source
+def make_devices(choices: SetupChoices, loaded: LoadedProtocol) -> Any:
+    """The (unopened) devices for the choices, from the registry (``SessionDevices``)."""
+    from rig.devices.registry import make_session_devices
 
-    source = make_source(
-        choices.source_spec(), loaded.calibration, loaded.protocol.tracking.camera_fps
+    return make_session_devices(
+        choices.source_spec(),
+        choices.board_spec(),
+        loaded.calibration,
+        loaded.protocol.tracking.camera_fps,
     )
-    return source, make_board(choices.board_spec())
 
 
 def make_runner(
@@ -40,11 +42,11 @@ def make_runner(
     """The production factory: devices from the registry, the engine's SessionRunner."""
     from rig.session.runner import SessionRunner
 
-    source, board = make_devices(choices, loaded)
+    devices = make_devices(choices, loaded)
     return SessionRunner(
         loaded,
-        source,
-        board,
+        devices.source,
+        devices.board,
         Path(choices.output_dir),
         choices.animal_id,
         experimenter=choices.experimenter,
@@ -52,6 +54,7 @@ def make_runner(
         speed=choices.speed_value() if choices.source_kind != "camera" else 1.0,
         stim_side=None if choices.stim_side == "protocol" else choices.stim_side,
         observers=observers,
+        media_clock=devices.media_clock,
         simulated=choices.simulated,
         **runner_options,
     )

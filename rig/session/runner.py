@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from rig import __version__
 from rig.calibration import PixelMapper
-from rig.clock import Clock, SystemClock
+from rig.clock import Clock, MediaClock, SystemClock
 from rig.devices.board import BoardEventKind, LaserBoard, LaserConfig
 from rig.devices.frames import Frame, FrameSource
 from rig.errors import (
@@ -122,6 +122,7 @@ class SessionRunner:
         speed: float | None = 1.0,
         stim_side: str | None = None,
         clock: Clock | None = None,
+        media_clock: MediaClock | None = None,
         observers: Sequence[SessionObserver] = (),
         simulated: bool = False,
         duration_scale: float = 1.0,
@@ -145,6 +146,8 @@ class SessionRunner:
         self.notes = notes
         self._speed = speed
         self._clock: Clock = clock or SystemClock()
+        # Advanced to each frame's source time (an emulated board may run on it).
+        self._media_clock = media_clock
         self._observers: list[SessionObserver] = list(observers)
         self.simulated = simulated
         self.duration_scale = duration_scale
@@ -647,6 +650,8 @@ class SessionRunner:
             if t0_s is None:
                 t0_s = frame.t_s
             t_s = frame.t_s - t0_s
+            if self._media_clock is not None:
+                self._media_clock.advance_to_s(t_s)
             # phase boundaries (by the frame's own time)
             while (
                 self._phase_index + 1 < len(self.phases)
