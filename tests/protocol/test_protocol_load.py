@@ -121,11 +121,11 @@ def test_default_protocol_loads_from_any_folder(
     p = loaded.protocol
     assert p.metadata.name == "demo-rtpp"
     assert [(ph.name, ph.duration_s, ph.mode) for ph in p.phases] == [
-        ("baseline", 10, "off"),
-        ("test", 30, "closed_loop"),
-        ("post-test", 10, "off"),
+        ("baseline", 30, "off"),
+        ("test", 60, "closed_loop"),
+        ("post-test", 30, "off"),
     ]
-    assert p.duration_s == 50
+    assert p.duration_s == 120
     assert (p.stimulation.frequency_hz, p.stimulation.pulse_width_ms) == (20, 15)
     assert p.arena.stimulated.rule == "fixed" and p.arena.stimulated.side == "left"
     assert loaded.calibration.name == "synthetic-arena"
