@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-docs/screenshot.png}"
-AFTER_S="${2:-13}"
+AFTER_S="${2:-24}"
 PY="${PYTHON:-.venv/bin/python}"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
