@@ -198,3 +198,30 @@ def test_plain_pyfirmata2_reads_and_writes_ordinary_pins(sim: SimavrUno) -> None
         board.exit()
     assert (1 in [v for _, v in sim.edges(4)])
     assert all(v == 0 for _, v in sim.edges(LASER))
+
+
+def test_camera_sync_pulses_at_random_intervals_are_reported_with_the_firmware_clock(sim: SimavrUno) -> None:
+    with FirmataBoard(sim.port) as board:
+        board.configure_sync(sync_pin=7, led_pin=12, min_interval_ms=100, max_interval_ms=300, width_ms=10)
+        syncs: list[BoardEvent] = []
+        pause = threading.Event()
+        deadline = time.monotonic() + 30
+        while len(syncs) < 5 and time.monotonic() < deadline:
+            syncs += [e for e in board.events() if e.kind is BoardEventKind.SYNC]
+            pause.wait(0.02)
+        board.configure_sync(False)
+    assert len(syncs) >= 5
+    rises, falls = rising_falling(sim.edges(7))
+    led_rises, _ = rising_falling(sim.edges(12))
+    falls = [c for c in falls if c > rises[0]]
+    widths_ms = [(f - r) / (CYCLES_PER_S / 1000) for r, f in zip(rises[:5], falls[:5])]
+    assert all(abs(w - 10) < 0.01 for w in widths_ms), widths_ms
+    intervals_ms = [(b - a) / (CYCLES_PER_S / 1000) for a, b in zip(rises[:5], rises[1:5])]
+    assert all(99 <= i <= 311 for i in intervals_ms), intervals_ms  # + the 10 ms pulse
+    assert len(set(round(i) for i in intervals_ms)) > 1  # random, not periodic
+    assert led_rises[:5] == pytest.approx(rises[:5], abs=1000 * US)  # the LED flashes with it
+    # Each event carries the firmware's microsecond clock of its rising edge: the gaps between
+    # reported times equal the gaps between the emulated edges.
+    device_gaps_us = [b.device_us - a.device_us for a, b in zip(syncs[:5], syncs[1:5])]  # type: ignore[operator]
+    edge_gaps_us = [(b - a) / US for a, b in zip(rises[:5], rises[1:5])]
+    assert device_gaps_us == pytest.approx(edge_gaps_us, abs=20)
