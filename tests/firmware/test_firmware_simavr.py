@@ -225,3 +225,52 @@ def test_camera_sync_pulses_at_random_intervals_are_reported_with_the_firmware_c
     device_gaps_us = [b.device_us - a.device_us for a, b in zip(syncs[:5], syncs[1:5])]  # type: ignore[operator]
     edge_gaps_us = [(b - a) / US for a, b in zip(rises[:5], rises[1:5])]
     assert device_gaps_us == pytest.approx(edge_gaps_us, abs=20)
+
+
+PWM_PERIOD_CYCLES = 16384  # Timer2 fast PWM at 976.6 Hz
+
+
+def _pwm_duty_at(edges: list[tuple[int, int]], cycle: int) -> float:
+    """Duty cycle of the PWM period that contains ``cycle``; a pin that stopped toggling
+    counts as 0 (low) or 1 (high)."""
+    rises, falls = rising_falling(edges)
+    start = max((r for r in rises if r <= cycle), default=None)
+    if start is None or cycle - start > 2 * PWM_PERIOD_CYCLES:
+        level = max(((c, v) for c, v in edges if c <= cycle), default=(0, 0))[1]
+        return float(level)
+    next_rise = min((r for r in rises if r > start), default=None)
+    fall = min(f for f in falls if f > start)
+    assert next_rise is not None and next_rise - start <= 2 * PWM_PERIOD_CYCLES
+    return (fall - start) / (next_rise - start)
+
+
+def test_ramp_down_on_host_close_and_step_off_on_fault(sim: SimavrUno) -> None:
+    ms = CYCLES_PER_S // 1000
+    with FirmataBoard(sim.port, pwm_pin=3, pwm_level=200) as board:
+        board.configure(LaserConfig(mode="continuous", ramp_down_ms=200, max_on_s=0.6))
+        board.set_gate(True)
+        wait_for(board, BoardEventKind.GATE_OPENED)
+        pause = threading.Event()
+        pause.wait(0.3)
+        board.set_gate(False)  # host close: TTL low at once, PWM ramps down over 200 ms
+        wait_for(board, BoardEventKind.GATE_CLOSED)
+        start = sim.cycle()
+        while sim.cycle() - start < 300 * ms:
+            pause.wait(0.02)
+        board.set_gate(True)  # then a fault (the 0.6 s cap): PWM drops at once
+        wait_for(board, BoardEventKind.CAP)
+        start = sim.cycle()
+        while sim.cycle() - start < 50 * ms:
+            pause.wait(0.02)
+    ttl_rises, ttl_falls = rising_falling(sim.edges(LASER))
+    pwm = sim.edges(3)
+    close, cap = [f for f in ttl_falls if f > ttl_rises[0]][:2]
+    assert _pwm_duty_at(pwm, close - 20 * ms) == pytest.approx(200 / 255, abs=0.01)
+    for after_ms, expected in ((50, 0.75), (100, 0.5), (150, 0.25)):
+        duty = _pwm_duty_at(pwm, close + after_ms * ms)
+        assert duty == pytest.approx(expected * 200 / 255, abs=0.04), (after_ms, duty)
+    assert _pwm_duty_at(pwm, close + 210 * ms) == 0.0
+    # The cap is a fault: no ramp, the analog output is low within about a PWM period.
+    assert _pwm_duty_at(pwm, cap - 20 * ms) == pytest.approx(200 / 255, abs=0.01)
+    pwm_after_cap = [c for c, v in pwm if c >= cap]
+    assert pwm_after_cap and pwm_after_cap[-1] - cap < 2 * ms and pwm[-1][1] == 0
