@@ -23,7 +23,12 @@ import threading
 
 from rig.devices.board import LaserConfig
 from rig.devices.firmata_board import FirmataBoard
-from rig.devices.firmware_emulator import CYCLES_PER_S, SimavrUno, build_firmware
+from rig.devices.firmware_emulator import (
+    CYCLES_PER_S,
+    HOST_OPENS_GATE_SCRIPT,
+    SimavrUno,
+    build_firmware,
+)
 
 TRIALS = 50
 
@@ -89,25 +94,12 @@ def pulse_timing(elf: str, harness: str, frequency_hz: float, width_ms: float, n
     )
 
 
-HOST = """
-import sys, threading
-from rig.devices.board import LaserConfig
-from rig.devices.firmata_board import FirmataBoard
-board = FirmataBoard(sys.argv[1])
-board.open()
-board.configure(LaserConfig(mode="continuous", max_on_s=60))
-board.set_gate(True)
-print("open", flush=True)
-threading.Event().wait()
-"""
-
-
 def watchdog(elf: str, harness: str, trials: int = 3) -> None:
     pause = threading.Event()
     delays_ms = []
     for _ in range(trials):
         with tempfile.TemporaryDirectory() as tmp, SimavrUno(elf, harness, f"{tmp}/pins.log") as sim:
-            host = subprocess.Popen([sys.executable, "-c", HOST, sim.port], stdout=subprocess.PIPE, text=True)
+            host = subprocess.Popen([sys.executable, "-c", HOST_OPENS_GATE_SCRIPT, sim.port], stdout=subprocess.PIPE, text=True)
             assert host.stdout is not None
             host.stdout.readline()
             pause.wait(0.5)

@@ -18,7 +18,6 @@ import logging
 import threading
 import time
 import weakref
-from types import TracebackType
 from typing import Any
 
 from rig.devices import firmata_codes as fc
@@ -34,6 +33,8 @@ from rig.devices.firmata_codes import (  # re-exported: checked against config.h
     SYSEX_OPTORIG_IDENTIFY,
     SYSEX_OPTORIG_SYNC,
 )
+from rig.devices.firmware_emulator import RuleEvent
+from rig.devices.lifecycle import OpenedByWith
 from rig.devices.limits import (
     FIRMWARE_MAX_FREQUENCY_HZ,
     FIRMWARE_MIN_PULSE_GAP_MS,
@@ -45,7 +46,6 @@ from rig.devices.limits import (
     WATCHDOG_TIMEOUT_MS_MIN,
 )
 from rig.devices.mock_board import rules_config, to_board_event
-from rig.devices.firmware_emulator import RuleEvent
 from rig.errors import BoardLost, ConfigError
 
 __all__ = [
@@ -123,7 +123,7 @@ def _make_pyfirmata_board(port: str, baudrate: int) -> Any:
     return _Board()
 
 
-class FirmataBoard:
+class FirmataBoard(OpenedByWith):
     """The laser board on a serial port (``port`` may be ``"auto"``)."""
 
     def __init__(
@@ -587,18 +587,6 @@ class FirmataBoard:
             self._lost = False
             log.warning("%s: laser board reconnected, gate closed", self._port)
             self._push(BoardEventKind.RECONNECTED, detail=self._port)
-
-    def __enter__(self) -> FirmataBoard:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _laser_off_if_alive(ref: weakref.ref[FirmataBoard]) -> None:

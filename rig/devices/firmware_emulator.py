@@ -307,6 +307,22 @@ class SimLine:
     fields: tuple[str, ...]
 
 
+#: A host process that opens the gate and then hangs until it is killed: run with
+#: ``python -c HOST_OPENS_GATE_SCRIPT PORT``, wait for "open", SIGKILL it, and watch the
+#: firmware watchdog close the gate.
+HOST_OPENS_GATE_SCRIPT = """
+import sys, threading
+from rig.devices.board import LaserConfig
+from rig.devices.firmata_board import FirmataBoard
+board = FirmataBoard(sys.argv[1])
+board.open()
+board.configure(LaserConfig(mode="continuous", max_on_s=60))
+board.set_gate(True)
+print("open", flush=True)
+threading.Event().wait()
+"""
+
+
 class SimavrUno:
     """The real firmware in simavr (firmware/sim/optorig_sim.c), UART0 on a pty."""
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Literal
 
 from rig.clock import Clock, SystemClock
 from rig.devices import firmata_codes as fc
 from rig.devices.board import BoardEvent, BoardEventKind, BoardInfo, LaserConfig
 from rig.devices.firmware_emulator import FirmwareRules, RuleEvent, RulesConfig
+from rig.devices.lifecycle import OpenedByWith
 from rig.errors import BoardLost
 
 CommandKind = Literal["open", "configure", "gate_open", "gate_close", "close"]
@@ -69,7 +69,7 @@ class MockCommand:
     config: LaserConfig | None = None
 
 
-class MockBoard:
+class MockBoard(OpenedByWith):
     """Records every command; can be told to fail (``fail_next_write``)."""
 
     def __init__(
@@ -228,14 +228,3 @@ class MockBoard:
         if not self._is_open:
             raise BoardLost("mock board is not open")
 
-    def __enter__(self) -> MockBoard:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

@@ -21,13 +21,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from rig.devices.frames import Frame
+from rig.devices.lifecycle import OpenedByWith
 from rig.errors import CameraLost
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def _default_factory(device: int | str) -> CaptureLike:
     return cv2.VideoCapture(device)
 
 
-class OpenCVCamera:
+class OpenCVCamera(OpenedByWith):
     """A live camera. ``device`` is an index (0) or a path/URL. Sizes and fps are requests."""
 
     def __init__(
@@ -186,17 +186,6 @@ class OpenCVCamera:
         if capture is not None:
             capture.release()
 
-    def __enter__(self) -> OpenCVCamera:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------- grab thread
     def _grab_loop(self) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from types import TracebackType
 
 import cv2
 import numpy as np
@@ -31,6 +30,7 @@ from numpy.typing import NDArray
 
 from rig.calibration import ArenaCalibration, CameraResolution, PixelMapper
 from rig.devices.frames import Frame, GroundTruth
+from rig.devices.lifecycle import OpenedByWith
 
 _SHIFT = 4  # fractional bits for sub-pixel drawing
 _SCALE = 1 << _SHIFT
@@ -250,7 +250,7 @@ class _Walker:
                         self.x += overlap * side
 
 
-class SyntheticArena:
+class SyntheticArena(OpenedByWith):
     """Synthetic camera (FrameSource): frames of a mouse in a two-compartment arena.
 
     ``noise``: sensor noise sigma in grey levels. ``flicker``: relative lighting
@@ -333,17 +333,6 @@ class SyntheticArena:
     def close(self) -> None:
         self._is_open = False
 
-    def __enter__(self) -> SyntheticArena:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------- rendering
     def empty_arena(self) -> NDArray[np.uint8]:

@@ -11,13 +11,13 @@ import logging
 import math
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from rig.devices.frames import Frame
+from rig.devices.lifecycle import OpenedByWith
 from rig.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def _to_grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # type: ignore[return-value]
 
 
-class VideoReplay:
+class VideoReplay(OpenedByWith):
     """A recorded video file read frame by frame (grey). ``loop`` restarts it at the end."""
 
     def __init__(self, path: Path | str, loop: bool = False) -> None:
@@ -182,17 +182,6 @@ class VideoReplay:
             self._capture.release()
             self._capture = None
 
-    def __enter__(self) -> VideoReplay:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # ------------------------------------------------------------- background
     def sample_frames(self, n: int) -> list[NDArray[np.uint8]]:

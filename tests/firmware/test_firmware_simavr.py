@@ -20,7 +20,12 @@ import pytest
 
 from rig.devices.board import BoardEvent, BoardEventKind, LaserConfig
 from rig.devices.firmata_board import FirmataBoard
-from rig.devices.firmware_emulator import CYCLES_PER_S, SimavrUno, build_firmware
+from rig.devices.firmware_emulator import (
+    CYCLES_PER_S,
+    HOST_OPENS_GATE_SCRIPT,
+    SimavrUno,
+    build_firmware,
+)
 
 pytestmark = [
     pytest.mark.emulator,
@@ -103,21 +108,8 @@ def test_pulse_train_frequency_and_width_within_10us(sim: SimavrUno, frequency_h
     assert closed.pulses is not None and closed.pulses >= target
 
 
-HOST_SCRIPT = """
-import sys, threading
-from rig.devices.board import LaserConfig
-from rig.devices.firmata_board import FirmataBoard
-board = FirmataBoard(sys.argv[1])
-board.open()
-board.configure(LaserConfig(mode="continuous", max_on_s=60))
-board.set_gate(True)
-print("open", flush=True)
-threading.Event().wait()
-"""
-
-
 def test_watchdog_closes_gate_after_host_is_sigkilled(sim: SimavrUno) -> None:
-    host = subprocess.Popen([sys.executable, "-c", HOST_SCRIPT, sim.port], stdout=subprocess.PIPE, text=True)
+    host = subprocess.Popen([sys.executable, "-c", HOST_OPENS_GATE_SCRIPT, sim.port], stdout=subprocess.PIPE, text=True)
     assert host.stdout is not None
     assert host.stdout.readline().strip() == "open"
     pause = threading.Event()
