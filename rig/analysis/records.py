@@ -27,25 +27,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rig.errors import RigError
+from rig.session.writer import EVENT_COLUMNS, FRAME_COLUMNS
 
 SESSION_FORMAT = "optorig-session"
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 
-FRAME_COLUMNS_REQUIRED = (
-    "frame",
-    "t_s",
-    "x_cm",
-    "y_cm",
-    "tracked",
-    "zone",
-    "phase",
-    "laser_on",
-    "latency_ms",
-    "stim_side",
-    "mode",
-)
+#: Columns a reader can do without (pixels, drop counter, synthetic ground truth); all other
+#: columns the engine writes are required. One column list, the writer's, for both sides.
 FRAME_COLUMNS_OPTIONAL = ("x_px", "y_px", "dropped", "truth_x_cm", "truth_y_cm")
-EVENT_COLUMNS = ("t_s", "frame", "kind", "detail")
+FRAME_COLUMNS_REQUIRED = tuple(c for c in FRAME_COLUMNS if c not in FRAME_COLUMNS_OPTIONAL)
 ZONES = ("left", "right", "neutral", "lost")
 MODES = ("off", "closed_loop", "open_loop")
 
