@@ -28,7 +28,9 @@ def test_board_test_pulse_reports_delivered_pulses(capsys: pytest.CaptureFixture
     assert code == 0, out
     match = re.search(r"delivered pulses: (\d+) \(expected about 10\); laser pin now 0", out)
     assert match, out
-    assert 8 <= int(match.group(1)) <= 12  # host sleep granularity: about 0.5 s x 20 Hz
+    # The gate stays open at least 0.5 s (20 Hz: >= 10 pulses, the first at the opening);
+    # a busy machine may oversleep, so the upper bound is generous.
+    assert 10 <= int(match.group(1)) <= 40
 
 
 def test_board_test_pulse_refuses_what_the_firmware_cannot_do(capsys: pytest.CaptureFixture[str]) -> None:
