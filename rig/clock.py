@@ -56,24 +56,11 @@ class ManualClock:
             self._t_ns = max(self._t_ns, t_ns)
 
 
-class MediaClock:
+class MediaClock(ManualClock):
     """The time of the media being processed, advanced by the runner to each frame's
     source time. A device emulated on it (the MockBoard beside a recorded or synthetic
     source) then counts pulses and watchdog time in session time, even when a replay runs
-    many times faster than real time. Never goes backwards. Thread-safe."""
-
-    def __init__(self) -> None:
-        self._t_ns = 0
-        self._lock = threading.Lock()
-
-    def now_ns(self) -> int:
-        with self._lock:
-            return self._t_ns
+    many times faster than real time. ``advance_to_s`` never goes backwards. Thread-safe."""
 
     def advance_to_s(self, t_s: float) -> None:
-        with self._lock:
-            self._t_ns = max(self._t_ns, int(round(t_s * 1e9)))
-
-    def sleep_until_ns(self, t_ns: int) -> None:
-        with self._lock:
-            self._t_ns = max(self._t_ns, t_ns)
+        self.sleep_until_ns(int(round(t_s * 1e9)))
