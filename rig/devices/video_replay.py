@@ -45,13 +45,8 @@ class VideoReplay(OpenedByWith):
         self._fps = FALLBACK_FPS
         self._size = (0, 0)
         self._frame_count = -1
-        self._index = 0
-        self._file_index = 0
-        self._loops = 0
-        self._use_file_time = True
-        self._last_file_t_s = -1.0
-        self._loop_offset_s = 0.0
         self._pending_first: NDArray[np.uint8] | None = None
+        self._reset_position()
 
     # ------------------------------------------------------------- helpers
     def _open_capture(self) -> Any:
@@ -116,14 +111,18 @@ class VideoReplay(OpenedByWith):
         height, width = first.shape[:2]
         self._capture = capture
         self._size = (width, height)
+        self._reset_position()
+        self._pending_first = first  # decoded to check the file; returned by the first read()
+        log.info("%s: %dx%d, %.3f fps, %d frames", self._path, width, height, fps, self._frame_count)
+
+    def _reset_position(self) -> None:
+        """Read position and timestamp state of a freshly opened file."""
         self._index = 0
         self._file_index = 0
         self._loops = 0
         self._use_file_time = True
         self._last_file_t_s = -1.0
         self._loop_offset_s = 0.0
-        self._pending_first = first  # decoded to check the file; returned by the first read()
-        log.info("%s: %dx%d, %.3f fps, %d frames", self._path, width, height, fps, self._frame_count)
 
     def _file_time_s(self, capture: Any) -> float:
         """Position of the frame just decoded; index / fps when the container has none."""
