@@ -524,8 +524,11 @@ class SessionRunner:
                 background.source,
             )
             if background.source == "median" and images:
-                if not self._extend_until_animal_moved(images, background.duration_s, step):
+                accepted = self._extend_until_animal_moved(images, background.duration_s, step)
+                if accepted is None:
                     return False
+                tracker.set_background(accepted)  # already computed for the check
+                return not self._stop.is_set()
             images[:] = _evenly_spaced(images, background.n_frames)
         if not images:
             raise CameraLost(f"{self._source.name}: no frames to build the background from")
@@ -555,11 +558,12 @@ class SessionRunner:
 
     def _extend_until_animal_moved(
         self, images: list[NDArray[np.uint8]], window_s: float, step: int
-    ) -> bool:
+    ) -> NDArray[np.uint8] | None:
         """A median background hides an animal that sat still while it was sampled. While
         the animal stands out in fewer than ``BACKGROUND_MIN_VISIBLE`` of the sampled frames,
         sample another window (up to ``BACKGROUND_MAX_WINDOWS`` in all) and take the median
-        of samples spread over the whole span. Recorded as events; False on stop."""
+        of samples spread over the whole span. Recorded as events. Returns the accepted
+        median (``images`` then holds its samples), or None when a stop was requested."""
         from rig.tracking.background import animal_visible_fraction, median_background
 
         n_frames = self._protocol.tracking.background.n_frames
@@ -569,16 +573,17 @@ class SessionRunner:
         windows = 1
         while True:
             spread = _evenly_spaced(images, n_frames)
+            background = median_background(spread)
             visible = animal_visible_fraction(
                 spread,
-                median_background(spread),
+                background,
                 animal_dark=tracking.animal == "dark",
                 threshold=threshold,
                 min_area_px=min_area_px,
             )
             if visible >= BACKGROUND_MIN_VISIBLE:
                 images[:] = spread
-                return True
+                return background
             if windows >= BACKGROUND_MAX_WINDOWS:
                 log.warning(
                     "background: the animal stood out in only %.0f%% of the sampled frames "
@@ -591,7 +596,7 @@ class SessionRunner:
                     {"visible_fraction": round(visible, 3), "sampled_s": windows * window_s},
                 )
                 images[:] = spread
-                return True
+                return background
             self._lifecycle(
                 "background: the animal stood out in only %.0f%% of the sampled frames "
                 "(it rested); sampling another %.1f s",
@@ -606,7 +611,7 @@ class SessionRunner:
             # Bounded memory: thin the older samples before reading the next window.
             images[:] = _evenly_spaced(images, 2 * n_frames)
             if not self._read_background_window(images, window_s, step):
-                return False
+                return None
 
     # ------------------------------------------------------------------ loop
     def _loop(self) -> EndReason:
