@@ -29,6 +29,11 @@ class Frame:
     in a recorded video (so a re-score is reproducible), or index / fps for the synthetic
     arena. ``captured_ns`` is ``time.perf_counter_ns()`` when the source returned the frame
     to the host; latency is measured from it.
+
+    A lab camera also gives its own ``cam_frame_id`` (the camera's frame counter: a gap is
+    a frame the camera exposed that never reached the host) and ``cam_t_s`` (seconds on the
+    camera's clock since the first frame, or arrival time when the camera has no clock);
+    both are ``None`` for sources without them.
     """
 
     index: int
@@ -36,6 +41,8 @@ class Frame:
     captured_ns: int
     image: NDArray[np.uint8]
     truth: GroundTruth | None = None
+    cam_frame_id: int | None = None
+    cam_t_s: float | None = None
 
 
 class FrameSource(Protocol):
