@@ -183,7 +183,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     source_spec = parse_source_spec(args.source)
     board_spec = parse_board_spec(args.board)
     speed = parse_speed(args.speed)
-    if source_spec.kind == "camera" and speed != 1.0:
+    if source_spec.is_live and speed != 1.0:
         raise ConfigError("--speed: a live camera runs in real time (speed 1)")
     devices = make_session_devices(
         source_spec, board_spec, loaded.calibration, loaded.protocol.tracking.camera_fps
@@ -200,7 +200,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         speed=speed,
         stim_side=args.side,
         media_clock=devices.media_clock,
-        simulated=source_spec.kind != "camera" or board_spec.kind == "mock",
+        simulated=not source_spec.is_live or board_spec.kind == "mock",
         source_info=source_spec.describe(),
     )
     return execute_session(runner, board, progress=args.progress)

@@ -63,8 +63,7 @@ def producer_files() -> list[Path]:
             files += sorted(path.glob("*.cti"))
         elif path.suffix == ".cti" and path.is_file():
             files.append(path)
-    seen: set[Path] = set()
-    return [f for f in files if not (f in seen or seen.add(f))]
+    return list(dict.fromkeys(files))  # de-duplicated, in order
 
 
 def _harvester() -> Any:

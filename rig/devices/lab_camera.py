@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -331,7 +331,7 @@ class LabCamera(OpenedByWith):
             raise CameraLost(f"{self.name}: closed")
 
 
-def to_grey8(image: NDArray[np.generic], pixel_format: str) -> NDArray[np.uint8]:
+def to_grey8(image: NDArray[Any], pixel_format: str) -> NDArray[np.uint8]:
     """8-bit grey from a camera buffer (mono 8..16 bit, or packed BGR/RGB)."""
     import cv2
 
@@ -340,7 +340,7 @@ def to_grey8(image: NDArray[np.generic], pixel_format: str) -> NDArray[np.uint8]
         code = cv2.COLOR_RGB2GRAY if fmt.startswith("rgb") else cv2.COLOR_BGR2GRAY
         image = cv2.cvtColor(image, code)
     if image.dtype == np.uint8:
-        return np.ascontiguousarray(image)  # type: ignore[return-value]
+        return np.ascontiguousarray(image)
     bits = {"mono10": 10, "mono12": 12}.get(fmt, 16)
     shifted = np.right_shift(image.astype(np.uint16), bits - 8)
     return np.clip(shifted, 0, 255).astype(np.uint8)

@@ -97,6 +97,8 @@ class OpenCVCamera(OpenedByWith):
         self._frames_skipped = 0
         self._low_fps_warned = False
         self._open_ns = 0
+        self._driver_fps: float | None = None
+        self._exposure_auto: str | None = None
 
     # ------------------------------------------------------------- properties
     @property
@@ -133,6 +135,31 @@ class OpenCVCamera(OpenedByWith):
         with self._cond:
             return self._frames_skipped
 
+    def camera_report(self) -> dict[str, object]:
+        """What the driver reported after open, and the grab counters (session.json, check).
+
+        OpenCV exposes no camera frame counter, so camera-level drops are unknown here;
+        ``frames_skipped`` counts frames the host grabbed but the loop never took."""
+        with self._cond:
+            counters = {
+                "frames_grabbed": self._frames_grabbed,
+                "frames_skipped": self._frames_skipped,
+                "measured_fps": round(self._measured_fps, 3),
+            }
+        return {
+            "requested": {"width": self._width_px, "height": self._height_px, "fps": self._requested_fps},
+            "applied": {
+                "backend": "opencv",
+                "width": self._size[0],
+                "height": self._size[1],
+                "fps": self._driver_fps,
+                "exposure_us": None,
+                "exposure_auto": self._exposure_auto,
+                "timestamp_source": "host",
+            },
+            **counters,
+        }
+
     # ------------------------------------------------------------- lifecycle
     def open(self) -> None:
         import cv2
@@ -151,6 +178,11 @@ class OpenCVCamera(OpenedByWith):
         else:
             reported = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
             self._fps = reported if 0 < reported <= 1000 else 30.0
+        reported_fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        self._driver_fps = reported_fps if reported_fps > 0 else None
+        # V4L2 reports 1 = manual, 3 = aperture priority (auto); other drivers vary.
+        auto = float(capture.get(cv2.CAP_PROP_AUTO_EXPOSURE) or 0.0)
+        self._exposure_auto = {1.0: "Off", 3.0: "Continuous"}.get(auto)
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
         if width > 0 and height > 0:

@@ -1,7 +1,10 @@
 """Build frame sources and laser boards from command-line specs (plain dicts, no globals).
 
 Source specs: ``camera:N`` (OpenCV device index) or ``camera:/dev/video2``,
-``video:PATH`` (recorded video, replayed), ``synthetic`` or ``synthetic:SEED``.
+``pylon:SERIAL`` (Basler through pypylon; ``pylon`` alone = the first camera; an emulated
+camera plays images with ``pylon:0815-0000,images=DIR``), ``genicam:SERIAL`` (any GenICam
+camera through harvesters), ``video:PATH`` (recorded video, replayed), ``synthetic`` or
+``synthetic:SEED``.
 Board specs: ``mock`` or ``firmata:PORT`` (``firmata:auto`` finds the board).
 
 ``parse_*`` validate a spec without opening anything (so bad input changes nothing);
@@ -20,24 +23,35 @@ from rig.errors import ConfigError
 
 if TYPE_CHECKING:
     from rig.calibration import ArenaCalibration
+    from rig.devices.camera_settings import CameraSettings
     from rig.devices.board import LaserBoard
     from rig.devices.frames import FrameSource
 
-SOURCE_KINDS = ("camera", "video", "synthetic")
+SOURCE_KINDS = ("camera", "pylon", "genicam", "video", "synthetic")
+#: Source kinds that are live cameras (frames arrive in real time by themselves).
+LIVE_KINDS = ("camera", "pylon", "genicam")
 BOARD_KINDS = ("mock", "firmata")
 
 
 @dataclass(frozen=True, slots=True)
 class SourceSpec:
-    kind: str  # camera | video | synthetic
-    device: int | str | None = None  # camera index or device path
-    path: Path | None = None  # video file
+    kind: str  # camera | pylon | genicam | video | synthetic
+    device: int | str | None = None  # camera index or device path; serial for pylon/genicam
+    path: Path | None = None  # video file; image folder an emulated pylon camera plays
     seed: int = 0  # synthetic
 
+    @property
+    def is_live(self) -> bool:
+        return self.kind in LIVE_KINDS
+
     def describe(self) -> dict[str, object]:
-        detail: object = self.device if self.kind == "camera" else (
-            str(self.path) if self.kind == "video" else f"seed={self.seed}"
-        )
+        detail: object
+        if self.kind in LIVE_KINDS:
+            detail = self.device if self.device is not None else "first"
+        elif self.kind == "video":
+            detail = str(self.path)
+        else:
+            detail = f"seed={self.seed}"
         return {"kind": self.kind, "detail": detail}
 
 
@@ -66,6 +80,20 @@ def parse_source_spec(spec: str) -> SourceSpec:
             raise ConfigError("--source: camera needs a device, e.g. camera:0 or camera:/dev/video0")
         device: int | str = int(arg) if arg.isdigit() else arg
         return SourceSpec("camera", device=device)
+    if kind in ("pylon", "genicam"):
+        serial, _, options = arg.partition(",")
+        images: Path | None = None
+        if options:
+            key, _, value = options.partition("=")
+            if kind != "pylon" or key.strip() != "images" or not value:
+                raise ConfigError(
+                    f"--source: unknown option {options!r} in {spec!r} "
+                    "(only pylon:SERIAL,images=DIR for an emulated camera)"
+                )
+            images = Path(value).expanduser()
+            if not images.is_dir():
+                raise ConfigError(f"--source: image folder not found: {images}")
+        return SourceSpec(kind, device=serial.strip() or None, path=images)
     if kind == "video":
         if not arg:
             raise ConfigError("--source: video needs a file, e.g. video:session.mp4")
@@ -74,7 +102,8 @@ def parse_source_spec(spec: str) -> SourceSpec:
             raise ConfigError(f"--source: video file not found: {path}")
         return SourceSpec("video", path=path)
     raise ConfigError(
-        f"--source: unknown source {spec!r} (use camera:N, video:PATH or synthetic)"
+        f"--source: unknown source {spec!r} "
+        "(use camera:N, pylon:SERIAL, genicam:SERIAL, video:PATH or synthetic)"
     )
 
 
@@ -90,42 +119,95 @@ def parse_board_spec(spec: str) -> BoardSpec:
     raise ConfigError(f"--board: unknown board {spec!r} (use mock or firmata:PORT)")
 
 
-def _make_camera(spec: SourceSpec, calibration: ArenaCalibration, fps: float) -> FrameSource:
-    from rig.devices.opencv_camera import OpenCVCamera
+def default_camera_settings(
+    calibration: ArenaCalibration | None, fps: float
+) -> CameraSettings:
+    """Settings for a camera when the rig file gives none: the calibration's resolution."""
+    from rig.devices.camera_settings import CameraSettings
 
-    assert spec.device is not None
-    return OpenCVCamera(
-        spec.device,
-        width_px=calibration.camera.width_px,
-        height_px=calibration.camera.height_px,
+    if calibration is None:
+        return CameraSettings(fps=fps, exposure_us=min(8000.0, 0.8e6 / fps))
+    return CameraSettings(
+        width=calibration.camera.width_px,
+        height=calibration.camera.height_px,
         fps=fps,
+        exposure_us=min(8000.0, 0.8e6 / fps),
     )
 
 
-def _make_video(spec: SourceSpec, calibration: ArenaCalibration, fps: float) -> FrameSource:
+SourceFactory = Callable[["SourceSpec", "ArenaCalibration | None", float, "CameraSettings | None"], "FrameSource"]
+
+
+def _make_camera(
+    spec: SourceSpec, calibration: ArenaCalibration | None, fps: float, settings: CameraSettings | None
+) -> FrameSource:
+    from rig.devices.opencv_camera import OpenCVCamera
+
+    assert spec.device is not None
+    wanted = settings or default_camera_settings(calibration, fps)
+    return OpenCVCamera(spec.device, width_px=wanted.width, height_px=wanted.height, fps=wanted.fps)
+
+
+def _make_pylon(
+    spec: SourceSpec, calibration: ArenaCalibration | None, fps: float, settings: CameraSettings | None
+) -> FrameSource:
+    from rig.devices.lab_camera import LabCamera
+    from rig.devices.pylon_camera import PylonDriver, import_pylon
+
+    import_pylon()  # a missing extra is a clear ConfigError before anything opens
+    serial = None if spec.device is None else str(spec.device)
+    return LabCamera(PylonDriver(serial, image_dir=spec.path), settings or default_camera_settings(calibration, fps))
+
+
+def _make_genicam(
+    spec: SourceSpec, calibration: ArenaCalibration | None, fps: float, settings: CameraSettings | None
+) -> FrameSource:
+    from rig.devices.genicam_camera import GenICamDriver, import_harvester
+    from rig.devices.lab_camera import LabCamera
+
+    import_harvester()
+    serial = None if spec.device is None else str(spec.device)
+    return LabCamera(GenICamDriver(serial), settings or default_camera_settings(calibration, fps))
+
+
+def _make_video(
+    spec: SourceSpec, calibration: ArenaCalibration | None, fps: float, settings: CameraSettings | None
+) -> FrameSource:
     from rig.devices.video_replay import VideoReplay
 
     assert spec.path is not None
     return VideoReplay(spec.path)
 
 
-def _make_synthetic(spec: SourceSpec, calibration: ArenaCalibration, fps: float) -> FrameSource:
+def _make_synthetic(
+    spec: SourceSpec, calibration: ArenaCalibration | None, fps: float, settings: CameraSettings | None
+) -> FrameSource:
     from rig.devices.synthetic import SyntheticArena
 
+    if calibration is None:
+        raise ConfigError("--source: the synthetic arena needs an arena calibration")
     return SyntheticArena(calibration, fps=fps, seed=spec.seed)
 
 
-SOURCE_FACTORIES: dict[str, Callable[[SourceSpec, ArenaCalibration, float], FrameSource]] = {
+SOURCE_FACTORIES: dict[str, SourceFactory] = {
     "camera": _make_camera,
+    "pylon": _make_pylon,
+    "genicam": _make_genicam,
     "video": _make_video,
     "synthetic": _make_synthetic,
 }
 
 
-def make_source(spec: SourceSpec | str, calibration: ArenaCalibration, fps: float = 30.0) -> FrameSource:
-    """An unopened frame source for ``spec`` (camera resolution from the calibration)."""
+def make_source(
+    spec: SourceSpec | str,
+    calibration: ArenaCalibration | None,
+    fps: float = 30.0,
+    camera_settings: CameraSettings | None = None,
+) -> FrameSource:
+    """An unopened frame source for ``spec``. A camera gets ``camera_settings`` (from the
+    rig file) or, without them, the calibration's resolution at ``fps``."""
     parsed = parse_source_spec(spec) if isinstance(spec, str) else spec
-    return SOURCE_FACTORIES[parsed.kind](parsed, calibration, fps)
+    return SOURCE_FACTORIES[parsed.kind](parsed, calibration, fps, camera_settings)
 
 
 def _make_mock(spec: BoardSpec, clock: Clock | None = None) -> LaserBoard:
@@ -167,6 +249,7 @@ def make_session_devices(
     board_spec: BoardSpec | str,
     calibration: ArenaCalibration,
     fps: float = 30.0,
+    camera_settings: CameraSettings | None = None,
 ) -> SessionDevices:
     """Source and board for a session. A mock board beside a recorded or synthetic source
     runs on a ``MediaClock`` that the runner advances frame by frame, so the pulses it
@@ -175,10 +258,10 @@ def make_session_devices(
     source_parsed = parse_source_spec(source_spec) if isinstance(source_spec, str) else source_spec
     board_parsed = parse_board_spec(board_spec) if isinstance(board_spec, str) else board_spec
     media_clock = (
-        MediaClock() if board_parsed.kind == "mock" and source_parsed.kind != "camera" else None
+        MediaClock() if board_parsed.kind == "mock" and not source_parsed.is_live else None
     )
     return SessionDevices(
-        make_source(source_parsed, calibration, fps),
+        make_source(source_parsed, calibration, fps, camera_settings),
         make_board(board_parsed, clock=media_clock),
         media_clock,
     )

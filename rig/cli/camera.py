@@ -1,0 +1,124 @@
+"""``rig camera list | grab | check``: find cameras, save a frame, check what a camera delivers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rig.cli._common import add_command
+
+ORDER = 55
+
+SOURCE_HELP = (
+    "camera:N (OpenCV), pylon:SERIAL (Basler), genicam:SERIAL (GenICam/harvesters), "
+    "or video:PATH"
+)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = add_command(
+        subparsers,
+        "camera",
+        "list cameras, grab a frame, check frame rate and drops",
+        "Find cameras (OpenCV, Basler pylon, GenICam), save one frame for calibration, and "
+        "check what a camera really delivers: frame rate, dropped frames, exposure, "
+        "timestamps. Basler without hardware: set PYLON_CAMEMU=1 for an emulated camera.",
+        "  rig camera list\n"
+        "  rig camera grab --source pylon:40123456 --out arena.png\n"
+        "  rig camera check --source pylon:40123456 --seconds 10 --fps 30 --exposure-us 8000\n"
+        "  rig camera check --source video:session.mp4\n"
+        "  PYLON_CAMEMU=1 rig camera check --source pylon:0815-0000\n",
+    )
+    sub = parser.add_subparsers(dest="camera_command", metavar="ACTION")
+    p_list = sub.add_parser("list", help="cameras of every backend, and why a backend is unavailable")
+    p_list.add_argument("--json", action="store_true", help="print JSON")
+    p_list.set_defaults(func=_cmd_list)
+
+    p_grab = sub.add_parser("grab", help="save one frame (for arena calibration)")
+    p_grab.add_argument("--source", required=True, help=SOURCE_HELP)
+    p_grab.add_argument("--out", required=True, type=Path, help="image file to write (.png); never overwritten")
+    _settings_args(p_grab)
+    p_grab.set_defaults(func=_cmd_grab)
+
+    p_check = sub.add_parser("check", help="delivered fps, drops, exposure and timestamps")
+    p_check.add_argument("--source", required=True, help=SOURCE_HELP)
+    p_check.add_argument("--seconds", type=float, default=10.0, help="how long to read (default 10)")
+    p_check.add_argument("--json", action="store_true", help="print JSON")
+    _settings_args(p_check)
+    p_check.set_defaults(func=_cmd_check)
+    def _no_action(_args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(func=_no_action)
+
+
+def _settings_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--fps", type=float, default=30.0, help="frames per second to ask for (default 30)")
+    parser.add_argument("--exposure-us", type=float, default=None, help="fixed exposure in us (default 8000 or 80%% of a frame)")
+    parser.add_argument("--gain-db", type=float, default=0.0, help="fixed gain in dB (default 0)")
+    parser.add_argument("--width", type=int, default=None, help="ROI width in px (default: full sensor)")
+    parser.add_argument("--height", type=int, default=None, help="ROI height in px (default: full sensor)")
+
+
+def _settings(args: argparse.Namespace) -> object:
+    from pydantic import ValidationError
+
+    from rig.devices.camera_settings import CameraSettings
+    from rig.errors import ConfigError
+
+    exposure = args.exposure_us if args.exposure_us is not None else min(8000.0, 0.8e6 / args.fps)
+    try:
+        return CameraSettings(
+            fps=args.fps, exposure_us=exposure, gain_db=args.gain_db, width=args.width, height=args.height
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise ConfigError(f"camera settings: {field}: {first['msg']}") from None
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from rig.devices.camera_check import list_cameras
+
+    entries, statuses = list_cameras()
+    if args.json:
+        print(json.dumps({"cameras": [asdict(e) for e in entries], "backends": [asdict(s) for s in statuses]}, indent=2))
+        return 0
+    for status in statuses:
+        mark = "ok " if status.available else "-- "
+        print(f"{mark}{status.backend:8s} {status.message}")
+    if entries:
+        print()
+        for e in entries:
+            print(f"{e.source:32s} {e.model or ''} {e.name}".rstrip())
+    else:
+        print("\nno cameras found")
+    return 0
+
+
+def _cmd_grab(args: argparse.Namespace) -> int:
+    from rig.devices.camera_check import grab_frame
+
+    width, height = grab_frame(args.source, args.out, _settings(args))  # type: ignore[arg-type]
+    print(f"saved {args.out} ({width} x {height} px)")
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from rig.devices.camera_check import check_camera
+
+    progress = None
+    if sys.stderr.isatty():
+        def progress(fraction: float) -> None:
+            print(f"\rchecking... {fraction * 100:3.0f} %", end="", file=sys.stderr, flush=True)
+
+    result = check_camera(args.source, args.seconds, _settings(args), progress=progress)  # type: ignore[arg-type]
+    if progress is not None:
+        print(file=sys.stderr)
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result.text())
+    return 0 if result.ok else 1
