@@ -34,7 +34,9 @@ SUPPORTED_SCHEMA_VERSIONS = (1,)
 
 #: Columns a reader can do without (pixels, drop counter, synthetic ground truth); all other
 #: columns the engine writes are required. One column list, the writer's, for both sides.
-FRAME_COLUMNS_OPTIONAL = ("x_px", "y_px", "dropped", "truth_x_cm", "truth_y_cm")
+FRAME_COLUMNS_OPTIONAL = (
+    "x_px", "y_px", "dropped", "truth_x_cm", "truth_y_cm", "cam_frame_id", "cam_t_s",
+)
 FRAME_COLUMNS_REQUIRED = tuple(c for c in FRAME_COLUMNS if c not in FRAME_COLUMNS_OPTIONAL)
 ZONES = ("left", "right", "neutral", "lost")
 MODES = ("off", "closed_loop", "open_loop")

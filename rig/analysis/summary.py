@@ -242,7 +242,11 @@ def compute_summary(session_dir: Path) -> dict[str, Any]:
     need not exist, and ``end_reason`` may be null (then ``complete`` is false).
     Raises RecordError (naming the file, line and column) on a corrupt record.
     """
-    return compute_summary_from(*read_record(session_dir))
+    from rig.analysis.camera_stats import camera_summary
+
+    summary = compute_summary_from(*read_record(session_dir))
+    summary["camera"] = camera_summary(Path(session_dir) / "frames.csv")
+    return summary
 
 
 def read_record(

@@ -169,6 +169,8 @@ class OpenCVCamera(OpenedByWith):
             capture.release()
             raise CameraLost(f"camera {self._device!r}: cannot be opened (not connected or in use)")
         capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        # Ask for manual exposure (V4L2: 1); a session refuses a camera still on auto.
+        capture.set(cv2.CAP_PROP_AUTO_EXPOSURE, 1)
         if self._width_px:
             capture.set(cv2.CAP_PROP_FRAME_WIDTH, self._width_px)
         if self._height_px:

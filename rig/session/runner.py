@@ -330,6 +330,7 @@ class SessionRunner:
             )
         )
         self._source.open()
+        _refuse_automatic_exposure(self._source)
         frame_size = tuple(self._source.frame_size)
         camera = self._loaded.calibration.camera
         if frame_size != (camera.width_px, camera.height_px):
@@ -410,6 +411,10 @@ class SessionRunner:
         source_info.setdefault("detail", self._source.name)
         source_info.setdefault("fps", float(self._source.fps))
         source_info.setdefault("speed", "max" if self._speed is None else self._speed)
+        camera = _camera_report(self._source)
+        if camera is not None:
+            # What the camera runs at, read back after the settings were applied.
+            source_info["camera"] = camera
         return {
             "format": "optorig-session",
             "schema_version": 1,
@@ -698,6 +703,8 @@ class SessionRunner:
                     dropped=slot.dropped,
                     truth_x_cm=truth.x_cm if truth is not None else None,
                     truth_y_cm=truth.y_cm if truth is not None else None,
+                    cam_frame_id=frame.cam_frame_id,
+                    cam_t_s=frame.cam_t_s,
                 )
             )
             writer.write_image(frame.image)
@@ -912,6 +919,9 @@ class SessionRunner:
         header["fault"] = self._fault
         header["frames"] = self._frames
         header["dropped_frames"] = self._dropped
+        camera = _camera_report(self._source)
+        if camera is not None and isinstance(header.get("source"), dict):
+            header["source"] = {**header["source"], "camera_at_end": camera}
         header["total_laser_on_s"] = round(self._policy.total_on_s, 6) if self._policy else 0.0
         write_json_atomic(self._session_dir / "session.json", header)
 
@@ -921,6 +931,31 @@ class SessionRunner:
 
         assert self._session_dir is not None
         write_summary(self._session_dir)
+
+
+def _camera_report(source: FrameSource) -> dict[str, object] | None:
+    report = getattr(source, "camera_report", None)
+    if not callable(report):
+        return None
+    result = report()
+    return result if isinstance(result, dict) else None
+
+
+def _refuse_automatic_exposure(source: FrameSource) -> None:
+    """A camera whose read-back says exposure or gain is automatic does not run a session:
+    auto-exposure changes the frame rate and the image under the background model."""
+    report = _camera_report(source)
+    applied = report.get("applied") if report else None
+    if not isinstance(applied, dict):
+        return
+    for key in ("exposure_auto", "gain_auto"):
+        value = applied.get(key)
+        if value is not None and str(value).lower() not in ("off", ""):
+            raise CameraLost(
+                f"{source.name}: {key.replace('_', ' ')} is {value} after the settings were "
+                "applied; a session needs a fixed exposure and gain (switch auto off in the "
+                "camera or its driver)"
+            )
 
 
 def frame_with_time(frame: Frame, captured_ns: int) -> Frame:

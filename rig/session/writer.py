@@ -46,6 +46,8 @@ FRAME_COLUMNS = (
     "dropped",
     "truth_x_cm",
     "truth_y_cm",
+    "cam_frame_id",
+    "cam_t_s",
 )
 EVENT_COLUMNS = ("t_s", "frame", "kind", "detail")
 
@@ -70,6 +72,8 @@ class FrameRow:
     dropped: int
     truth_x_cm: float | None = None
     truth_y_cm: float | None = None
+    cam_frame_id: int | None = None  # the camera's own frame counter (lab cameras)
+    cam_t_s: float | None = None  # the camera's clock, seconds since its first frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +95,8 @@ def format_frame_row(r: FrameRow) -> str:
         f"{r.frame},{r.t_s:.4f},{_num(r.x_px, 2)},{_num(r.y_px, 2)},{_num(r.x_cm, 3)},"
         f"{_num(r.y_cm, 3)},{int(r.tracked)},{r.zone},{_csv_text(r.phase)},{int(r.laser_on)},"
         f"{r.latency_ms:.3f},{r.stim_side},{r.mode},{r.dropped},{_num(r.truth_x_cm, 3)},"
-        f"{_num(r.truth_y_cm, 3)}\n"
+        f"{_num(r.truth_y_cm, 3)},{'' if r.cam_frame_id is None else r.cam_frame_id},"
+        f"{_num(r.cam_t_s, 6)}\n"
     )
 
 
