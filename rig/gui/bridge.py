@@ -28,6 +28,7 @@ from PyQt6.QtCore import QObject, pyqtSignal
 
 if TYPE_CHECKING:
     from rig.session.runner import FrameUpdate, RunnerStatus
+    from rig.session.status import EndReason
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class RunnerLike(Protocol):
 
     def request_stop(self) -> None: ...
 
-    def emergency_stop(self) -> None: ...
+    def emergency_stop(self, reason: EndReason = ...) -> None: ...
 
     @property
     def status(self) -> RunnerStatus: ...

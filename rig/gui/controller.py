@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 from PyQt6.QtCore import QObject, pyqtSignal
 
 from rig.gui.bridge import RunnerLike, SessionBridge, SessionWorker
+from rig.gui.history import effective_output_dir
 from rig.gui.settings import SetupChoices
 
 if TYPE_CHECKING:
     from rig.protocol.load import LoadedProtocol
+    from rig.session.status import EndReason
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ def make_runner(
         loaded,
         devices.source,
         devices.board,
-        Path(choices.output_dir),
+        effective_output_dir(Path(choices.output_dir), loaded.protocol.recording.output_dir),
         choices.animal_id,
         experimenter=choices.experimenter,
         notes=choices.notes,
@@ -98,11 +100,15 @@ class SessionController(QObject):
             self.stop_requested = True
             self.runner.request_stop()
 
-    def emergency_stop(self) -> None:
-        """Close the laser gate now (on this thread), then stop the session."""
+    def emergency_stop(self, reason: EndReason | None = None) -> None:
+        """Close the laser gate now (on this thread), then stop the session; ``reason`` is
+        the end reason to record (default: emergency stop)."""
         if self.runner is not None:
             self.stop_requested = True
-            self.runner.emergency_stop()
+            if reason is None:
+                self.runner.emergency_stop()
+            else:
+                self.runner.emergency_stop(reason)
 
     def set_paused(self, paused: bool) -> bool:
         setter = getattr(self.runner, "set_paused", None)

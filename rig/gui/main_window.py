@@ -15,12 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PyQt6.QtCore import Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QCloseEvent, QKeySequence, QShortcut
-from PyQt6.QtWidgets import QMainWindow, QMessageBox, QScrollArea, QSplitter, QWidget
+from PyQt6.QtCore import QEvent, QObject, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QCloseEvent, QKeyEvent
+from PyQt6.QtWidgets import QApplication, QMainWindow, QMessageBox, QScrollArea, QSplitter, QWidget
 
 from rig.gui.controller import RunnerFactory, SessionController, make_runner
 from rig.gui.settings import SetupChoices, load_choices, save_choices
+from rig.gui.states import HeaderState, end_reason_text
 from rig.gui.widgets.fault_banner import END_ACTIONS
 from rig.gui.widgets.live_plots import LivePlots
 from rig.gui.widgets.live_view import LiveView
@@ -46,19 +47,56 @@ PLOT_EVERY_TICKS = 30
 #: Status texts (phase, progress, status bar) every N display ticks (10 Hz).
 STATUS_EVERY_TICKS = 3
 
+#: Below this window width the plots go under the video instead of beside it.
+WIDE_LAYOUT_MIN_WIDTH = 1500
+SETUP_WIDTH = 400
+SETUP_MIN_WIDTH = 360
+
 ConfirmFn = Callable[[QWidget, str, str], bool]
 
 
+#: The buttons of the close-while-running question say what they do.
+CLOSE_YES = "Stop session and close"
+CLOSE_NO = "Keep running"
+
+
 def ask_confirmation(parent: QWidget, title: str, text: str) -> bool:
-    """A Yes/No question (the production confirm function; tests inject their own)."""
-    answer = QMessageBox.question(
-        parent,
-        title,
-        text,
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-        QMessageBox.StandardButton.No,
-    )
-    return answer == QMessageBox.StandardButton.Yes
+    """Stop-and-close or keep running (the production confirm function; tests inject their
+    own). The default button is "Keep running": Enter must not end a session."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.NoButton, parent)
+    yes = box.addButton(CLOSE_YES, QMessageBox.ButtonRole.DestructiveRole)
+    no = box.addButton(CLOSE_NO, QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(no)
+    box.exec()
+    return box.clickedButton() is yes
+
+
+class EscapeStop(QObject):
+    """Application-wide event filter: Esc in ANY optorig window (main window, summary,
+    calibration editor, a message box) is an emergency stop while a session runs; with no
+    session, Esc goes on to the widget as usual (so it still closes a dialog).
+
+    Replaces an application-wide QShortcut, which took Esc from every dialog even when no
+    session ran. Qt only sees keys while one of this application's windows is active; a
+    system-wide hotkey is not portable (see docs/gui.md), hence the big E-STOP button."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+        self.stops = 0
+
+    def eventFilter(self, watched: QObject | None, event: QEvent | None) -> bool:  # noqa: N802
+        if (
+            event is not None
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+            and self._window.session_active
+        ):
+            self.stops += 1
+            self._window.emergency_stop()
+            return True  # consumed: a dialog must not also close on this key
+        return False
 
 
 #: Events shown in the banner while the session continues.
@@ -130,22 +168,32 @@ class MainWindow(QMainWindow):
         self._last_frame_index = -1
         self._tick = 0
         self._stim_side = ""
+        self._shown_update: Any = None
+        self._arranged = False
 
         scroll = QScrollArea()
         scroll.setWidget(self.setup_panel)
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(380)
+        scroll.setMinimumWidth(SETUP_MIN_WIDTH)
+        self.setup_scroll = scroll
+        # Live view and plots: side by side on a wide screen; on a narrow one the plots
+        # become a strip under the video (see resizeEvent), so neither is squeezed.
+        self.right_splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.right_splitter.addWidget(self.live_view)
+        self.right_splitter.addWidget(self.plots)
+        self.right_splitter.setChildrenCollapsible(False)
+        self.plots.setMinimumSize(260, 170)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(scroll)
-        splitter.addWidget(self.live_view)
-        splitter.addWidget(self.plots)
+        splitter.addWidget(self.right_splitter)
         splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 3)
-        splitter.setStretchFactor(2, 2)
-        splitter.setSizes([400, 740, 460])
+        splitter.setStretchFactor(1, 1)
+        splitter.setChildrenCollapsible(False)
+        self.main_splitter = splitter
         self.setCentralWidget(splitter)
-        self.resize(1600, 960)
+        self.setMinimumSize(1000, 640)
+        self._fit_to_screen()
 
         self.setup_panel.start_requested.connect(self.start_session)
         self.setup_panel.protocol_loaded.connect(self._protocol_loaded)
@@ -154,12 +202,11 @@ class MainWindow(QMainWindow):
         self.live_view.sim_controls.speed_changed.connect(self._speed_changed)
         self.live_view.sim_controls.pause_toggled.connect(self.controller.set_paused)
         self.live_view.calibrate_button.clicked.connect(self.open_calibration_editor)
-        self.estop_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
-        self.estop_shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
-        self.estop_shortcut.activated.connect(self.emergency_stop)
-        # Esc must never be swallowed: when another window binds it too, Qt reports the key
-        # as ambiguous instead of activated; an emergency stop acts on either.
-        self.estop_shortcut.activatedAmbiguously.connect(self.emergency_stop)
+        self.live_view.sim_controls.pause_toggled.connect(self._pause_toggled)
+        self.escape_filter = EscapeStop(self)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self.escape_filter)
         bridge = self.controller.bridge
         bridge.state_changed.connect(self._state_changed)
         bridge.event_received.connect(self._event_received)
@@ -178,6 +225,35 @@ class MainWindow(QMainWindow):
         self._last_refresh_s = 0.0
         bridge.set_display_hz(DISPLAY_HZ)
         bridge.frame_ready.connect(self._frame_ready)
+
+    # --- layout ---
+    def _fit_to_screen(self) -> None:
+        """Open at 1600x960 or the screen's available size, whichever is smaller."""
+        width, height = 1600, 960
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is not None:
+            available = screen.availableGeometry()
+            width, height = min(width, available.width()), min(height, available.height())
+        self.resize(max(width, self.minimumWidth()), max(height, self.minimumHeight()))
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self.arrange(self.width())
+
+    def arrange(self, width: int) -> None:
+        """Wide: set-up | video | plots. Narrow: set-up | video over a strip of plots."""
+        narrow = width < WIDE_LAYOUT_MIN_WIDTH
+        orientation = Qt.Orientation.Vertical if narrow else Qt.Orientation.Horizontal
+        if self.right_splitter.orientation() != orientation or not self._arranged:
+            self._arranged = True
+            self.right_splitter.setOrientation(orientation)
+            self.plots.set_horizontal(narrow)
+            rest = max(400, width - SETUP_WIDTH)
+            self.main_splitter.setSizes([SETUP_WIDTH, rest])
+            if narrow:
+                self.right_splitter.setSizes([max(300, self.height() - 300), 220])
+            else:
+                self.right_splitter.setSizes([int(rest * 0.6), int(rest * 0.4)])
 
     # --- set-up ---
     def restore_choices(self) -> None:
@@ -272,6 +348,9 @@ class MainWindow(QMainWindow):
         simulated = choices.simulated
         self.live_view.video.set_tag("SIMULATED" if simulated else "")
         self.live_view.sim_controls.setVisible(choices.source_kind != "camera")
+        self.live_view.header.reset()
+        self.live_view.set_paused(False)
+        self.status_bar.reset("" if choices.source_kind == "camera" else choices.speed)
         self.session_active = True
         self.live_view.sim_controls.pause_button.setChecked(False)
         self.live_view.set_running(True)
@@ -290,13 +369,25 @@ class MainWindow(QMainWindow):
         if self.controller.runner is None or not self.session_active:
             return
         self.controller.emergency_stop()
-        self.live_view.laser.set_laser_on(False)
+        self.live_view.set_gate(False)
         self.live_view.banner.show_message(
             "error", "EMERGENCY STOP", "Laser gate closed; the session is stopping."
         )
 
+    @property
+    def paused(self) -> bool:
+        return self.session_active and self.live_view.sim_controls.pause_button.isChecked()
+
+    def _pause_toggled(self, paused: bool) -> None:
+        self.live_view.set_paused(paused and self.session_active)
+        runner = self.controller.runner
+        if runner is not None and self.session_active:
+            self.live_view.show_status(runner.status, self.paused)
+
     def _speed_changed(self, speed: str) -> None:
         self.controller.set_speed(None if speed == "max" else float(speed))
+        if self.session_active:
+            self.status_bar.reset(speed)
         if self.controller.is_running and self.controller.choices is not None:
             tag = "SIMULATED" if self.controller.choices.simulated else ""
             self.live_view.video.set_tag(f"{tag} {speed}x" if speed != "max" else f"{tag} max")
@@ -325,6 +416,7 @@ class MainWindow(QMainWindow):
             position = (track.x_px, track.y_px) if track.found else None
             self.live_view.video.show_frame(update.image, position, track.contour, update.laser_on)
             self.live_view.laser.set_laser_on(update.laser_on)
+            self._shown_update = update
         if self._tick % STATUS_EVERY_TICKS == 0 or self.last_status is None:
             self._refresh_status(runner)
         self.plots.add_samples(self.controller.bridge.drain_samples())
@@ -336,11 +428,14 @@ class MainWindow(QMainWindow):
     def _refresh_status(self, runner: Any) -> None:
         status = runner.status
         self.last_status = status
-        self.live_view.show_status(status)
-        update = runner.latest_update()
+        if not self.session_active:
+            return  # frozen in the final state
+        self.live_view.show_status(status, self.paused, getattr(runner, "arming_progress", None))
+        update = self._shown_update
         if update is not None:
-            self.live_view.laser.set_laser_on(update.laser_on)
-        self.status_bar.show_status(status, paused=self.live_view.sim_controls.pause_button.isChecked())
+            # The indicator follows the frame on screen, so it and the border agree.
+            self.live_view.set_gate(update.laser_on)
+        self.status_bar.show_status(status, paused=self.paused)
         if status.stim_side and status.stim_side != self._stim_side and self.controller.loaded:
             self._stim_side = status.stim_side
             try:
@@ -353,7 +448,9 @@ class MainWindow(QMainWindow):
     # --- engine reports (queued signals) ---
     def _state_changed(self, status: Any) -> None:
         self.last_status = status
-        self.live_view.show_status(status)
+        if self.session_active:
+            runner = self.controller.runner
+            self.live_view.show_status(status, self.paused, getattr(runner, "arming_progress", None))
 
     def _event_received(self, kind: str, t_s: float, detail: dict[str, object]) -> None:
         if kind in WARNING_EVENTS:
@@ -364,25 +461,31 @@ class MainWindow(QMainWindow):
             self.live_view.banner.show_message("error", what, "The laser gate was closed.")
 
     def _finished(self, status: Any) -> None:
+        self.refresh_display()
         self.session_active = False
         self.display_timer.stop()
-        self.refresh_display()
-        if self.controller.runner is not None:
-            self._refresh_status(self.controller.runner)
         self.plots.add_samples(self.controller.bridge.drain_samples())
         self.plots.redraw()
+        self.plots.freeze(status.session_elapsed_s)
         self.last_status = status
-        self.live_view.show_status(status)
-        self.live_view.laser.set_laser_on(False)
+        # The final state: the header freezes on it; the gate is closed on screen too.
+        self.live_view.header.show_status(status)
+        self.live_view.set_paused(False)
+        self.live_view.set_gate(False)
         self.status_bar.show_status(status)
         self.live_view.set_running(False)
         self.setup_panel.set_running(False)
         reason = getattr(status.end_reason, "value", str(status.end_reason))
-        if reason in END_ACTIONS:
-            what = status.fault or reason.replace("_", " ").capitalize()
-            self.live_view.banner.show_message("error", what, END_ACTIONS[reason])
-        elif reason == "stopped_by_user":
-            self.live_view.banner.show_message("info", "Session stopped by the user", "The record is complete.")
+        if self.live_view.header.state is HeaderState.INCOMPLETE:
+            what = end_reason_text(reason) + (f": {status.fault}" if status.fault else "")
+            self.live_view.banner.show_message(
+                "error", f"INCOMPLETE — {what}", END_ACTIONS.get(reason, "The record up to this moment is saved.")
+            )
+        elif reason in END_ACTIONS:
+            self.live_view.banner.show_message("error", end_reason_text(reason), END_ACTIONS[reason])
+        elif reason in ("stopped_by_user", "closed_by_user"):
+            self.live_view.banner.show_message("info", end_reason_text(reason), "The record is complete up to the stop.")
+        self.setup_panel.refresh_history()
         if self._close_after_finish:
             self.session_finished.emit(status)
             self.close()
@@ -427,14 +530,17 @@ class MainWindow(QMainWindow):
         if not self._confirm(
             self,
             "Session running",
-            "A session is running. Stop it (laser off, record completed) and close the window?",
+            "A session is running. Stop it now (laser off at once, the record is completed "
+            "and marked 'closed by user') and close the window, or keep it running?",
         ):
             event.ignore()
             return
         # Laser off at once, then a clean stop; the window closes when the record is complete.
+        from rig.session.status import EndReason
+
         self._close_after_finish = True
-        self.controller.emergency_stop()
-        self.live_view.laser.set_laser_on(False)
+        self.controller.emergency_stop(EndReason.CLOSED_BY_USER)
+        self.live_view.set_gate(False)
         self.live_view.banner.show_message(
             "info", "Closing", "Laser gate closed; finishing the record before closing…"
         )

@@ -53,7 +53,7 @@ from rig.session.acquisition import AcquisitionThread, LatestFrameSlot
 from rig.session.control import ControlLoop, PhasePlan, TrackerLike, plan_phases
 from rig.session.observer import SessionObserver
 from rig.session.sides import SideChoice, assign_side
-from rig.session.status import EndReason, FrameUpdate, RunnerStatus, RunState
+from rig.session.status import ArmingProgress, EndReason, FrameUpdate, RunnerStatus, RunState
 from rig.session.writer import (
     EventRow,
     FrameRow,
@@ -173,6 +173,10 @@ class SessionRunner:
         self._stop = threading.Event()
         self._acq_stop = threading.Event()
         self._emergency = threading.Event()
+        #: The end reason an emergency stop records (the GUI's window close differs).
+        self._emergency_reason = EndReason.EMERGENCY_STOP
+        self._arming: ArmingProgress | None = None
+        self._arming_window = 1
         self._state = RunState.IDLE
         self._phase_index = -1
         self._session_t_s = 0.0
@@ -249,8 +253,15 @@ class SessionRunner:
         """Thread-safe: end after the current frame (EndReason.STOPPED_BY_USER)."""
         self._stop.set()
 
-    def emergency_stop(self) -> None:
-        """Thread-safe: laser off at once on the caller's thread, then stop."""
+    @property
+    def arming_progress(self) -> ArmingProgress | None:
+        """How far the background sampling is while arming (None before and after)."""
+        return self._arming
+
+    def emergency_stop(self, reason: EndReason = EndReason.EMERGENCY_STOP) -> None:
+        """Thread-safe: laser off at once on the caller's thread, then stop. ``reason`` is
+        recorded as the end reason (``CLOSED_BY_USER`` when the GUI window was closed)."""
+        self._emergency_reason = reason
         self._emergency.set()
         control = self._control
         if control is not None:
@@ -346,7 +357,7 @@ class SessionRunner:
         )
         tracker = self._tracker_factory(self._loaded, (int(frame_size[0]), int(frame_size[1])))
         if not self._arm(tracker):
-            return EndReason.EMERGENCY_STOP if self._emergency.is_set() else EndReason.STOPPED_BY_USER
+            return self._emergency_reason if self._emergency.is_set() else EndReason.STOPPED_BY_USER
         self._policy = ZonePolicy(protocol.decision, protocol.safety, self.side.side)
         self._control = ControlLoop(
             tracker, self.mapper, self.zones, self._policy, self._board, protocol.safety
@@ -555,6 +566,10 @@ class SessionRunner:
                 return True
             if first_t is None:
                 first_t = frame.t_s
+            # One small immutable object per frame: the GUI's arming progress bar reads it.
+            self._arming = ArmingProgress(
+                frame.t_s - first_t, duration_s, self._arming_window, BACKGROUND_MAX_WINDOWS
+            )
             if frame.t_s - first_t > duration_s:
                 return True
             if i % step == 0:
@@ -613,6 +628,7 @@ class SessionRunner:
                 {"visible_fraction": round(visible, 3), "sampled_s": windows * window_s},
             )
             windows += 1
+            self._arming_window = windows
             # Bounded memory: thin the older samples before reading the next window.
             images[:] = _evenly_spaced(images, 2 * n_frames)
             if not self._read_background_window(images, window_s, step):
@@ -627,13 +643,14 @@ class SessionRunner:
             self._source, slot, self._clock, speed=self._speed, stop=self._acq_stop
         )
         self._acquisition.start()
+        self._arming = None
         self._set_state(RunState.RUNNING)
         t0_s: float | None = None
         reported_dropped = 0
         observers_frame = bool(self._observers)
         while True:
             if self._emergency.is_set():
-                return EndReason.EMERGENCY_STOP
+                return self._emergency_reason
             if self._stop.is_set():
                 return EndReason.STOPPED_BY_USER
             frame = slot.take(self.camera_timeout_s)

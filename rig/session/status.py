@@ -33,11 +33,31 @@ class EndReason(enum.Enum):
     SAFETY_LIMIT = "safety_limit"
     RECORDER_FAULT = "recorder_fault"
     ERROR = "error"
+    #: The operator closed the GUI window mid-session (laser off at once, record completed).
+    CLOSED_BY_USER = "closed_by_user"
 
     @property
     def is_success(self) -> bool:
-        """True for an end the operator intended (completed or stopped)."""
-        return self in (EndReason.COMPLETED, EndReason.STOPPED_BY_USER)
+        """True for an end the operator intended (completed, stopped, window closed)."""
+        return self in (EndReason.COMPLETED, EndReason.STOPPED_BY_USER, EndReason.CLOSED_BY_USER)
+
+
+@dataclass(frozen=True, slots=True)
+class ArmingProgress:
+    """How far the tracker background is while arming (for a progress bar).
+
+    The median background samples ``window_s`` of video; when the animal rested meanwhile,
+    up to ``max_windows`` windows are sampled (so the total is known only as a bound)."""
+
+    sampled_s: float
+    window_s: float
+    window: int
+    max_windows: int
+
+    @property
+    def fraction(self) -> float:
+        """Share of the current window sampled (0..1)."""
+        return min(1.0, self.sampled_s / self.window_s) if self.window_s > 0 else 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6.QtWidgets import QGraphicsItem, QWidget
 
+from rig.gui import palette
 from rig.gui.bridge import FrameSample
 from rig.gui.widgets.video_view import STIM_BLUE, ZONE_COLOURS
 
@@ -22,10 +23,14 @@ class LivePlots(pg.GraphicsLayoutWidget):  # type: ignore[misc]
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent=parent)
         self.setBackground((25, 25, 28))
-        self.bar_plot = self.addPlot(row=0, col=0, title="Cumulative time per compartment (s)")
+        # The colour key is in the title, not a legend box: a legend inside the plot covered
+        # the bars.
+        key = " ".join(
+            f"<span style='color:{palette.ZONE_TEXT[z]}'>■ {z}</span>" for z in ZONES[:3]
+        )
+        self.bar_plot = self.addPlot(row=0, col=0, title=f"Time per compartment (s) {key}")
         self.bar_plot.showGrid(y=True, alpha=0.3)
         self.bar_plot.setMouseEnabled(x=False, y=False)
-        self.bar_plot.addLegend(offset=(5, 5), labelTextSize="8pt")
         self._bars: dict[str, pg.BarGraphItem] = {}
         width = 0.2
         for i, zone in enumerate(ZONES[:3]):
@@ -57,15 +62,33 @@ class LivePlots(pg.GraphicsLayoutWidget):  # type: ignore[misc]
             for name in ("left", "bottom"):
                 # Axes are repainted from a cached pixmap unless their range changes.
                 plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.ci.layout.setRowStretchFactor(0, 3)
-        self.ci.layout.setRowStretchFactor(1, 3)
-        self.ci.layout.setRowStretchFactor(2, 1)
+        self.horizontal = False
+        self.set_horizontal(False)
+        self.frozen = False
         self.reset()
+
+    def set_horizontal(self, horizontal: bool) -> None:
+        """Plots side by side (a strip under the video on small screens) or stacked."""
+        self.horizontal = horizontal
+        plots = (self.bar_plot, self.position_plot, self.laser_plot)
+        for plot in plots:
+            self.ci.removeItem(plot)
+        for i, plot in enumerate(plots):
+            self.ci.addItem(plot, row=0 if horizontal else i, col=i if horizontal else 0)
+        layout = self.ci.layout
+        for i, stretch in enumerate((3, 3, 1)):
+            layout.setRowStretchFactor(i, 0 if horizontal else stretch)
+            layout.setColumnStretchFactor(i, (2, 3, 2)[i] if horizontal else 0)
+
+    def freeze(self, t_s: float | None = None) -> None:
+        """Keep the plots as they are (the session ended); ``reset`` thaws them."""
+        self.frozen = True
 
     def reset(self, phases: Sequence[str] = (), boundaries_cm: Sequence[float] = (),
               width_cm: float | None = None, stim_side: str = "",
               total_s: float | None = None) -> None:
         """Clear everything for a new session (phase names, compartment boundaries in x cm)."""
+        self.frozen = False
         self.phases = list(phases)
         self.time_s = np.zeros((max(len(self.phases), 1), len(ZONES)))
         self._t: list[float] = []
@@ -95,6 +118,8 @@ class LivePlots(pg.GraphicsLayoutWidget):  # type: ignore[misc]
 
     def add_samples(self, samples: Sequence[FrameSample]) -> None:
         """Accumulate a batch of frame samples (cheap; call redraw() at a few Hz)."""
+        if self.frozen:
+            return
         for sample in samples:
             last = self._last
             if last is not None and sample.t_s > last.t_s:

@@ -45,6 +45,10 @@ class LiveVideoView(QLabel):
         self.lost = False
         self.frames_shown = 0
         self._buffer: Any = None  # keeps the QImage's memory alive
+        #: The last frame drawn, to redraw it when the gate or pause state changes.
+        self._last: tuple[Any, Point | None, Any, bool] | None = None
+        self.gate_border = False
+        self.paused = False
 
     # --- overlays ---
     def set_overlays(self, arena_px: Sequence[Point] | None, zones: Sequence[ZoneOverlay]) -> None:
@@ -58,6 +62,27 @@ class LiveVideoView(QLabel):
     def clear_track(self) -> None:
         self.trail.clear()
         self.lost = False
+
+    def set_gate(self, laser_on: bool) -> None:
+        """Redraw the last frame with or without the blue gate-open border."""
+        if self._last is not None and self._last[3] != laser_on:
+            image, position, contour, _ = self._last
+            self._redraw(image, position, contour, laser_on)
+
+    def set_paused(self, paused: bool) -> None:
+        """Draw (or remove) the large PAUSED overlay on the last frame."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if self._last is not None:
+            self._redraw(*self._last)
+
+    def _redraw(self, image: Any, position: Point | None, contour: Any, laser_on: bool) -> None:
+        # Redraw without adding to the trail again.
+        trail = list(self.trail)
+        self.show_frame(image, position, contour, laser_on, track=position is not None or self.lost)
+        self.trail.clear()
+        self.trail.extend(trail)
 
     def _build_tint(self, width: int, height: int) -> None:
         tint = np.zeros((height, width, 3), np.uint8)
@@ -82,6 +107,8 @@ class LiveVideoView(QLabel):
         laser_on: bool = False,
         track: bool = True,
     ) -> None:
+        self._last = (image, position_px, contour_px, laser_on) if track else (image, None, None, laser_on)
+        self.gate_border = laser_on
         height, width = image.shape[:2]
         if self._tint_size != (width, height):
             self._build_tint(width, height)
@@ -131,12 +158,24 @@ class LiveVideoView(QLabel):
         if laser_on:
             cv2.rectangle(frame, (0, 0), (out_w - 1, out_h - 1), STIM_BLUE, max(4, thickness * 3))
         if self.tag:
-            self._text(frame, self.tag, (10, 28), (255, 230, 0))
+            self._text(frame, self.tag, (10, 28), (255, 194, 102))
+        if self.paused:
+            self._paused_overlay(frame, out_w, out_h)
         # 32-bit BGRA is the native pixmap layout: QPixmap.fromImage is then a plain copy.
         self._buffer = cv2.cvtColor(frame, cv2.COLOR_RGB2BGRA)
         qimage = QImage(self._buffer.data, out_w, out_h, 4 * out_w, QImage.Format.Format_RGB32)
         self.setPixmap(QPixmap.fromImage(qimage))
         self.frames_shown += 1
+
+    @staticmethod
+    def _paused_overlay(frame: Any, width: int, height: int) -> None:
+        """A dimmed frame with a large PAUSED word: impossible to take for a live view."""
+        frame[:] = (frame * 0.45).astype(np.uint8)
+        font, size, weight = cv2.FONT_HERSHEY_DUPLEX, max(1.0, width / 260), max(2, width // 160)
+        (text_w, text_h), _ = cv2.getTextSize("PAUSED", font, size, weight)
+        origin = (int((width - text_w) / 2), int((height + text_h) / 2))
+        cv2.putText(frame, "PAUSED", origin, font, size, (0, 0, 0), weight + 6, cv2.LINE_AA)
+        cv2.putText(frame, "PAUSED", origin, font, size, (255, 194, 102), weight, cv2.LINE_AA)
 
     @staticmethod
     def _text(

@@ -1,8 +1,11 @@
-"""The set-up panel: protocol, animal, stimulated side, source, board, output folder.
+"""The set-up panel, a checklist from top to bottom: animal, protocol, video source, laser
+board, output folder; then the pre-flight checks, Start, and the history of the output folder.
 
 Start stays disabled, with the reason shown, until every choice is valid. The protocol is
 loaded (and validated) as soon as it is picked; its errors are shown inline, one per line
-with file, line and field, exactly as ``rig validate`` prints them.
+with file, line and field, exactly as ``rig validate`` prints them. Pressing Start runs the
+pre-flight checks first (unless they passed for the same choices) and starts only when no
+required check is red.
 """
 
 from __future__ import annotations
@@ -13,8 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PyQt6.QtCore import pyqtSignal
+from PyQt6.QtCore import Qt, pyqtSignal
+from PyQt6.QtGui import QColor
 from PyQt6.QtWidgets import (
+    QApplication,
+    QListWidget,
+    QListWidgetItem,
     QComboBox,
     QFileDialog,
     QFormLayout,
@@ -30,6 +37,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from rig.gui import palette
+from rig.gui.preflight import CheckState, PreflightResult
 from rig.gui.settings import SetupChoices
 
 if TYPE_CHECKING:
@@ -46,8 +55,33 @@ SOURCE_KINDS = (
     ("camera", "Camera"),
 )
 
-_ERROR_STYLE = "color:#ff6b6b;"
-_OK_STYLE = "color:#8fd18f;"
+_ERROR_STYLE = palette.style(palette.ERROR)
+_OK_STYLE = palette.style(palette.OK)
+_CHECK_MARK = {
+    CheckState.OK: ("✓", palette.OK),
+    CheckState.FAILED: ("✗", palette.ERROR),
+    CheckState.WARNING: ("!", palette.WARN),
+    CheckState.SKIPPED: ("–", palette.MUTED),
+}
+
+
+def default_preflight(choices: SetupChoices, loaded: LoadedProtocol) -> PreflightResult:
+    """The production pre-flight: the chosen source and board from the registry."""
+    from rig.devices.registry import make_board, make_source
+    from rig.gui.preflight import run_preflight
+
+    fps = float(loaded.protocol.tracking.camera_fps)
+    return run_preflight(
+        lambda: make_source(choices.source_spec(), loaded.calibration, fps),
+        lambda: make_board(choices.board_spec()),
+        loaded.calibration,
+        fps,
+        Path(choices.output_dir),
+        float(loaded.protocol.duration_s),
+    )
+
+
+PreflightFn = Callable[[SetupChoices, "LoadedProtocol"], PreflightResult]
 
 
 def _load(path: str) -> LoadedProtocol:
@@ -91,6 +125,7 @@ class SetupPanel(QWidget):
     """Emits ``start_requested`` with the choices and the loaded protocol."""
 
     start_requested = pyqtSignal(object, object)  # SetupChoices, LoadedProtocol
+    preflight_done = pyqtSignal(object)  # PreflightResult
     protocol_loaded = pyqtSignal(object)  # LoadedProtocol | None
     preview_requested = pyqtSignal(str)  # source spec
 
@@ -99,8 +134,12 @@ class SetupPanel(QWidget):
         parent: QWidget | None = None,
         port_lister: Callable[[], list[tuple[str, str]]] = list_serial_ports,
         board_prober: Callable[[str], str] = probe_board,
+        preflight: PreflightFn = default_preflight,
     ) -> None:
         super().__init__(parent)
+        self._preflight_fn = preflight
+        self.preflight_result: PreflightResult | None = None
+        self._preflight_for: SetupChoices | None = None
         self._port_lister = port_lister
         self._board_prober = board_prober
         self.loaded: LoadedProtocol | None = None
@@ -110,7 +149,7 @@ class SetupPanel(QWidget):
         outer.setContentsMargins(4, 4, 4, 4)
 
         # Protocol
-        box = QGroupBox("Protocol")
+        box = QGroupBox("2. Protocol")
         form = QVBoxLayout(box)
         row = QHBoxLayout()
         self.protocol_edit = QLineEdit()
@@ -131,7 +170,7 @@ class SetupPanel(QWidget):
         outer.addWidget(box)
 
         # Animal
-        box = QGroupBox("Animal")
+        box = QGroupBox("1. Animal")
         grid = QFormLayout(box)
         self.animal_edit = QLineEdit()
         self.animal_edit.setPlaceholderText("e.g. m017")
@@ -153,7 +192,7 @@ class SetupPanel(QWidget):
         outer.addWidget(box)
 
         # Source
-        box = QGroupBox("Video source")
+        box = QGroupBox("3. Video source")
         grid = QFormLayout(box)
         self.source_combo = QComboBox()
         for kind, label in SOURCE_KINDS:
@@ -179,16 +218,20 @@ class SetupPanel(QWidget):
         self.camera_spin.setRange(0, 16)
         layout.addWidget(QLabel("index"))
         layout.addWidget(self.camera_spin)
-        self.preview_button = QPushButton("Preview")
-        self.preview_button.clicked.connect(lambda: self.preview_requested.emit(self.choices().source_spec()))
-        layout.addWidget(self.preview_button)
+        layout.addStretch(1)
         self.source_stack.addWidget(camera_row)
         self.source_combo.currentIndexChanged.connect(self._source_changed)
         grid.addRow("", self.source_stack)
+        self.preview_button = QPushButton("Preview")
+        self.preview_button.setToolTip(
+            "Show the source with the arena outline and zones before Start"
+        )
+        self.preview_button.clicked.connect(lambda: self.preview_requested.emit(self.choices().source_spec()))
+        grid.addRow("", self.preview_button)
         outer.addWidget(box)
 
         # Board
-        box = QGroupBox("Laser board")
+        box = QGroupBox("4. Laser board")
         grid = QFormLayout(box)
         row = QHBoxLayout()
         self.board_combo = QComboBox()
@@ -208,7 +251,7 @@ class SetupPanel(QWidget):
         outer.addWidget(box)
 
         # Output
-        box = QGroupBox("Output")
+        box = QGroupBox("5. Output")
         row = QHBoxLayout(box)
         self.output_edit = QLineEdit()
         self.output_edit.setPlaceholderText("folder for session records")
@@ -219,22 +262,70 @@ class SetupPanel(QWidget):
         row.addWidget(browse)
         outer.addWidget(box)
 
+        # Pre-flight
+        box = QGroupBox("6. Pre-flight checks")
+        column = QVBoxLayout(box)
+        self.preflight_button = QPushButton("Run checks")
+        self.preflight_button.setToolTip(
+            "Opens the board and the source briefly; sends a 0.1 s test pulse to the laser pin"
+        )
+        self.preflight_button.clicked.connect(self.run_preflight)
+        column.addWidget(self.preflight_button)
+        self.preflight_label = QLabel("Not run yet: Start runs them first.")
+        self.preflight_label.setWordWrap(True)
+        self.preflight_label.setTextFormat(Qt.TextFormat.RichText)
+        column.addWidget(self.preflight_label)
+        outer.addWidget(box)
+        self.preflight_box = box
+
         self.start_button = QPushButton("Start session")
         self.start_button.setMinimumHeight(44)
         self.start_button.setStyleSheet(
-            "QPushButton { font-size:16px; font-weight:bold; background:#2e7d32; color:white; }"
-            "QPushButton:disabled { background:#444; color:#999; }"
+            f"QPushButton {{ font-size:16px; font-weight:bold; background:{palette.START_BG};"
+            f" color:{palette.BADGE_TEXT}; }}"
+            f"QPushButton:disabled {{ background:{palette.BUTTON}; color:{palette.DISABLED_TEXT}; }}"
         )
         self.start_button.clicked.connect(self._start_clicked)
         outer.addWidget(self.start_button)
         self.start_reason = QLabel("")
         self.start_reason.setWordWrap(True)
-        self.start_reason.setStyleSheet("color:#ffb74d;")
+        self.start_reason.setStyleSheet(palette.style(palette.WARN))
         outer.addWidget(self.start_reason)
+
+        # History of the output folder
+        box = QGroupBox("Sessions in this output folder")
+        column = QVBoxLayout(box)
+        self.history = QListWidget()
+        self.history.setMinimumHeight(90)
+        column.addWidget(self.history)
+        row = QHBoxLayout()
+        self.open_report_button = QPushButton("Open report")
+        self.open_report_button.clicked.connect(lambda: self._open_history("report"))
+        row.addWidget(self.open_report_button)
+        self.open_folder_button = QPushButton("Open folder")
+        self.open_folder_button.clicked.connect(lambda: self._open_history("folder"))
+        row.addWidget(self.open_folder_button)
+        column.addLayout(row)
+        outer.addWidget(box)
+        self.history_box = box
+        self.opener: Callable[[Path], None] = _open_path
+        self.output_edit.textChanged.connect(self.refresh_history)
         outer.addStretch(1)
         for combo in self.findChildren(QComboBox):
+            # Full text in the popup and the tooltip; the closed combo elides, never clips.
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(12)
+            combo.setMinimumContentsLength(16)
+            combo.currentIndexChanged.connect(
+                lambda _i, c=combo: c.setToolTip(c.currentText())
+            )
+            view = combo.view()
+            if view is not None:
+                view.setMinimumWidth(360)
+        # The checklist order: the animal first (the cohort file names it), then the protocol.
+        for box in self.findChildren(QGroupBox):
+            if box.title().startswith("1."):
+                outer.removeWidget(box)
+                outer.insertWidget(0, box)
         self.refresh_ports()
         self._revalidate()
 
@@ -412,14 +503,89 @@ class SetupPanel(QWidget):
 
     def _revalidate(self) -> None:
         problems = self.problems()
+        result = self.preflight_result
+        if result is not None and self._preflight_for != self.choices():
+            self._show_preflight(None)  # choices changed: the old results no longer hold
+            result = None
+        if result is not None:
+            problems += result.problems
         self.start_button.setEnabled(not problems)
         self.start_reason.setText("\n".join(problems))
+
+    # --- pre-flight ---
+    def run_preflight(self) -> PreflightResult | None:
+        """Run every check now (blocking, ~1 s) and show green/red with the reasons."""
+        if self.problems() or self.loaded is None:
+            self._revalidate()
+            return None
+        self.preflight_label.setText("Checking…")
+        app = QApplication.instance()
+        if app is not None:
+            app.processEvents()
+        choices = self.choices()
+        result = self._preflight_fn(choices, self.loaded)
+        self._preflight_for = choices
+        self._show_preflight(result)
+        self._revalidate()
+        self.preflight_done.emit(result)
+        return result
+
+    def _show_preflight(self, result: PreflightResult | None) -> None:
+        self.preflight_result = result
+        if result is None:
+            self._preflight_for = None
+            self.preflight_label.setText("Not run yet: Start runs them first.")
+            return
+        lines = []
+        for check in result.checks:
+            mark, colour = _CHECK_MARK[check.state]
+            lines.append(
+                f"<span style='color:{colour}'><b>{mark} {check.title}</b></span><br>"
+                f"<span style='color:{palette.MUTED if check.state is CheckState.OK else colour}'>"
+                f"&nbsp;&nbsp;&nbsp;{_html(check.reason)}</span>"
+            )
+        self.preflight_label.setText("<br>".join(lines))
 
     def _start_clicked(self) -> None:
         if self.problems() or self.loaded is None:
             self._revalidate()
             return
+        if self.preflight_result is None or self._preflight_for != self.choices():
+            result = self.run_preflight()
+            if result is None or not result.ok:
+                return
+        elif not self.preflight_result.ok:
+            return
         self.start_requested.emit(self.choices(), self.loaded)
+        # A session changes the rig's state (and the folder): check again next time.
+        self._show_preflight(None)
+
+    # --- history ---
+    def refresh_history(self) -> None:
+        """The sessions in the output folder, newest first, with how each ended."""
+        from rig.gui.history import list_sessions
+
+        self.history.clear()
+        folder = self.output_edit.text().strip()
+        pattern = self.loaded.protocol.recording.output_dir if self.loaded else "sessions/{x}"
+        entries = list_sessions(Path(folder), pattern) if folder else []
+        for entry in entries:
+            item = QListWidgetItem(entry.describe())
+            item.setData(Qt.ItemDataRole.UserRole, entry)
+            item.setForeground(QColor(entry.colour))
+            self.history.addItem(item)
+        if not entries:
+            self.history.addItem("No sessions yet in this folder.")
+        self.history.setCurrentRow(0)
+
+    def _open_history(self, what: str) -> None:
+        item = self.history.currentItem()
+        entry = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        if entry is None:
+            return
+        path = entry.report_path if what == "report" else entry.path
+        if path is not None:
+            self.opener(path)
 
     def set_running(self, running: bool) -> None:
         """Lock the panel while a session runs."""
@@ -447,3 +613,13 @@ class SetupPanel(QWidget):
         if path:
             self.output_edit.setText(path)
 
+
+
+def _html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _open_path(path: Path) -> None:
+    from rig.gui.widgets.summary_dialog import open_path
+
+    open_path(path)
