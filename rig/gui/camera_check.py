@@ -34,9 +34,10 @@ class ViewCheck:
 
     def describe(self) -> str:
         verdict = (
-            "The camera view seems to have MOVED since the calibration: re-calibrate."
+            "This frame differs from the calibration's reference image: the camera or the "
+            "chamber has probably been moved (or the light changed). Re-calibrate."
             if self.moved
-            else "The camera view matches the calibration."
+            else "This frame matches the calibration's reference image: the camera has not moved."
         )
         dx, dy = self.shift_px
         return (

@@ -21,7 +21,8 @@ from PyQt6.QtWidgets import QApplication, QMainWindow, QMessageBox, QScrollArea,
 
 from rig.gui.controller import RunnerFactory, SessionController, make_runner
 from rig.gui.settings import SetupChoices, load_choices, save_choices
-from rig.gui.states import HeaderState, end_reason_text
+from rig.gui import palette
+from rig.gui.states import HeaderState, HeaderText, end_reason_text
 from rig.gui.widgets.fault_banner import END_ACTIONS
 from rig.gui.widgets.live_plots import LivePlots
 from rig.gui.widgets.live_view import LiveView
@@ -69,6 +70,26 @@ def ask_confirmation(parent: QWidget, title: str, text: str) -> bool:
     box.setDefaultButton(no)
     box.exec()
     return box.clickedButton() is yes
+
+
+def ask_calibration_target(parent: QWidget, path: Path, protocol_name: str) -> str:
+    """Where a newly saved calibration goes: "protocol", "rig" or "none"."""
+    box = QMessageBox(QMessageBox.Icon.Question, "Use the new calibration?",
+                      f"Saved {path}.\nUse it for the next sessions?", QMessageBox.StandardButton.NoButton, parent)
+    use = box.addButton(f"Use with protocol '{protocol_name}'", QMessageBox.ButtonRole.AcceptRole)
+    rig = None
+    if getattr(parent, "rig_path", None):
+        rig = box.addButton("Write into the rig file", QMessageBox.ButtonRole.ActionRole)
+    later = box.addButton("Not now", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(use)
+    box.exec()
+    clicked = box.clickedButton()
+    if clicked is use:
+        return "protocol"
+    if rig is not None and clicked is rig:
+        return "rig"
+    _ = later
+    return "none"
 
 
 class EscapeStop(QObject):
@@ -145,11 +166,18 @@ class MainWindow(QMainWindow):
         opener: Callable[[Path], None] = open_path,
         show_summary: bool = True,
         build_report: bool = True,
+        choose_target: Callable[[QWidget, Path, str], str] | None = None,
     ) -> None:
         super().__init__()
+        self._choose_target = choose_target or ask_calibration_target
         if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
             sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.setWindowTitle("optorig — closed-loop place preference")
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            palette.apply(app)
+        self.preview_warning = ""
+        self._preview_checked = False
         self._confirm = confirm
         self._opener = opener
         self._show_summary = show_summary
@@ -290,6 +318,9 @@ class MainWindow(QMainWindow):
             self.live_view.banner.show_message("error", "No preview", str(err))
             return
         self.preview = SourcePreview(source)
+        self._preview_checked = False
+        self.live_view.header.show_text(HeaderText(HeaderState.IDLE, "Preview of the source with the "
+                                                   "arena outline and zones (nothing recorded).", None))
         self.preview.start()
         self.preview_timer.start()
         self.setup_panel.preview_button.setText("Stop preview")
@@ -307,10 +338,32 @@ class MainWindow(QMainWindow):
             return
         if preview.latest is not None:
             self.live_view.video.set_image(preview.latest)
+            if not self._preview_checked:
+                self._preview_checked = True
+                self.preview_warning = self._check_preview_frame(preview.latest)
         if not preview.running:
             if preview.error:
                 self.live_view.banner.show_message("error", "Preview stopped", preview.error)
             self.stop_preview()
+
+    def _check_preview_frame(self, image: Any) -> str:
+        """Warn when the frame does not fit the calibration (size, or arena vs scene)."""
+        from rig.gui.preflight import CheckState, arena_check, resolution_reason
+
+        loaded = self.setup_panel.loaded
+        if loaded is None:
+            return ""
+        camera = loaded.calibration.camera
+        size = (int(image.shape[1]), int(image.shape[0]))
+        if size != (camera.width_px, camera.height_px):
+            text = resolution_reason((camera.width_px, camera.height_px), size, "this source")
+            self.live_view.banner.show_message("warning", "Resolution differs from the calibration", text)
+            return text
+        check = arena_check(image, [(float(x), float(y)) for x, y in loaded.calibration.corners_px])
+        if check.state is CheckState.WARNING:
+            self.live_view.banner.show_message("warning", "The arena outline does not fit the scene", check.reason)
+            return check.reason
+        return ""
 
     # --- session control ---
     def start_session(self, choices: SetupChoices, loaded: Any) -> bool:
@@ -511,8 +564,24 @@ class MainWindow(QMainWindow):
         from rig.gui.widgets.calibration_editor import CalibrationEditor
 
         editor = CalibrationEditor(self, choices=self.setup_panel.choices(), loaded=self.setup_panel.loaded)
+        editor.saved.connect(self.calibration_saved)
         editor.show()
         self.calibration_editor = editor
+
+    def calibration_saved(self, path: Path) -> str:
+        """Ask where the new calibration goes, use it, and redraw the preview's zones."""
+        loaded = self.setup_panel.loaded
+        protocol_name = loaded.protocol.metadata.name if loaded is not None else ""
+        target = self._choose_target(self, Path(path), protocol_name)
+        if target == "protocol" and self.setup_panel.use_calibration(Path(path)):
+            save_choices(self.setup_panel.choices())
+            self.live_view.banner.show_message(
+                "info", f"Calibration {Path(path).name} in use",
+                f"The next session of protocol '{protocol_name}' uses it (recorded in session.json).",
+            )
+            if self.preview is None and self.setup_panel.loaded is not None:
+                self._preview_checked = False
+        return target
 
     # --- closing ---
     def closeEvent(self, event: QCloseEvent | None) -> None:

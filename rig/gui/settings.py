@@ -43,6 +43,8 @@ class SetupChoices:
     output_dir: str = ""
     #: Playback speed of simulated sources: "1", "2", "10" or "max".
     speed: str = "1"
+    #: Arena calibration chosen in the editor, used instead of the protocol's ("" = none).
+    calibration_path: str = ""
 
     def source_spec(self) -> str:
         """The registry spec of the chosen source (``synthetic``, ``video:PATH``, ``camera:N``)."""

@@ -195,7 +195,9 @@ def read_yaml(path: str | os.PathLike[str], error: ErrorFactory, what: str) -> Y
         context = f" {err.context}" if err.context else ""
         where = f" (column {mark.column + 1})" if mark is not None else ""
         raise fail(
-            f"invalid YAML: {problem}{context}{where}", mark.line + 1 if mark else None
+            f"invalid YAML: {plain_yaml_problem(problem, err.context)}{where} "
+            f"[parser: {problem}{context}]",
+            mark.line + 1 if mark else None,
         ) from err
     except yaml.YAMLError as err:
         raise fail(f"invalid YAML: {err}") from err
@@ -466,3 +468,26 @@ def translate_validation_error(
                 continue
             problems.append(_reason(item, loc, root))
     return problems
+
+
+#: PyYAML's messages for the usual hand-editing slips, in plain words.
+_PLAIN_YAML = (
+    ("mapping values are not allowed", "this line is indented differently from the lines "
+     "above it (or a value contains ': ', which then needs quotes)"),
+    ("expected <block end>", "the indentation does not line up: this line is indented "
+     "less or more than the other keys of its block"),
+    ("found character '\\t'", "a tab character: indent with spaces only"),
+    ("found character '\t'", "a tab character: indent with spaces only"),
+    ("could not find expected ':'", "a line that is not 'key: value' (a missing colon?)"),
+    ("found undefined alias", "an '*' that is not a YAML alias: put the value in quotes"),
+    ("found unexpected end of stream", "a quote or bracket is opened and never closed"),
+)
+
+
+def plain_yaml_problem(problem: str, context: str | None = None) -> str:
+    """A YAML parser message in the technician's words (the message itself if unknown)."""
+    text = f"{problem} {context or ''}"
+    for needle, plain in _PLAIN_YAML:
+        if needle in text:
+            return plain
+    return problem

@@ -29,6 +29,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from rig.gui import palette
 from rig.gui.camera_check import compare_views
 from rig.gui.settings import SetupChoices
 from rig.gui.widgets.video_view import ZONE_COLOURS, VideoView, ZoneOverlay
@@ -110,8 +111,11 @@ class CalibrationEditor(QDialog):
         self.reset_button = QPushButton("Clear corners")
         self.reset_button.clicked.connect(self.clear_corners)
         row.addWidget(self.reset_button)
-        self.check_button = QPushButton("Check camera view")
-        self.check_button.setToolTip("Compare this frame with the loaded calibration's reference image")
+        self.check_button = QPushButton("Compare with the saved calibration")
+        self.check_button.setToolTip(
+            "Has the camera or the chamber moved since the calibration in use was made? "
+            "Compares this frame with its reference image."
+        )
         self.check_button.clicked.connect(self.check_camera_view)
         row.addWidget(self.check_button)
         row.addStretch(1)
@@ -259,7 +263,11 @@ class CalibrationEditor(QDialog):
                 self._say(_first_line(err), error=True)
             else:
                 zones = self._zone_overlays(calibration)
-                self._say(f"{calibration.px_per_cm:.2f} px/cm", error=False)
+                warning = size_disagreement(self.corners, self.width_spin.value(), self.length_spin.value())
+                if warning:
+                    self._say(warning, error=True)
+                else:
+                    self._say(f"{calibration.px_per_cm:.2f} px/cm", error=False)
         self.view.set_overlays(None, zones)
         self.save_button.setEnabled(n == 4)
 
@@ -329,8 +337,33 @@ class CalibrationEditor(QDialog):
 
     def _say(self, text: str, error: bool) -> str:
         self.message.setText(text)
-        self.message.setStyleSheet("color:#ff6b6b;" if error else "color:#8fd18f;")
+        self.message.setStyleSheet(palette.style(palette.ERROR if error else palette.OK))
         return text
+
+
+#: Scale across and along the arena may differ this much (camera tilt) before a warning.
+MAX_SCALE_DISAGREEMENT = 0.10
+
+
+def size_disagreement(corners: list[Point], width_cm: float, length_cm: float) -> str:
+    """A warning when the sizes in cm do not fit the corners' shape: the px/cm across
+    (left-right) and along (top-bottom) differ by more than ``MAX_SCALE_DISAGREEMENT``.
+    Empty when they agree."""
+    if len(corners) != 4 or width_cm <= 0 or length_cm <= 0:
+        return ""
+    c = np.asarray(corners, np.float64)
+    across = (np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[2] - c[3])) / 2 / width_cm
+    along = (np.linalg.norm(c[3] - c[0]) + np.linalg.norm(c[2] - c[1])) / 2 / length_cm
+    if across <= 0 or along <= 0:
+        return ""
+    if abs(across - along) / max(across, along) <= MAX_SCALE_DISAGREEMENT:
+        return ""
+    implied_length = length_cm * along / across
+    return (
+        f"Check the sizes: the corners give {across:.1f} px/cm across (width {width_cm:g} cm) "
+        f"but {along:.1f} px/cm along (length {length_cm:g} cm). With this width the length "
+        f"would be about {implied_length:.1f} cm."
+    )
 
 
 def _first_line(err: Exception) -> str:

@@ -144,6 +144,8 @@ class SetupPanel(QWidget):
         self._board_prober = board_prober
         self.loaded: LoadedProtocol | None = None
         self.protocol_error = ""
+        #: A calibration file chosen in the editor, used instead of the protocol's.
+        self.calibration_override = ""
         self.board_versions: dict[str, str] = {}
         outer = QVBoxLayout(self)
         outer.setContentsMargins(4, 4, 4, 4)
@@ -342,6 +344,7 @@ class SetupPanel(QWidget):
             camera_index=self.camera_spin.value(),
             board=str(self.board_combo.currentData() or "mock"),
             output_dir=self.output_edit.text().strip(),
+            calibration_path=self.calibration_override,
         )
 
     def apply_choices(self, choices: SetupChoices) -> None:
@@ -357,6 +360,8 @@ class SetupPanel(QWidget):
         self.output_edit.setText(choices.output_dir)
         if choices.protocol_path:
             self.set_protocol_path(choices.protocol_path)
+            if choices.calibration_path and Path(choices.calibration_path).is_file():
+                self.use_calibration(Path(choices.calibration_path))
         self._revalidate()
 
     @staticmethod
@@ -388,8 +393,38 @@ class SetupPanel(QWidget):
             else:
                 self.protocol_status.setText(self._describe(self.loaded))
                 self.protocol_status.setStyleSheet(_OK_STYLE)
+        self.calibration_override = ""
         self.protocol_loaded.emit(self.loaded)
         self._revalidate()
+
+    def use_calibration(self, path: Path) -> bool:
+        """Use this arena calibration file with the loaded protocol (instead of the one the
+        protocol names). The session records the file used (copy + sha256 + source path)."""
+        from dataclasses import replace
+
+        from rig.calibration_io import load_arena_calibration
+
+        if self.loaded is None:
+            return False
+        try:
+            calibration = load_arena_calibration(path)
+            raw = Path(path).read_bytes()
+        except Exception as err:  # noqa: BLE001 - shown to the user
+            self.protocol_status.setText(f"Calibration not used: {err}")
+            self.protocol_status.setStyleSheet(_ERROR_STYLE)
+            return False
+        protocol_calibration = self.loaded.calibration_path.name
+        self.loaded = replace(self.loaded, calibration=calibration, calibration_path=Path(path),
+                              calibration_raw=raw)
+        self.calibration_override = str(path)
+        self.protocol_status.setText(
+            self._describe(self.loaded)
+            + f" (chosen in the calibration editor; the protocol names {protocol_calibration})"
+        )
+        self.protocol_status.setStyleSheet(_OK_STYLE)
+        self.protocol_loaded.emit(self.loaded)
+        self._revalidate()
+        return True
 
     @staticmethod
     def _describe(loaded: LoadedProtocol) -> str:

@@ -25,6 +25,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from rig.gui.states import end_reason_text
+
 log = logging.getLogger(__name__)
 
 #: (column title, key path in a summary.json phase entry, format)
@@ -137,7 +139,7 @@ class SummaryDialog(QDialog):
         phases = list((self.summary or {}).get("phases", []))
         complete = (self.summary or {}).get("complete")
         self.header.setText(
-            f"<b>{self.session_dir.name}</b> — ended: <b>{end_reason}</b>"
+            f"<b>{self.session_dir.name}</b> — {end_reason_text(end_reason)}"
             + ("" if complete in (None, True) else " (record incomplete)")
             + f"<br>Folder: {self.session_dir}"
         )
