@@ -276,8 +276,11 @@ class MainWindow(QMainWindow):
             self._arranged = True
             self.right_splitter.setOrientation(orientation)
             self.plots.set_horizontal(narrow)
-            rest = max(400, width - SETUP_WIDTH)
-            self.main_splitter.setSizes([SETUP_WIDTH, rest])
+            # The set-up column is never narrower than its content (no clipped buttons).
+            setup_w = max(SETUP_WIDTH, self.setup_panel.minimumSizeHint().width() + 20)
+            self.setup_scroll.setMinimumWidth(setup_w)
+            rest = max(400, width - setup_w)
+            self.main_splitter.setSizes([setup_w, rest])
             if narrow:
                 self.right_splitter.setSizes([max(300, self.height() - 300), 220])
             else:
