@@ -95,6 +95,37 @@ def _phase_bounds(frames: FrameTable) -> list[tuple[str, int, int, float, float]
     return bounds
 
 
+def _planned_vs_actual(
+    header: dict[str, Any], phases: list[dict[str, Any]], interval_s: float
+) -> list[dict[str, Any]]:
+    """Per planned phase (session.json ``phases``): planned_s, actual_s (time covered by
+    its frames) and whether it ran in full (within 1.5 frame intervals)."""
+    plan = header.get("phases")
+    if not isinstance(plan, list):
+        return []
+    tolerance_s = 1.5 * interval_s if math.isfinite(interval_s) and interval_s > 0 else 0.1
+    out: list[dict[str, Any]] = []
+    for item in plan:
+        if not isinstance(item, dict):
+            continue
+        try:
+            name = str(item["name"])
+            planned_s = float(item["end_s"]) - float(item["start_s"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        ran = next((p for p in phases if p["phase"] == name), None)
+        actual_s = float(ran["duration_s"] or 0.0) if ran else 0.0
+        out.append(
+            {
+                "phase": name,
+                "planned_s": _round(planned_s),
+                "actual_s": _round(actual_s),
+                "ran_in_full": actual_s >= planned_s - tolerance_s,
+            }
+        )
+    return out
+
+
 def compute_summary_from(
     frames: FrameTable,
     events: EventTable,
@@ -180,7 +211,29 @@ def compute_summary_from(
         if ends:
             reason = ends[-1].detail.get("reason")
             end_reason = str(reason) if reason is not None else None
-    complete = end_reason is not None and frames.torn_rows == 0
+    interval_s = m.median_interval_s(frames.t_s) if n > 1 else math.nan
+    planned = _planned_vs_actual(header, phases, interval_s)
+    missing = [p for p in planned if not p["ran_in_full"]]
+    for entry in phases:
+        match = next((p for p in planned if p["phase"] == entry["phase"]), None)
+        entry["planned_s"] = match["planned_s"] if match else None
+        entry["actual_s"] = entry["duration_s"]
+    # Complete means: the protocol's end was reached, every planned phase ran its planned
+    # length, and no row was torn. Anything less is said (``incomplete``), never implied.
+    complete = (
+        end_reason == "completed" and frames.torn_rows == 0 and events.torn_rows == 0
+        and not missing
+    )
+    incomplete: list[str] = []
+    if end_reason is None:
+        incomplete.append("no end reason recorded (the session was cut short)")
+    elif end_reason != "completed":
+        incomplete.append(f"ended {end_reason}")
+    incomplete += [
+        f"{p['phase']}: ran {p['actual_s'] or 0:.1f} of {p['planned_s']:.1f} s" for p in missing
+    ]
+    if frames.torn_rows or events.torn_rows:
+        incomplete.append("torn last row ignored")
 
     baseline = next((p for p in phases if p["mode"] == "off"), None)
     test = next((p for p in phases if p["mode"] == "closed_loop"), None)
@@ -211,6 +264,9 @@ def compute_summary_from(
         "started_at": header.get("started_at"),
         "complete": complete,
         "end_reason": end_reason,
+        "incomplete": incomplete,
+        "planned_s": _round(sum(p["planned_s"] for p in planned)) if planned else None,
+        "planned_phases": planned,
         "frames": n,
         "duration_s": _round(float(durations.sum())),
         "median_frame_interval_s": _round(m.median_interval_s(frames.t_s), 6),
@@ -339,7 +395,16 @@ def format_summary_table(summary: dict[str, Any]) -> str:
     safety = sum(p["safety_events"] for p in summary.get("phases", []))
     extras.append(f"safety events: {safety}")
     extras.append(f"dropped frames: {summary.get('dropped_frames', 0)}")
-    if not summary.get("complete", False):
-        extras.append("INCOMPLETE session (cut short)")
     lines.append("; ".join(extras))
+    if not summary.get("complete", False):
+        lines.append(incomplete_text(summary))
     return "\n".join(lines)
+
+
+def incomplete_text(summary: dict[str, Any]) -> str:
+    """One line for an incomplete session: ``INCOMPLETE: ended source_ended; test: ran
+    0.0 of 1200.0 s; ...`` (CLI, GUI and report use the same words)."""
+    reasons = summary.get("incomplete") or []
+    if not reasons:
+        reasons = [f"ended {summary.get('end_reason') or 'without an end reason'}"]
+    return "INCOMPLETE: " + "; ".join(str(r) for r in reasons)

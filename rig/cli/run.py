@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from rig.cli._common import add_command
 from rig.errors import ConfigError, RigError
+from rig.exitcodes import exit_code_for
+from rig.session.status import EndReason
 
 if TYPE_CHECKING:
     from rig.protocol.load import LoadedProtocol
@@ -22,16 +24,6 @@ if TYPE_CHECKING:
 
 ORDER = 10
 
-_EXIT_CODES = {
-    "completed": 0,
-    "stopped_by_user": 0,
-    "error": 1,
-    "camera_lost": 3,
-    "board_lost": 3,
-    "safety_limit": 4,
-    "recorder_fault": 5,
-    "emergency_stop": 6,
-}
 
 
 def parse_speed(text: str) -> float | None:
@@ -143,6 +135,7 @@ def execute_session(runner: SessionRunner, board: Any, *, progress: bool) -> int
             print(f"warning: could not write board_commands.csv: {err}", file=sys.stderr)
     status = runner.status
     session_dir = runner.session_dir
+    summary: dict[str, Any] | None = None
     if session_dir is not None and (session_dir / "summary.json").exists():
         import json
 
@@ -153,10 +146,14 @@ def execute_session(runner: SessionRunner, board: Any, *, progress: bool) -> int
             print(format_summary_table(summary))
         except (OSError, ValueError, KeyError, TypeError) as err:
             print(f"warning: could not show the summary: {err}", file=sys.stderr)
-    print(f"session: {end.value}, {status.frames} frames, record in {session_dir}")
-    if not end.is_success:
+    where = f"record in {session_dir}" if session_dir is not None else "no record was created"
+    print(f"session: {end.value}, {status.frames} frames, {where}")
+    # (an incomplete session's table ends with its INCOMPLETE line: what did not run)
+    if end is EndReason.SOURCE_ENDED:
+        print(f"error: session INCOMPLETE: {status.fault or end.value}", file=sys.stderr)
+    elif not end.is_success:
         print(f"error: session ended: {end.value}: {status.fault or ''}".rstrip(": "), file=sys.stderr)
-    return _EXIT_CODES.get(end.value, 1)
+    return exit_code_for(end.value)
 
 
 def _with_calibration(loaded: LoadedProtocol, path: str) -> LoadedProtocol:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rig.devices.limits import FIRMWARE_MAX_FREQUENCY_HZ, FIRMWARE_MIN_PULSE_WIDTH_MS
 
@@ -333,18 +333,43 @@ class Tracking(_Model):
         return self
 
 
+#: Video codecs the recorder can write (rig.session.video.CODECS; a test keeps them equal).
+VIDEO_CODECS = ("MJPG", "FFV1", "H264", "MP4V")
+
+
 class Recording(_Model):
     """What is saved besides frames.csv and events.csv."""
 
     save_video: bool = Field(False, description="Save the raw video next to the record.")
-    codec: Annotated[str, Field(min_length=4, max_length=4)] = Field(
-        "MJPG", description="FourCC of the saved video (e.g. MJPG, mp4v)."
+    codec: str = Field(
+        "MJPG",
+        description="Codec of the saved video: MJPG (video.avi, default), FFV1 (video.mkv, "
+        "lossless, for re-scoring), H264 (video.mp4, near-lossless), MP4V (video.mp4).",
     )
     output_dir: str = Field(
         "sessions/{date}_{time}_{animal}_{protocol}",
         description="Session folder pattern; fields {date} {time} {animal} {protocol}. "
         "An existing folder is never reused.",
     )
+
+    @field_validator("codec")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        if value.upper() not in VIDEO_CODECS:
+            raise ValueError(f"must be one of {', '.join(VIDEO_CODECS)}, got {value!r}")
+        return value.upper()
+
+    @field_validator("output_dir")
+    @classmethod
+    def _relative_folder(cls, value: str) -> str:
+        parts = value.replace("\\", "/").split("/")
+        if not value.strip() or all(part in ("", ".") for part in parts):
+            raise ValueError(
+                f"must name a folder inside --out (e.g. sessions/{{date}}_{{time}}_{{animal}}), got {value!r}"
+            )
+        if value.startswith(("/", "\\")) or ".." in parts or (len(value) > 1 and value[1] == ":"):
+            raise ValueError(f"must be a relative path inside --out without '..', got {value!r}")
+        return value
 
 
 class Protocol(_Model):
@@ -370,6 +395,14 @@ class Protocol(_Model):
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ValueError(f"phases: phase names must be unique, repeated: {', '.join(duplicated)}")
+        frame_s = 1.0 / self.tracking.camera_fps
+        for index, phase in enumerate(self.phases):
+            if phase.duration_s < frame_s:
+                raise ValueError(
+                    f"phases[{index}].duration_s: {phase.duration_s:g} s is shorter than one "
+                    f"camera frame ({frame_s:.4g} s at tracking.camera_fps "
+                    f"{self.tracking.camera_fps:g})"
+                )
         if self.stimulation.duty_cycle > self.safety.max_duty_cycle + 1e-9:
             raise ValueError(
                 f"stimulation: duty cycle {self.stimulation.duty_cycle:.0%} exceeds "

@@ -75,6 +75,9 @@ _record_log.setLevel(logging.INFO)
 
 #: A median background is accepted when the animal stands out in this share of its samples.
 BACKGROUND_MIN_VISIBLE = 0.8
+#: How often the loop wakes while waiting for a non-live source (to see a stop or a
+#: writer fault); a non-live source has no timeout.
+_NON_LIVE_POLL_S = 0.25
 #: At most this many sampling windows (of ``tracking.background.duration_s``) before going on.
 BACKGROUND_MAX_WINDOWS = 6
 
@@ -180,6 +183,7 @@ class SessionRunner:
         self._state = RunState.IDLE
         self._phase_index = -1
         self._session_t_s = 0.0
+        self._end_t_s: float | None = None
         self._frames = 0
         self._last_frame_index: int | None = None
         self._zone = ZoneId.LOST
@@ -368,6 +372,14 @@ class SessionRunner:
 
     # ------------------------------------------------------------------ record
     def _create_record(self) -> None:
+        """Create the session folder and its first files. A full disk or an unwritable
+        folder here is a RecorderFault (exit 5), not an unexplained error."""
+        try:
+            self._create_record_files()
+        except OSError as err:
+            raise RecorderFault(f"cannot create the session record: {err}") from err
+
+    def _create_record_files(self) -> None:
         loaded = self._loaded
         protocol = self._protocol
         now = dt.datetime.now().astimezone()
@@ -385,7 +397,7 @@ class SessionRunner:
         power_path = getattr(loaded, "power_calibration_path", None)
         if power_path is not None:
             (session_dir / "power_calibration.yaml").write_bytes(Path(power_path).read_bytes())
-        handler = logging.FileHandler(session_dir / "session.log", encoding="utf-8")
+        handler = _QuietFileHandler(session_dir / "session.log", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.setLevel(logging.INFO)  # lifecycle lines come through _record_log at INFO
         logging.getLogger("rig").addHandler(handler)
@@ -646,6 +658,7 @@ class SessionRunner:
         self._arming = None
         self._set_state(RunState.RUNNING)
         t0_s: float | None = None
+        live = bool(self._source.is_live)
         reported_dropped = 0
         observers_frame = bool(self._observers)
         while True:
@@ -653,23 +666,19 @@ class SessionRunner:
                 return self._emergency_reason
             if self._stop.is_set():
                 return EndReason.STOPPED_BY_USER
-            frame = slot.take(self.camera_timeout_s)
+            # The camera timeout is a wall-time bound for live cameras only: a recorded or
+            # synthetic source on a busy machine is slow, not lost (it never drops frames).
+            frame = slot.take(self.camera_timeout_s if live else _NON_LIVE_POLL_S)
             if frame is None:
                 if slot.error is not None:
                     raise slot.error
+                if writer.error is not None:
+                    writer.raise_if_failed()
                 if slot.closed:
-                    if self._source.is_live:
+                    if live:
                         raise CameraLost(f"{self._source.name}: the camera stream ended")
-                    self._event("source_ended", {"t_s": round(self._session_t_s, 4)})
-                    if self._session_t_s < self.total_duration_s - 1.0:
-                        log.warning(
-                            "source %s ended at %.1f s, before the protocol's %.1f s",
-                            self._source.name,
-                            self._session_t_s,
-                            self.total_duration_s,
-                        )
-                    return EndReason.COMPLETED
-                if self._stop.is_set() or (self._acquisition.paused):
+                    return self._source_ended()
+                if not live or self._stop.is_set() or self._acquisition.paused:
                     continue
                 raise CameraLost(
                     f"{self._source.name}: no frame for {self.camera_timeout_s:g} s"
@@ -679,14 +688,15 @@ class SessionRunner:
             t_s = frame.t_s - t0_s
             if self._media_clock is not None:
                 self._media_clock.advance_to_s(t_s)
+            if t_s >= self.total_duration_s:
+                self._end_t_s = t_s
+                return EndReason.COMPLETED
             # phase boundaries (by the frame's own time)
             while (
                 self._phase_index + 1 < len(self.phases)
                 and t_s >= self.phases[self._phase_index + 1].start_s
             ):
-                self._next_phase(policy, writer)
-            if t_s >= self.total_duration_s:
-                return EndReason.COMPLETED
+                self._next_phase(policy, writer, t_s)
             result = control.process(frame.image, frame.captured_ns, t_s)
             latency_ms = result.latency_ns / 1e6
             with self._lock:
@@ -724,7 +734,7 @@ class SessionRunner:
                     cam_t_s=frame.cam_t_s,
                 )
             )
-            writer.write_image(frame.image)
+            writer.write_image(frame.image, t_s)  # never blocks; may drop (counted)
             for event in result.decision.events + result.extra_events:
                 self._event(event.kind, event.detail)
             if slot.dropped != reported_dropped:
@@ -754,9 +764,39 @@ class SessionRunner:
                 self._fault = "safety.max_total_on_s reached; the protocol says stop_session"
                 return EndReason.SAFETY_LIMIT
 
-    def _next_phase(self, policy: ZonePolicy, writer: SessionWriter) -> None:
+    def _source_ended(self) -> EndReason:
+        """A recorded/synthetic source ran out: completed only when its last frame covers
+        the protocol's end (within one frame interval), otherwise SOURCE_ENDED."""
+        fps = float(self._source.fps) or 30.0
+        last_t_s = self._session_t_s if self._frames else 0.0
+        covered_s = last_t_s + 1.0 / fps if self._frames else 0.0
+        self._end_t_s = last_t_s
+        missing = [
+            {"phase": p.name, "missing_s": round(p.end_s - max(p.start_s, covered_s), 3),
+             "planned_s": round(p.duration_s, 3)}
+            for p in self.phases
+            if p.end_s > covered_s + 0.5 / fps
+        ]
+        self._event(
+            "source_ended",
+            {"t_s": round(last_t_s, 4), "planned_s": round(self.total_duration_s, 4),
+             "missing": missing},
+        )
+        if not missing:
+            return EndReason.COMPLETED
+        self._fault = (
+            f"the source {self._source.name} ended at {covered_s:.1f} s of the protocol's "
+            f"{self.total_duration_s:.1f} s; not run: "
+            + ", ".join(f"{m['phase']} {m['missing_s']:.1f} of {m['planned_s']:.1f} s" for m in missing)
+        )
+        log.warning("INCOMPLETE: %s", self._fault)
+        return EndReason.SOURCE_ENDED
+
+    def _next_phase(self, policy: ZonePolicy, writer: SessionWriter, t_s: float) -> None:
+        """Start the next phase at the session time ``t_s`` of the frame that crossed its
+        planned start (events carry actual times, not planned ones)."""
         if self._phase_index >= 0:
-            self._end_phase(self.phases[self._phase_index].end_s)
+            self._end_phase(t_s)
         with self._lock:
             self._phase_index += 1
         plan = self.phases[self._phase_index]
@@ -765,8 +805,13 @@ class SessionRunner:
             self._stim_side = policy.stim_side
         self._event(
             "phase_start",
-            {"phase": plan.name, "mode": plan.phase.mode, "stim_side": policy.stim_side},
-            t_s=plan.start_s,
+            {
+                "phase": plan.name,
+                "mode": plan.phase.mode,
+                "stim_side": policy.stim_side,
+                "planned_start_s": round(plan.start_s, 4),
+            },
+            t_s=t_s,
         )
         writer.sync()
         self._lifecycle(
@@ -856,18 +901,16 @@ class SessionRunner:
             acquisition.join(timeout=5.0)
             if acquisition.is_alive():
                 log.error("acquisition thread did not stop within 5 s")
-        # 3. Final events and the record.
-        try:
-            self._final_events(end)
-        except BaseException:
-            log.exception("could not record the final events")
+        # 3. Final events and the record (as far as the disk allows: a full disk or a
+        # deleted folder is reported in one line, never as a traceback).
+        self._guarded("record the final events", lambda: self._final_events(end))
         writer = self._writer
         if writer is not None:
             try:
                 writer.close()
             except RecorderFault as err:
                 log.error("%s", err)
-                if end.is_success:
+                if not end.is_fault:
                     end = EndReason.RECORDER_FAULT
                     self._fault = str(err)
                     with self._lock:
@@ -875,14 +918,9 @@ class SessionRunner:
             except BaseException:
                 log.exception("closing the writer failed")
         if self._session_dir is not None:
-            try:
-                self._write_end_header(end)
-            except BaseException:
-                log.exception("could not write session.json at the end")
-            try:
-                self._write_summary(end)
-            except BaseException:
-                log.exception("could not write summary.json")
+            final = end
+            self._guarded("write session.json at the end", lambda: self._write_end_header(final))
+            self._guarded("write summary.json", lambda: self._write_summary(final))
         # 4. Devices.
         try:
             self._source.close()
@@ -905,10 +943,20 @@ class SessionRunner:
         self._set_state(RunState.FINISHED)
         self._notify("on_finished", self.status)
 
+    def _guarded(self, what: str, step: Callable[[], None]) -> None:
+        """One teardown step; its failure never skips the next. A failing medium (OSError,
+        RigError) is one log line; anything else is a bug and keeps its traceback."""
+        try:
+            step()
+        except (OSError, RigError) as err:
+            log.error("could not %s: %s", what, err)
+        except BaseException:
+            log.exception("could not %s", what)
+
     def _final_events(self, end: EndReason) -> None:
         if self._writer is None:
             return
-        reason = "stop" if end.is_success or end is EndReason.EMERGENCY_STOP else "fault"
+        reason = "fault" if end.is_fault and end is not EndReason.EMERGENCY_STOP else "stop"
         if end is EndReason.COMPLETED:
             reason = "phase_end"
         if end is EndReason.SAFETY_LIMIT:
@@ -920,13 +968,17 @@ class SessionRunner:
             self._poll_board()
         except BoardLost:
             pass
-        if self._fault is not None and end is not EndReason.STOPPED_BY_USER:
+        if self._fault is not None and end.is_fault:
             error = self._fault.split(":", 1)[0]
             self._event("fault", {"error": error, "message": self._fault})
+        # Actual times: the frame that reached the end (completed) or the last processed
+        # frame; phase_end and session_end share it, so phase_end is never after session_end.
+        end_t_s = self._end_t_s if self._end_t_s is not None else self._session_t_s
         if self._phase_index >= 0:
-            plan = self.phases[self._phase_index]
-            self._end_phase(plan.end_s if end is EndReason.COMPLETED else self._session_t_s)
-        self._event("session_end", {"reason": end.value, "frames": self._frames})
+            self._end_phase(end_t_s)
+        self._event(
+            "session_end", {"reason": end.value, "frames": self._frames}, t_s=end_t_s
+        )
 
     def _write_end_header(self, end: EndReason) -> None:
         assert self._session_dir is not None
@@ -940,6 +992,17 @@ class SessionRunner:
         if camera is not None and isinstance(header.get("source"), dict):
             header["source"] = {**header["source"], "camera_at_end": camera}
         header["total_laser_on_s"] = round(self._policy.total_on_s, 6) if self._policy else 0.0
+        header["planned_duration_s"] = round(self.total_duration_s, 6)
+        video = self._writer.video_stats() if self._writer is not None else None
+        if video is not None:
+            header["video"] = {
+                "file": video.file,
+                "codec": video.codec,
+                "frames_offered": video.frames_offered,
+                "frames_written": video.frames_written,
+                "frames_dropped": video.frames_dropped,
+                "failed": video.failed,
+            }
         write_json_atomic(self._session_dir / "session.json", header)
 
     def _write_summary(self, end: EndReason) -> None:
@@ -973,6 +1036,26 @@ def _refuse_automatic_exposure(source: FrameSource) -> None:
                 "applied; a session needs a fixed exposure and gain (switch auto off in the "
                 "camera or its driver)"
             )
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """session.log: on a full disk, stop logging to the file instead of printing a
+    "--- Logging error ---" traceback for every line."""
+
+    failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self.failed = True
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            self.failed = True
 
 
 def frame_with_time(frame: Frame, captured_ns: int) -> Frame:

@@ -31,6 +31,8 @@ class EndReason(enum.Enum):
     CAMERA_LOST = "camera_lost"
     BOARD_LOST = "board_lost"
     SAFETY_LIMIT = "safety_limit"
+    #: A recorded or synthetic source ran out before the protocol's planned end.
+    SOURCE_ENDED = "source_ended"
     RECORDER_FAULT = "recorder_fault"
     ERROR = "error"
     #: The operator closed the GUI window mid-session (laser off at once, record completed).
@@ -58,6 +60,12 @@ class ArmingProgress:
     def fraction(self) -> float:
         """Share of the current window sampled (0..1)."""
         return min(1.0, self.sampled_s / self.window_s) if self.window_s > 0 else 1.0
+
+    @property
+    def is_fault(self) -> bool:
+        """True for an end caused by a failure (not by the protocol, the operator or the
+        source running out)."""
+        return not self.is_success and self is not EndReason.SOURCE_ENDED
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,7 +160,7 @@ def test_replay_of_a_recorded_video(tmp_path: Path, capsys: pytest.CaptureFixtur
             writer.write(cv2.cvtColor(frame.image, cv2.COLOR_GRAY2BGR))
     writer.release()
     protocol = tmp_path / "p.yaml"
-    protocol.write_text(PROTOCOL.replace("duration_s: 120", "duration_s: 20"))
+    protocol.write_text(PROTOCOL.replace("duration_s: 120", "duration_s: 8"))
     assert main(["replay", str(video), "--protocol", str(protocol), "--out", str(tmp_path / "o")]) == 0
     session_dir = _session_dir(tmp_path / "o")
     header = json.loads((session_dir / "session.json").read_text())
