@@ -17,8 +17,8 @@ class ExitCode:
 
 
 EXIT_CODES: tuple[ExitCode, ...] = (
-    ExitCode(0, "session completed, or stopped by the user (Ctrl-C, SIGTERM, Stop)",
-             ("completed", "stopped_by_user")),
+    ExitCode(0, "session completed, or stopped by the user (Ctrl-C, SIGTERM, Stop, window closed)",
+             ("completed", "stopped_by_user", "closed_by_user")),
     ExitCode(1, "unexpected error (a bug: printed with its traceback or logged)", ("error",)),
     ExitCode(2, "bad input: protocol, calibration, rig file, option or source; nothing was "
              "created or opened"),

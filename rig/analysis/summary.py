@@ -214,10 +214,10 @@ def compute_summary_from(
     interval_s = m.median_interval_s(frames.t_s) if n > 1 else math.nan
     planned = _planned_vs_actual(header, phases, interval_s)
     missing = [p for p in planned if not p["ran_in_full"]]
-    for entry in phases:
-        match = next((p for p in planned if p["phase"] == entry["phase"]), None)
-        entry["planned_s"] = match["planned_s"] if match else None
-        entry["actual_s"] = entry["duration_s"]
+    for phase_entry in phases:
+        match = next((p for p in planned if p["phase"] == phase_entry["phase"]), None)
+        phase_entry["planned_s"] = match["planned_s"] if match else None
+        phase_entry["actual_s"] = phase_entry["duration_s"]
     # Complete means: the protocol's end was reached, every planned phase ran its planned
     # length, and no row was torn. Anything less is said (``incomplete``), never implied.
     complete = (

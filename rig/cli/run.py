@@ -26,6 +26,11 @@ ORDER = 10
 
 
 
+#: --speed bounds: slower than 1/100 of real time or faster than 1000x is a typo.
+SPEED_MIN = 0.01
+SPEED_MAX = 1000.0
+
+
 def parse_speed(text: str) -> float | None:
     """``max`` -> None (as fast as possible, no drops), else a positive factor."""
     if text.strip().lower() == "max":
@@ -34,9 +39,18 @@ def parse_speed(text: str) -> float | None:
         value = float(text)
     except ValueError:
         raise ConfigError(f"--speed: use max or a number > 0, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise ConfigError(f"--speed: must be > 0, got {text!r}")
+    if not (math.isfinite(value) and SPEED_MIN <= value <= SPEED_MAX):
+        raise ConfigError(
+            f"--speed: must be max or between {SPEED_MIN:g} and {SPEED_MAX:g}, got {text!r}"
+        )
     return value
+
+
+def parse_out(text: str) -> Path:
+    """``--out``: a folder name is required (an empty one would mean the current folder)."""
+    if not text.strip():
+        raise ConfigError("--out: give a folder for the session records (got an empty name)")
+    return Path(text)
 
 
 # ----------------------------------------------------------------------------- progress
@@ -170,7 +184,12 @@ def _with_calibration(loaded: LoadedProtocol, path: str) -> LoadedProtocol:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from rig.devices.registry import make_session_devices, parse_board_spec, parse_source_spec
+    from rig.devices.registry import (
+        check_source,
+        make_session_devices,
+        parse_board_spec,
+        parse_source_spec,
+    )
     from rig.protocol.load import load_protocol
     from rig.session.runner import SessionRunner
 
@@ -182,6 +201,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     speed = parse_speed(args.speed)
     if source_spec.is_live and speed != 1.0:
         raise ConfigError("--speed: a live camera runs in real time (speed 1)")
+    out = parse_out(args.out)
+    check_source(source_spec, loaded.calibration)  # before any board is opened
     devices = make_session_devices(
         source_spec, board_spec, loaded.calibration, loaded.protocol.tracking.camera_fps
     )
@@ -190,7 +211,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         loaded,
         devices.source,
         board,
-        Path(args.out),
+        out,
         args.animal,
         experimenter=args.experimenter,
         notes=args.notes,
@@ -204,22 +225,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from rig.devices.registry import make_session_devices, parse_source_spec
+    from rig.devices.registry import check_source, make_session_devices, parse_source_spec
     from rig.protocol.load import load_protocol
     from rig.session.runner import SessionRunner
 
     loaded = load_protocol(args.protocol)
     if args.calibration:
         loaded = _with_calibration(loaded, args.calibration)
-    source_spec = parse_source_spec(f"video:{args.video}")
+    source_spec = dataclasses.replace(
+        parse_source_spec(f"video:{args.video}"), start_s=args.start_s, end_s=args.end_s
+    )
     speed = parse_speed(args.speed)
+    out = parse_out(args.out)
+    check_source(source_spec, loaded.calibration)
     devices = make_session_devices(source_spec, "mock:replay", loaded.calibration)
     board = devices.board
     runner = SessionRunner(
         loaded,
         devices.source,
         board,
-        Path(args.out),
+        out,
         args.animal or Path(args.video).stem,
         experimenter=args.experimenter,
         notes=args.notes or f"replay of {args.video}",
@@ -241,6 +266,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     loaded = load_default_protocol()
     speed = parse_speed(args.speed)
+    out = parse_out(args.out)
     scale = 1.0
     if args.duration_s is not None:
         if not args.duration_s > 0:
@@ -255,7 +281,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         loaded,
         source,
         board,
-        Path(args.out),
+        out,
         args.animal,
         notes="rig demo: synthetic arena, mock board",
         speed=speed,
@@ -313,6 +339,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.add_argument("--protocol", required=True, help="protocol YAML file")
     replay.add_argument("--calibration", help="arena calibration for this video (default: the protocol's)")
     replay.add_argument("--speed", default="max", help="max (default), 1 (real time), 2, ...")
+    replay.add_argument("--start-s", type=float, default=0.0, help="replay from this time in the video (s; default 0)")
+    replay.add_argument("--end-s", type=float, default=None, help="replay up to this time in the video (s; default: its end)")
     replay.add_argument("--animal", help="animal ID (default: the video's file name)")
     replay.add_argument("--experimenter", default="", help="who re-scores the session")
     replay.add_argument("--notes", default="", help="free-text notes for session.json")

@@ -332,6 +332,18 @@ class SessionRunner:
 
     def _run_inner(self) -> EndReason:
         protocol = self._protocol
+        # The source first: a video that cannot be opened, or frames of the wrong size,
+        # must not cost a board reset (an Arduino resets when its port opens).
+        self._source.open()
+        _refuse_automatic_exposure(self._source)
+        frame_size = tuple(self._source.frame_size)
+        camera = self._loaded.calibration.camera
+        if frame_size != (camera.width_px, camera.height_px):
+            raise ConfigError(
+                f"{self._loaded.calibration_path}: camera: calibrated for "
+                f"{camera.width_px}x{camera.height_px} px but the source {self._source.name} "
+                f"delivers {frame_size[0]}x{frame_size[1]} px"
+            )
         self._board.open()
         self._board_connected = True
         stimulation = protocol.stimulation
@@ -344,16 +356,6 @@ class SessionRunner:
                 max_on_s=protocol.safety.max_continuous_on_s,
             )
         )
-        self._source.open()
-        _refuse_automatic_exposure(self._source)
-        frame_size = tuple(self._source.frame_size)
-        camera = self._loaded.calibration.camera
-        if frame_size != (camera.width_px, camera.height_px):
-            raise ConfigError(
-                f"{self._loaded.calibration_path}: camera: calibrated for "
-                f"{camera.width_px}x{camera.height_px} px but the source {self._source.name} "
-                f"delivers {frame_size[0]}x{frame_size[1]} px"
-            )
         self._create_record()
         self._event(
             "session_start",

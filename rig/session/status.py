@@ -43,6 +43,12 @@ class EndReason(enum.Enum):
         """True for an end the operator intended (completed, stopped, window closed)."""
         return self in (EndReason.COMPLETED, EndReason.STOPPED_BY_USER, EndReason.CLOSED_BY_USER)
 
+    @property
+    def is_fault(self) -> bool:
+        """True for an end caused by a failure (not by the protocol, the operator or the
+        source running out)."""
+        return not self.is_success and self is not EndReason.SOURCE_ENDED
+
 
 @dataclass(frozen=True, slots=True)
 class ArmingProgress:
@@ -60,12 +66,6 @@ class ArmingProgress:
     def fraction(self) -> float:
         """Share of the current window sampled (0..1)."""
         return min(1.0, self.sampled_s / self.window_s) if self.window_s > 0 else 1.0
-
-    @property
-    def is_fault(self) -> bool:
-        """True for an end caused by a failure (not by the protocol, the operator or the
-        source running out)."""
-        return not self.is_success and self is not EndReason.SOURCE_ENDED
 
 
 @dataclass(frozen=True, slots=True)
