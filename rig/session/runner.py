@@ -54,6 +54,7 @@ from rig.session.control import ControlLoop, PhasePlan, TrackerLike, plan_phases
 from rig.session.observer import SessionObserver
 from rig.session.sides import SideChoice, assign_side
 from rig.session.status import ArmingProgress, EndReason, FrameUpdate, RunnerStatus, RunState
+from rig.session.video import DEFAULT_QUEUE_BYTES
 from rig.session.writer import (
     EventRow,
     FrameRow,
@@ -132,6 +133,7 @@ class SessionRunner:
         camera_timeout_s: float = 2.0,
         tracker_factory: TrackerFactory | None = None,
         source_info: dict[str, object] | None = None,
+        video_queue_bytes: int = DEFAULT_QUEUE_BYTES,
     ) -> None:
         if not animal_id or not animal_id.strip():
             raise ConfigError("--animal: an animal ID is required")
@@ -157,6 +159,7 @@ class SessionRunner:
         self.camera_timeout_s = camera_timeout_s
         self._tracker_factory = tracker_factory or default_tracker_factory
         self._source_info = source_info
+        self._video_queue_bytes = video_queue_bytes
 
         check_output_writable(self._out_dir)
         self._background_image_path = self._resolve_background_image()
@@ -414,6 +417,7 @@ class SessionRunner:
             save_video=protocol.recording.save_video,
             codec=protocol.recording.codec,
             fps=float(self._source.fps),
+            video_queue_bytes=self._video_queue_bytes,
         )
         self._writer.start()
         self._lifecycle(
