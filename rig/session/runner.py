@@ -859,7 +859,9 @@ class SessionRunner:
     def _event(self, kind: str, detail: dict[str, object], t_s: float | None = None) -> None:
         when = self._session_t_s if t_s is None else t_s
         writer = self._writer
-        if writer is not None:
+        # A failed writer (disk full, folder gone) takes no more rows; during the teardown
+        # the events still reach the observers (the GUI) instead of raising again.
+        if writer is not None and not (self._state is RunState.STOPPING and writer.error is not None):
             writer.write_event(EventRow(when, self._last_frame_index, kind, dict(detail)))
         if self._observers:
             self._notify("on_event", kind, when, dict(detail))
