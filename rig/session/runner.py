@@ -792,7 +792,7 @@ class SessionRunner:
             return EndReason.COMPLETED
         self._fault = (
             f"the source {self._source.name} ended at {covered_s:.1f} s of the protocol's "
-            f"{self.total_duration_s:.1f} s; not run: "
+            f"{self.total_duration_s:.1f} s; missing: "
             + ", ".join(f"{m['phase']} {m['missing_s']:.1f} of {m['planned_s']:.1f} s" for m in missing)
         )
         log.warning("INCOMPLETE: %s", self._fault)
