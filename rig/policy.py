@@ -66,13 +66,24 @@ class ZonePolicy:
     """The laser rule of one session (see the module docstring). Not thread-safe: the
     control loop thread is its only user."""
 
-    def __init__(self, decision: Decision, safety: Safety, stim_side: str) -> None:
+    def __init__(
+        self,
+        decision: Decision,
+        safety: Safety,
+        stim_side: str,
+        light_zones: frozenset[str] | None = None,
+    ) -> None:
         if stim_side not in ("left", "right"):
             raise ValueError(f"stim_side must be 'left' or 'right', got {stim_side!r}")
         self.decision = decision
         self.safety = safety
         self.base_stim_side = stim_side
         self.stim_side = stim_side
+        #: Named zones that get light (None: the zone named like the stimulated side).
+        self._base_light_zones = (
+            None if light_zones is None else frozenset(ZoneId(n) for n in light_zones)
+        )
+        self.light_zones = self._light_zones(swap=False)
         self._phase: Phase | None = None
         self._phase_start_s = 0.0
         # zone state
@@ -97,6 +108,17 @@ class ZonePolicy:
         self._phase_start_s = t_s
         other = "right" if self.base_stim_side == "left" else "left"
         self.stim_side = other if phase.swap_sides else self.base_stim_side
+        self.light_zones = self._light_zones(swap=phase.swap_sides)
+
+    def _light_zones(self, swap: bool) -> frozenset[ZoneId]:
+        """The zones lit in closed loop; ``swap`` exchanges left and right (reversal)."""
+        if self._base_light_zones is None:
+            side = self.stim_side
+            return frozenset({ZoneId.from_side(side)})
+        if not swap:
+            return self._base_light_zones
+        mirror = {ZoneId.LEFT: ZoneId.RIGHT, ZoneId.RIGHT: ZoneId.LEFT}
+        return frozenset(mirror.get(z, z) for z in self._base_light_zones)
 
     @property
     def laser_on(self) -> bool:
@@ -209,7 +231,7 @@ class ZonePolicy:
         if self._candidate_count >= self.decision.debounce_frames:
             self._accepted = zone
             self._candidate, self._candidate_count = None, 0
-            if zone in (ZoneId.LEFT, ZoneId.RIGHT):
+            if zone.is_compartment:
                 self._last_compartment = zone
             events.append(PolicyEvent("zone_entry", {"zone": zone.value}))
 
@@ -236,4 +258,4 @@ class ZonePolicy:
             zone = self._last_compartment
         if zone is None:
             return False, "zone"
-        return zone is ZoneId.from_side(self.stim_side), "zone"
+        return zone in self.light_zones, "zone"

@@ -152,7 +152,9 @@ def zone_overlays(loaded: Any, stim_side: str = "") -> tuple[list[tuple[float, f
         label = name.upper() + (" (stim)" if name == stim_side else "")
         if name == "neutral":
             label = ""
-        overlays.append(ZoneOverlay(name, tuple(polygon), ZONE_COLOURS[name], label))
+        overlays.append(
+            ZoneOverlay(name, tuple(polygon), ZONE_COLOURS.get(name, ZONE_COLOURS["neutral"]), label)
+        )
     return [(float(x), float(y)) for x, y in calibration.corners_px], overlays
 
 
@@ -389,7 +391,7 @@ class MainWindow(QMainWindow):
             from rig.zones import ZoneMap
 
             zone_map = ZoneMap.from_protocol(protocol.arena, loaded.calibration)
-            zone_map_boundaries = [zone_map.left.x_max_cm, zone_map.right.x_min_cm]
+            zone_map_boundaries = zone_map.x_boundaries_cm()
         except Exception:
             log.exception("zone map for plots")
         self.plots.reset(

@@ -358,7 +358,13 @@ class SessionRunner:
         tracker = self._tracker_factory(self._loaded, (int(frame_size[0]), int(frame_size[1])))
         if not self._arm(tracker):
             return self._emergency_reason if self._emergency.is_set() else EndReason.STOPPED_BY_USER
-        self._policy = ZonePolicy(protocol.decision, protocol.safety, self.side.side)
+        stimulated_zones = protocol.arena.stimulated_zones
+        self._policy = ZonePolicy(
+            protocol.decision,
+            protocol.safety,
+            self.side.side,
+            None if stimulated_zones is None else frozenset(stimulated_zones),
+        )
         self._control = ControlLoop(
             tracker, self.mapper, self.zones, self._policy, self._board, protocol.safety
         )
