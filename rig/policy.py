@@ -129,6 +129,17 @@ class ZonePolicy:
         return self._accepted
 
     @property
+    def lit_zone(self) -> ZoneId | None:
+        """In a closed-loop phase, the zone whose rule decides the light (the accepted zone,
+        or the last compartment while holding in the neutral band); else None."""
+        if self._phase is None or self._phase.mode != "closed_loop":
+            return None
+        zone = self._accepted
+        if zone is ZoneId.NEUTRAL:
+            zone = self._last_compartment
+        return zone
+
+    @property
     def lost_frames(self) -> int:
         """Consecutive frames without a position so far."""
         return self._lost_run

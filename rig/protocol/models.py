@@ -269,6 +269,29 @@ class Phase(_Model):
         return self
 
 
+class ZoneStimulation(_Model):
+    """Pulse-train settings of one zone, overriding `stimulation`'s (per-zone light)."""
+
+    frequency_hz: float | None = Field(None, gt=0, description="Pulse frequency in this zone.")
+    pulse_width_ms: float | None = Field(None, gt=0, description="Pulse width in this zone.")
+    target_power_mw: float | None = Field(
+        None,
+        gt=0,
+        description="Not supported: optorig's boards switch the laser by TTL and cannot set "
+        "its power per zone; set the power at the laser driver.",
+    )
+
+    @model_validator(mode="after")
+    def _no_power(self) -> ZoneStimulation:
+        if self.target_power_mw is not None:
+            raise ValueError(
+                "target_power_mw: the board switches the laser on and off (TTL) and cannot "
+                "change its power per zone; set the power at the laser driver and use one "
+                "stimulation.target_power_mw"
+            )
+        return self
+
+
 class Stimulation(_Model):
     """What the board does while the laser gate is open."""
 
@@ -304,6 +327,26 @@ class Stimulation(_Model):
     power_calibration: str | None = Field(
         None, description="Laser power calibration file (beside the protocol or in calibration/)."
     )
+    zones: dict[ZoneName, ZoneStimulation] = Field(
+        default_factory=dict,
+        description="Per-zone pulse trains, e.g. {inner: {frequency_hz: 40}}: when the light "
+        "comes on in that zone the board is reconfigured (gate closed) and the configuration "
+        "it acknowledged is recorded (`laser_config` event). Zones not listed use the "
+        "settings above.",
+    )
+
+    def for_zone(self, name: str) -> Stimulation:
+        """The stimulation in zone ``name`` (this one when the zone has no override)."""
+        override = self.zones.get(name)
+        if override is None:
+            return self
+        data = self.model_dump()
+        data["zones"] = {}
+        for key in ("frequency_hz", "pulse_width_ms"):
+            value = getattr(override, key)
+            if value is not None:
+                data[key] = value
+        return Stimulation.model_validate(data)
 
     @property
     def period_ms(self) -> float:
@@ -336,7 +379,22 @@ class Stimulation(_Model):
                 )
             if self.ramp_down_ms > 0:
                 raise ValueError("ramp_down_ms: a ramp-down is only used with continuous light")
+        elif self.zones:
+            raise ValueError("zones: per-zone trains need mode pulse_train")
+        for name in self.zones:
+            try:
+                self.for_zone(name)
+            except ValueError as err:
+                raise ValueError(f"zones.{name}: {_first_error(err)}") from None
         return self
+
+
+def _first_error(err: ValueError) -> str:
+    errors = getattr(err, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return str(first.get("msg", err)).removeprefix("Value error, ")
+    return str(err)
 
 
 class Decision(_Model):
@@ -473,6 +531,21 @@ class Protocol(_Model):
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ValueError(f"phases: phase names must be unique, repeated: {', '.join(duplicated)}")
+        zone_names = (
+            {z.name for z in self.arena.zones} if self.arena.zones is not None else {"left", "right"}
+        )
+        for name in self.stimulation.zones:
+            if name not in zone_names:
+                raise ValueError(
+                    f"stimulation.zones: no zone named {name!r} in the arena "
+                    f"(zones: {', '.join(sorted(zone_names))})"
+                )
+            duty = self.stimulation.for_zone(name).duty_cycle
+            if duty > self.safety.max_duty_cycle + 1e-9:
+                raise ValueError(
+                    f"stimulation.zones.{name}: duty cycle {duty:.0%} exceeds "
+                    f"safety.max_duty_cycle {self.safety.max_duty_cycle:.0%}"
+                )
         if self.stimulation.duty_cycle > self.safety.max_duty_cycle + 1e-9:
             raise ValueError(
                 f"stimulation: duty cycle {self.stimulation.duty_cycle:.0%} exceeds "

@@ -32,6 +32,8 @@ def machine() -> dict[str, Any]:
 class _Collector(BaseObserver):
     def __init__(self) -> None:
         self.latencies_ms: list[float] = []
+        self.track_ms: list[float] = []
+        self.wait_ms: list[float] = []
         self.first_ns: int | None = None
         self.last_ns = 0
         self.final: RunnerStatus | None = None
@@ -42,6 +44,8 @@ class _Collector(BaseObserver):
             self.first_ns = now
         self.last_ns = now
         self.latencies_ms.append(update.latency_ms)
+        self.track_ms.append(update.track_ms)
+        self.wait_ms.append(update.wait_ms)
 
     def on_finished(self, status: RunnerStatus) -> None:
         self.final = status
@@ -99,6 +103,12 @@ def bench_loop_latency(duration_s: float = 20.0, fps: float = 30.0) -> dict[str,
         "fps": round((len(collector.latencies_ms) - 1) / wall_s, 2) if wall_s > 0 else 0.0,
         "dropped_frames": status.dropped_frames if status else None,
         "latency_ms": _stats(collector.latencies_ms),
+        "tracker_ms": _stats(collector.track_ms),
+        "wait_ms": _stats(collector.wait_ms),
+        # The engine's own overhead per frame: latency minus the tracker's share.
+        "latency_minus_tracker_ms": _stats(
+            [a - b for a, b in zip(collector.latencies_ms, collector.track_ms, strict=True)]
+        ),
         "machine": machine(),
     }
 

@@ -135,3 +135,51 @@ def test_open_field_light_in_the_inner_zone(tmp_path: Path) -> None:
     summary = read_json(session_dir / "summary.json")
     assert summary["laser_follow"]["match_fraction"] == 1.0
     assert set(summary["phases"][0]["zones"]) >= {"inner", "outer"}
+
+
+def test_per_zone_trains_reconfigure_the_board_before_the_light_comes_on(tmp_path: Path) -> None:
+    """Open field, light in both zones: 40 Hz x 10 ms in the inner zone, 20 Hz x 15 ms
+    elsewhere. Every gate opening must be preceded by the train of the zone the light is
+    for, sent with the gate closed and acknowledged; the record lists each change. Fails on
+    the old code, which had one train per session."""
+    loaded = protocol_variant(
+        load_protocol(REPO / "protocols" / "open_field_inner.yaml"),
+        arena={"stimulated_zones": ["inner", "outer"]},
+        stimulation={"zones": {"inner": {"frequency_hz": 40, "pulse_width_ms": 10}}},
+        phases=[{"name": "test", "duration_s": 40, "mode": "closed_loop"}],
+        decision={"debounce_frames": DEBOUNCE, "neutral_band": "hold", "tracking_loss_grace_frames": GRACE},
+        safety={"max_continuous_on_s": 600, "max_total_on_s": 3000},
+        tracking={"background": {"source": "median", "duration_s": 20, "n_frames": 40}},
+    )
+    source = SyntheticArena(loaded.calibration, fps=30.0, seed=5, noise=3.0)
+    board = MockBoard()
+    runner = SessionRunner(loaded, source, board, tmp_path, "m011", speed=None, simulated=True)
+    assert runner.run() is EndReason.COMPLETED
+    assert runner.session_dir is not None
+    config = None
+    opened_with = []
+    for command in board.commands:
+        if command.kind == "configure":
+            assert not board_gate_open_before(board, command)
+            config = command.config
+        elif command.kind == "gate_open":
+            assert config is not None
+            opened_with.append((config.frequency_hz, config.pulse_width_ms))
+    assert {(40.0, 10.0), (20.0, 15.0)} <= set(opened_with)
+    events = [e for e in read_csv(runner.session_dir / "events.csv") if e["kind"] == "laser_config"]
+    assert len(events) >= 2
+    rows = read_csv(runner.session_dir / "frames.csv")
+    assert sum(int(r["laser_on"]) for r in rows) > 0.5 * len(rows)
+
+
+def board_gate_open_before(board: MockBoard, command: Any) -> bool:
+    """Whether the gate was open (last gate command an open) when ``command`` was sent."""
+    state = False
+    for c in board.commands:
+        if c is command:
+            return state
+        if c.kind == "gate_open":
+            state = True
+        elif c.kind == "gate_close":
+            state = False
+    raise AssertionError("command not found")

@@ -282,7 +282,7 @@ class CalibrationEditor(QDialog):
         except Exception:  # noqa: BLE001 - display only
             zone_map = ZoneMap.split_middle(calibration.width_cm, calibration.length_cm, 4.0)
         return [
-            ZoneOverlay(zone.value, tuple(poly), ZONE_COLOURS[zone.value],
+            ZoneOverlay(zone.value, tuple(poly), ZONE_COLOURS.get(zone.value, ZONE_COLOURS["neutral"]),
                         "" if zone.value == "neutral" else zone.value.upper())
             for zone, poly in zone_map.polygons_px(PixelMapper(calibration)).items()
         ]
