@@ -17,7 +17,9 @@ ended, e.g. on a fault) removes it, so a finished arena never holds the others b
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -102,6 +104,7 @@ class SharedFrames:
         self._truths: dict[int, list[GroundTruth | None]] = {}
         self._next_read = 0
         self._ended = False
+        self._reading = False
         self._error: BaseException | None = None
         self._positions: dict[int, int] = {}
         self._opened = 0
@@ -139,7 +142,7 @@ class SharedFrames:
                 if self._ended:
                     return None
                 slowest = min(self._positions.values())
-                if self._next_read - slowest < self.max_lead:
+                if not self._reading and self._next_read - slowest < self.max_lead:
                     self._read_one()
                 else:
                     self._cond.wait(0.05)
@@ -150,20 +153,28 @@ class SharedFrames:
             return frame, (truths[i] if truths is not None else None)
 
     def _read_one(self) -> None:
-        """Read the next source frame into the buffer (under the lock: one reader)."""
+        """Read the next source frame into the buffer. Called with the lock held; the read
+        itself runs without it (a camera read blocks) while ``_reading`` keeps it single."""
+        self._reading = True
+        self._cond.release()
         try:
             frame = self.source.read()
+            truths_fn = getattr(self.source, "region_truths", None)
+            truths = truths_fn() if frame is not None and callable(truths_fn) else None
         except BaseException as err:  # every view's runner sees it
+            self._cond.acquire()
+            self._reading = False
             self._error = err
             self._cond.notify_all()
             raise
+        self._cond.acquire()
+        self._reading = False
         if frame is None:
             self._ended = True
         else:
             self._buffer[self._next_read] = frame
-            truths = getattr(self.source, "region_truths", None)
-            if callable(truths):
-                self._truths[self._next_read] = truths()
+            if truths is not None:
+                self._truths[self._next_read] = truths
             self._next_read += 1
             self.frames_read += 1
         self._cond.notify_all()
@@ -322,6 +333,67 @@ class TiledSynthetic:
             a.close()
 
     def __enter__(self) -> TiledSynthetic:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class PacedLive:
+    """A non-live source played as a camera: each frame is released at its own time
+    (``t_s`` from the first frame) and stamped ``captured_ns`` then; ``is_live`` is True,
+    so runners take its stamps as capture times (the multi-arena latency benchmark)."""
+
+    def __init__(self, source: FrameSource) -> None:
+        self._source = source
+        self._t0_ns: int | None = None
+        self._t0_s = 0.0
+
+    @property
+    def name(self) -> str:
+        return f"paced({self._source.name})"
+
+    @property
+    def fps(self) -> float:
+        return self._source.fps
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return tuple(self._source.frame_size)  # type: ignore[return-value]
+
+    @property
+    def is_live(self) -> bool:
+        return True
+
+    def open(self) -> None:
+        self._source.open()
+
+    def read(self) -> Frame | None:
+        frame = self._source.read()
+        if frame is None:
+            return None
+        if self._t0_ns is None:
+            self._t0_ns, self._t0_s = time.perf_counter_ns(), frame.t_s
+        due_ns = self._t0_ns + int((frame.t_s - self._t0_s) * 1e9)
+        delay_s = (due_ns - time.perf_counter_ns()) / 1e9
+        if delay_s > 0:
+            time.sleep(delay_s)
+        return dataclasses.replace(frame, captured_ns=time.perf_counter_ns())
+
+    def region_truths(self) -> list[GroundTruth | None]:
+        fn = getattr(self._source, "region_truths", None)
+        return list(fn()) if callable(fn) else []
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> PacedLive:
         self.open()
         return self
 

@@ -161,6 +161,82 @@ def bench_replay(duration_s: float = 60.0, fps: float = 30.0) -> dict[str, Any]:
     return results
 
 
+class _FrameLatencies(BaseObserver):
+    def __init__(self) -> None:
+        self.by_frame: dict[int, float] = {}
+        self.final: RunnerStatus | None = None
+
+    def on_frame(self, update: FrameUpdate) -> None:
+        self.by_frame[update.frame_index] = update.latency_ms
+
+    def on_finished(self, status: RunnerStatus) -> None:
+        self.final = status
+
+
+def bench_multi_arena(
+    n_arenas: int = 4,
+    frame_size: tuple[int, int] = (1280, 1024),
+    fps: float = 60.0,
+    duration_s: float = 20.0,
+) -> dict[str, Any]:
+    """N arenas in one image from a camera-paced synthetic source, one mock board each:
+    per frame, capture -> the last arena's board command (the slowest arena), p50/p99."""
+    import dataclasses
+
+    import yaml
+
+    from rig.devices.mock_board import MockBoard
+    from rig.devices.regions import PacedLive, TiledSynthetic, grid_regions, region_calibration
+    from rig.session.multi import ArenaSpec, MultiArenaRunner
+
+    regions = grid_regions(n_arenas, frame_size)
+    base = _loaded(duration_s)
+    data = base.protocol.model_dump(mode="json")
+    data["tracking"]["camera_fps"] = fps
+    from rig.protocol.models import Protocol
+
+    base = dataclasses.replace(base, protocol=Protocol.model_validate(data))
+    collectors = [_FrameLatencies() for _ in regions]
+    arenas = []
+    calibrations = []
+    for i, (region, collector) in enumerate(zip(regions, collectors, strict=True)):
+        cal = region_calibration(region)
+        calibrations.append(cal)
+        raw = yaml.safe_dump(cal.model_dump(mode="json")).encode()
+        loaded = dataclasses.replace(base, calibration=cal, calibration_raw=raw)
+        arenas.append(
+            ArenaSpec(region, loaded, MockBoard(f"mock{i}"), f"bench{i}", observers=(collector,))
+        )
+    source = PacedLive(
+        TiledSynthetic(frame_size, regions, calibrations, [100 + i for i in range(n_arenas)], fps=fps)
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        multi = MultiArenaRunner(source, arenas, Path(tmp), speed=None, simulated=True)
+        t0 = time.perf_counter()
+        ends = multi.run()
+        wall_s = time.perf_counter() - t0
+    common = set.intersection(*(set(c.by_frame) for c in collectors))
+    last_ms = [max(c.by_frame[k] for c in collectors) for k in sorted(common)]
+    return {
+        "benchmark": "multi_arena",
+        "description": f"{n_arenas} arenas in one {frame_size[0]}x{frame_size[1]} image at "
+        f"{fps:g} fps (synthetic, paced like a camera), one mock board each: capture -> the "
+        "last arena's laser command for each frame",
+        "end_reasons": {k: v.value for k, v in ends.items()},
+        "frames_all_arenas": len(common),
+        "frame_to_last_command_ms": _stats(last_ms),
+        "per_arena_latency_ms": {
+            r.name: _stats(list(c.by_frame.values())) for r, c in zip(regions, collectors, strict=True)
+        },
+        "dropped_frames": {
+            r.name: (c.final.dropped_frames if c.final else None)
+            for r, c in zip(regions, collectors, strict=True)
+        },
+        "wall_s": round(wall_s, 2),
+        "machine": machine(),
+    }
+
+
 def run_all(quick: bool = False) -> dict[str, Any]:
     from rig.tracking.bench import bench_tracker
 
@@ -172,4 +248,5 @@ def run_all(quick: bool = False) -> dict[str, Any]:
         },
         "loop_latency": bench_loop_latency(duration_s=8.0 if quick else 20.0),
         "replay": bench_replay(duration_s=20.0 if quick else 60.0),
+        "multi_arena": bench_multi_arena(duration_s=12.0 if quick else 30.0),
     }

@@ -66,6 +66,7 @@ class MultiArenaRunner:
         run_id: str | None = None,
         experimenter: str = "",
         max_lead: int = 8,
+        duration_scale: float = 1.0,
     ) -> None:
         if not arenas:
             raise ValueError("at least one arena")
@@ -96,6 +97,7 @@ class MultiArenaRunner:
                     stim_side=arena.stim_side,
                     observers=arena.observers,
                     simulated=simulated,
+                    duration_scale=duration_scale,
                     source_info={
                         "kind": "camera_region",
                         "detail": view.name,
