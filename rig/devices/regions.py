@@ -106,21 +106,23 @@ class SharedFrames:
         self._ended = False
         self._reading = False
         self._error: BaseException | None = None
-        self._positions: dict[int, int] = {}
-        self._opened = 0
+        # Every view is registered from the start (a view that opens late still gets the
+        # first frames; one that never opens must be closed to stop holding the others).
+        self._positions: dict[int, int] = {i: 0 for i in range(len(self.regions))}
         self._source_open = False
+        self._source_closed = False
         self.frames_read = 0
         self.views = [RegionView(self, i, r) for i, r in enumerate(self.regions)]
 
     # --- lifecycle (called by the views) ---------------------------------------------
     def _open_view(self, i: int) -> None:
         with self._cond:
-            if not self._source_open:
+            if i not in self._positions:
+                raise RuntimeError(f"arena {self.regions[i].name}: its view was closed")
+            if not self._source_open and not self._source_closed:
                 self.source.open()
                 self._source_open = True
                 check_regions(self.regions, tuple(self.source.frame_size))  # type: ignore[arg-type]
-            self._positions[i] = self._positions.get(i, 0)
-            self._opened += 1
 
     def _close_view(self, i: int) -> None:
         with self._cond:
@@ -130,6 +132,7 @@ class SharedFrames:
                 self._cond.notify_all()
             if not self._positions and self._source_open:
                 self._source_open = False
+                self._source_closed = True
                 self.source.close()
 
     # --- reading ------------------------------------------------------------------------
@@ -137,6 +140,9 @@ class SharedFrames:
         with self._cond:
             k = self._positions[i]
             while k not in self._buffer:
+                if k < self._next_read:  # already trimmed (cannot happen in lock step)
+                    k = min(self._buffer) if self._buffer else self._next_read
+                    continue
                 if self._error is not None:
                     raise self._error
                 if self._ended:
@@ -238,9 +244,9 @@ class RegionView:
         )
 
     def close(self) -> None:
-        if self._open:
-            self._open = False
-            self._shared._close_view(self._index)
+        """Stop taking frames (also when never opened: the others stop waiting for it)."""
+        self._open = False
+        self._shared._close_view(self._index)
 
     def __enter__(self) -> RegionView:
         self.open()

@@ -139,6 +139,10 @@ class MultiArenaRunner:
         except BaseException as err:  # recorded by the runner itself; keep the others going
             self._errors[name] = err
             self.end_reasons[name] = EndReason.ERROR
+        finally:
+            # An arena that ended (or never opened its view) must not hold the others back.
+            index = [a.region.name for a in self.arenas].index(name)
+            self.shared.views[index].close()
 
     def emergency_stop(self) -> None:
         """Close every arena's laser now (any thread)."""
