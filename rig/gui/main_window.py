@@ -29,7 +29,7 @@ from rig.gui.widgets.live_view import LiveView
 from rig.gui.widgets.setup_panel import SetupPanel
 from rig.gui.widgets.status_bar import SessionStatusBar
 from rig.gui.widgets.summary_dialog import SummaryDialog, open_path
-from rig.gui.widgets.video_view import ZONE_COLOURS, ZoneOverlay
+from rig.gui.widgets.video_view import ZoneOverlay, zone_colour
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +149,12 @@ def zone_overlays(loaded: Any, stim_side: str = "") -> tuple[list[tuple[float, f
     overlays = []
     for zone, polygon in zone_map.polygons_px(mapper).items():
         name = str(zone.value)
-        label = name.upper() + (" (stim)" if name == stim_side else "")
+        lit = loaded.protocol.arena.stimulated_zones or [stim_side]
+        label = name.upper() + (" (stim)" if name in lit else "")
         if name == "neutral":
             label = ""
         overlays.append(
-            ZoneOverlay(name, tuple(polygon), ZONE_COLOURS.get(name, ZONE_COLOURS["neutral"]), label)
+            ZoneOverlay(name, tuple(polygon), zone_colour(name), label)
         )
     return [(float(x), float(y)) for x, y in calibration.corners_px], overlays
 
