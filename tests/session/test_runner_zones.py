@@ -54,7 +54,9 @@ def _expected_laser(rows: list[dict[str, str]], light: set[str] | None) -> list[
     return out
 
 
-def _run(protocol: Path, out: Path, phases: list[dict[str, Any]]) -> tuple[Path, MockBoard]:
+def _run(
+    protocol: Path, out: Path, phases: list[dict[str, Any]], round_floor: bool = False
+) -> tuple[Path, MockBoard]:
     loaded = protocol_variant(
         load_protocol(protocol),
         phases=phases,
@@ -62,7 +64,7 @@ def _run(protocol: Path, out: Path, phases: list[dict[str, Any]]) -> tuple[Path,
         safety={"max_continuous_on_s": 600, "max_total_on_s": 3000},
         tracking={"background": {"source": "median", "duration_s": 20, "n_frames": 40}},
     )
-    source = SyntheticArena(loaded.calibration, fps=30.0, seed=5, noise=3.0)
+    source = SyntheticArena(loaded.calibration, fps=30.0, seed=5, noise=3.0, round_floor=round_floor)
     board = MockBoard()
     runner = SessionRunner(loaded, source, board, out, "m010", speed=None, simulated=True)
     assert runner.run() is EndReason.COMPLETED
@@ -126,9 +128,21 @@ def test_open_field_light_in_the_inner_zone(tmp_path: Path) -> None:
         REPO / "protocols" / "open_field_inner.yaml",
         tmp_path,
         [{"name": "test", "duration_s": 40, "mode": "closed_loop"}],
+        round_floor=True,  # the synthetic camera draws the round field
     )
     rows = read_csv(session_dir / "frames.csv")
     assert {r["zone"] for r in rows} >= {"inner", "outer"}
+    # the mouse stays on the round floor and is tracked there (truth within 1 cm)
+    import math
+
+    errors = [
+        math.hypot(float(r["x_cm"]) - float(r["truth_x_cm"]), float(r["y_cm"]) - float(r["truth_y_cm"]))
+        for r in rows if r["tracked"] == "1" and r["truth_x_cm"]
+    ]
+    assert len(errors) > 0.95 * len(rows) and sorted(errors)[int(0.99 * len(errors))] < 1.0
+    assert all(
+        math.hypot(float(r["truth_x_cm"]) - 20, float(r["truth_y_cm"]) - 20) < 20 for r in rows if r["truth_x_cm"]
+    )
     recorded = [int(r["laser_on"]) for r in rows]
     assert recorded == _expected_laser(rows, {"inner"})
     assert 0 < sum(recorded) < len(rows)
