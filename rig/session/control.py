@@ -168,11 +168,17 @@ class ControlLoop:
                     ),
                 )
 
+        keep_on_since = False
         if want_on and self._zone_configs and self._base_config is not None:
             lit = self.policy.lit_zone
             target = self._zone_configs.get(lit, self._base_config) if lit else self._base_config
             if target != self.board_config:
+                was_open = self.gate_open
                 extra = extra + (self._reconfigure(target, lit, t_s),)
+                # The gate closed only to change trains: the light's continuous on-time
+                # keeps counting from when it came on (the firmware's cap restarts with
+                # the re-opened gate, so this account and the policy's must not).
+                keep_on_since = was_open
 
         if want_on != self.gate_open:
             with self.gate_lock:
@@ -182,7 +188,7 @@ class ControlLoop:
                     self.board.set_gate(want_on)
                     self.gate_commands += 1
                     self.gate_open = want_on
-                    if want_on:
+                    if want_on and not keep_on_since:
                         self._on_since_s = t_s
         latency_ns = time.perf_counter_ns() - captured_ns
         return StepResult(
