@@ -57,11 +57,25 @@ def frame_durations_s(frames: FrameTable) -> NDArray[np.float64]:
     return durations
 
 
-def stim_labels(frames: FrameTable) -> NDArray[np.str_]:
-    """Per frame: ``stim``, ``nonstim``, ``neutral`` or ``lost``."""
-    labels = np.where(frames.zone == frames.stim_side, "stim", "nonstim").astype("<U7")
-    labels[frames.zone == "neutral"] = "neutral"
-    labels[frames.zone == "lost"] = "lost"
+def stim_labels(frames: FrameTable, light_zones: frozenset[str] | None = None) -> NDArray[np.str_]:
+    """Per frame: ``stim``, ``nonstim``, ``neutral`` or ``lost``.
+
+    Side layouts (no ``light_zones``): ``stim`` is the frame's stimulated side, ``nonstim``
+    the other side, any other named zone (a 3-chamber box's centre) counts as ``neutral``
+    here (its own time is in the per-zone table). With ``light_zones`` (protocol
+    ``arena.stimulated_zones``): ``stim`` is a lit zone, ``nonstim`` any other named zone.
+    """
+    zone = frames.zone
+    if light_zones is None:
+        stim = zone == frames.stim_side
+        nonstim = zone == np.where(frames.stim_side == "left", "right", "left")
+    else:
+        stim = np.isin(zone, sorted(light_zones))
+        nonstim = ~stim & (zone != "neutral") & (zone != "lost")
+    labels = np.full(zone.shape, "neutral", dtype="<U7")
+    labels[stim] = "stim"
+    labels[nonstim] = "nonstim"
+    labels[zone == "lost"] = "lost"
     return labels
 
 

@@ -128,12 +128,12 @@ def compute_summary_from(
     protocol = protocol or {}
     n = len(frames)
     durations = m.frame_durations_s(frames)
-    labels = m.stim_labels(frames)
+    rule = _follow_rule(protocol)
+    labels = m.stim_labels(frames, rule.light_zones)
     trans = m.transitions(frames)
     zone_entry = m.zone_entries(frames)
     names = m.zone_names(frames, _declared_zones(protocol))
     steps = m.step_lengths_cm(frames)
-    rule = _follow_rule(protocol)
     schedules = _schedules(protocol)
     session_end_s = float(frames.t_s[-1]) if n else 0.0
     windows = m.safety_off_windows(list(events.events), session_end_s)
@@ -152,9 +152,10 @@ def compute_summary_from(
         stim_side = str(frames.stim_side[start])
         mode = str(frames.mode[start])
         zone = frames.zone[rows]
-        entry = trans.entry[rows]
-        in_stim = zone == stim_side
-        in_nonstim = zone == m.other_side(stim_side)
+        # Same as trans.entry for left/right layouts; also counts entries into named zones.
+        entry = zone_entry[rows]
+        in_stim = lab == "stim"
+        in_nonstim = lab == "nonstim"
         stim_rows = np.flatnonzero(in_stim)
         latency = (
             float(frames.t_s[start + stim_rows[0]]) - t_start if stim_rows.size else None

@@ -310,6 +310,9 @@ def describe(loaded: LoadedProtocol) -> str:
         light = "continuous"
         if stim.ramp_down_ms > 0:
             light += f" (ramp-down {stim.ramp_down_ms:g} ms)"
+    for name in stim.zones:
+        zone_stim = stim.for_zone(name)
+        light += f" ({name}: {zone_stim.frequency_hz:g} Hz {zone_stim.pulse_width_ms:g} ms)"
     light += f" {stim.wavelength_nm:g} nm"
     if stim.target_power_mw is not None:
         light += f" {stim.target_power_mw:g} mW"
