@@ -13,7 +13,9 @@ session time. The rule, in order:
    consecutive lost frames the state of the accepted zone is held; from frame G+1 the light
    is off until the animal is found again (closed-loop phases only).
 4. **Phase mode**: ``off`` never lights; ``closed_loop`` lights while the accepted
-   compartment is the stimulated one (``swap_sides`` swaps it for the phase); ``open_loop``
+   zone is a lit one — the stimulated side's compartment, or the protocol's
+   ``arena.stimulated_zones`` (``swap_sides`` exchanges left and right for the phase);
+   any other named zone (a 3-chamber centre) is a compartment without light; ``open_loop``
    lights for the whole phase or on its on/off schedule, wherever the animal is.
 5. **Safety** (after the rule, always wins): once the light has been on continuously for
    ``safety.max_continuous_on_s`` it is forced off for ``safety.forced_off_s``; once the
