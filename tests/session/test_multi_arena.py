@@ -139,3 +139,25 @@ def test_emergency_stop_closes_every_arena(tmp_path: Path) -> None:
         timer.cancel()
     assert set(ends.values()) == {EndReason.EMERGENCY_STOP}
     assert not any(b.gate_open for b in boards)
+
+
+class _DeadBoard(MockBoard):
+    """A board that is not there: opening it fails (unplugged before the run)."""
+
+    def open(self) -> None:
+        from rig.errors import BoardLost
+
+        raise BoardLost("mock board: not connected")
+
+
+def test_an_arena_whose_board_never_opens_does_not_hold_the_others(tmp_path: Path) -> None:
+    """Arena C never opens its camera region (its board is missing); the other arenas run
+    to the end instead of waiting for it."""
+    boards: list[MockBoard] = [MockBoard("mock0"), MockBoard("mock1"), _DeadBoard("dead"), MockBoard("mock3")]
+    multi = _multi(tmp_path, boards, duration_s=12.0)
+    ends = multi.run()
+    assert ends["C"] is EndReason.BOARD_LOST
+    assert {ends[n] for n in "ABD"} == {EndReason.COMPLETED}
+    for i in (0, 1, 3):
+        d = multi.runners[i].session_dir
+        assert d is not None and len(read_csv(d / "frames.csv")) == 12 * 30
