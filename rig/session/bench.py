@@ -164,10 +164,14 @@ def bench_replay(duration_s: float = 60.0, fps: float = 30.0) -> dict[str, Any]:
 class _FrameLatencies(BaseObserver):
     def __init__(self) -> None:
         self.by_frame: dict[int, float] = {}
+        self.track_ms: list[float] = []
+        self.wait_ms: list[float] = []
         self.final: RunnerStatus | None = None
 
     def on_frame(self, update: FrameUpdate) -> None:
         self.by_frame[update.frame_index] = update.latency_ms
+        self.track_ms.append(update.track_ms)
+        self.wait_ms.append(update.wait_ms)
 
     def on_finished(self, status: RunnerStatus) -> None:
         self.final = status
@@ -289,6 +293,12 @@ def bench_multi_arena(
         "frame_to_last_command_ms": _stats(last_ms),
         "per_arena_latency_ms": {
             r.name: _stats(list(c.by_frame.values())) for r, c in zip(regions, collectors, strict=True)
+        },
+        "per_arena_tracker_ms": {
+            r.name: _stats(c.track_ms) for r, c in zip(regions, collectors, strict=True)
+        },
+        "per_arena_wait_ms": {
+            r.name: _stats(c.wait_ms) for r, c in zip(regions, collectors, strict=True)
         },
         "dropped_frames": {
             r.name: (c.final.dropped_frames if c.final else None)
