@@ -16,6 +16,8 @@ Only numpy, csv and json are used here: the engine calls the summary at every se
 
 from __future__ import annotations
 
+import re
+
 import csv
 from array import array
 import json
@@ -41,6 +43,8 @@ FRAME_COLUMNS_OPTIONAL = (
 )
 FRAME_COLUMNS_REQUIRED = tuple(c for c in FRAME_COLUMNS if c not in FRAME_COLUMNS_OPTIONAL)
 ZONES = ("left", "right", "neutral", "lost")
+#: Named zones of ``arena.zones`` (same pattern as the protocol model's zone names).
+_ZONE_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 MODES = ("off", "closed_loop", "open_loop")
 
 
@@ -254,10 +258,10 @@ def read_frames(path: Path) -> FrameTable:
         bools["tracked"].append(_bool(get("tracked"), path, line_no, "tracked"))
         bools["laser_on"].append(_bool(get("laser_on"), path, line_no, "laser_on"))
         zone = get("zone").strip()
-        if zone not in ZONES:
+        if zone not in ZONES and not _ZONE_NAME.fullmatch(zone):
             raise RecordError(
-                f"{path}: line {line_no}: column zone: expected one of {', '.join(ZONES)}, "
-                f"got {zone!r}"
+                f"{path}: line {line_no}: column zone: expected one of {', '.join(ZONES)} "
+                f"or a zone name of the protocol (lower case letters, digits, _), got {zone!r}"
             )
         texts["zone"].append(zone)
         texts["phase"].append(get("phase"))

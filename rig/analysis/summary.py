@@ -58,7 +58,29 @@ def _follow_rule(protocol: dict[str, Any]) -> m.FollowRule:
             "tracking_loss_grace_frames", defaults.tracking_loss_grace_frames, int
         ),
         neutral_band=pick("neutral_band", defaults.neutral_band, str),
+        light_zones=_light_zones(protocol),
     )
+
+
+def _arena(protocol: dict[str, Any]) -> dict[str, Any]:
+    arena = protocol.get("arena")
+    return arena if isinstance(arena, dict) else {}
+
+
+def _light_zones(protocol: dict[str, Any]) -> frozenset[str] | None:
+    names = _arena(protocol).get("stimulated_zones")
+    if isinstance(names, list) and all(isinstance(n, str) for n in names):
+        return frozenset(names)
+    return None
+
+
+def _declared_zones(protocol: dict[str, Any]) -> tuple[str, ...]:
+    """Zone names from the protocol's ``arena.zones`` (empty for the two-compartment
+    layouts, whose zones are left and right)."""
+    zones = _arena(protocol).get("zones")
+    if not isinstance(zones, list):
+        return ("left", "right")
+    return tuple(str(z["name"]) for z in zones if isinstance(z, dict) and "name" in z)
 
 
 def _schedules(protocol: dict[str, Any]) -> dict[str, m.OpenLoopSchedule | None] | None:
@@ -137,10 +159,12 @@ def compute_summary_from(
     protocol = protocol or {}
     n = len(frames)
     durations = m.frame_durations_s(frames)
-    labels = m.stim_labels(frames)
-    trans = m.transitions(frames)
-    steps = m.step_lengths_cm(frames)
     rule = _follow_rule(protocol)
+    labels = m.stim_labels(frames, rule.light_zones)
+    trans = m.transitions(frames)
+    zone_entry = m.zone_entries(frames)
+    names = m.zone_names(frames, _declared_zones(protocol))
+    steps = m.step_lengths_cm(frames)
     schedules = _schedules(protocol)
     session_end_s = float(frames.t_s[-1]) if n else 0.0
     windows = m.safety_off_windows(list(events.events), session_end_s)
@@ -159,9 +183,10 @@ def compute_summary_from(
         stim_side = str(frames.stim_side[start])
         mode = str(frames.mode[start])
         zone = frames.zone[rows]
-        entry = trans.entry[rows]
-        in_stim = zone == stim_side
-        in_nonstim = zone == m.other_side(stim_side)
+        # Same as trans.entry for left/right layouts; also counts entries into named zones.
+        entry = zone_entry[rows]
+        in_stim = lab == "stim"
+        in_nonstim = lab == "nonstim"
         stim_rows = np.flatnonzero(in_stim)
         latency = (
             float(frames.t_s[start + stim_rows[0]]) - t_start if stim_rows.size else None
@@ -176,6 +201,14 @@ def compute_summary_from(
         visits_stim = int((entry & in_stim).sum())
         visits_nonstim = int((entry & in_nonstim).sum())
         follow = m.follow_counts(expected[rows], frames.laser_on[rows])
+        per_zone = {
+            z: {
+                "time_s": _round(float(d[zone == z].sum())),
+                "time_pct": _pct(float(d[zone == z].sum()), total),
+                "entries": int((zone_entry[rows] & (zone == z)).sum()),
+            }
+            for z in names
+        }
         phases.append(
             {
                 "phase": name,
@@ -199,6 +232,7 @@ def compute_summary_from(
                 "lost_tracking_pct": _pct(float((zone == "lost").sum()), float(stop - start)),
                 "dropped_frames": max(0, dropped_end - previous_dropped),
                 "laser_follow_match_fraction": _round(follow["match_fraction"]),
+                "zones": per_zone,
             }
         )
         previous_dropped = dropped_end
@@ -380,6 +414,14 @@ def format_summary_table(summary: dict[str, Any]) -> str:
         )
     if not summary.get("phases"):
         lines.append("(no frames recorded)")
+    zone_keys = list(summary["phases"][0].get("zones", {})) if summary.get("phases") else []
+    if zone_keys and zone_keys != ["left", "right"]:
+        lines.append("time s (entries) per zone:")
+        for p in summary["phases"]:
+            cells = [
+                f"{z} {_fmt(v['time_s'])} ({v['entries']})" for z, v in p.get("zones", {}).items()
+            ]
+            lines.append(f"  {str(p['phase'])[:12]:<12} " + "  ".join(cells))
     follow = summary.get("laser_follow", {})
     lat = follow.get("latency_ms", {})
     match = follow.get("match_fraction")

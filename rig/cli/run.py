@@ -257,6 +257,64 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return execute_session(runner, board, progress=args.progress)
 
 
+def _cmd_demo_arenas(args: argparse.Namespace, loaded: LoadedProtocol, scale: float) -> int:
+    """``rig demo --arenas N``: N chambers with N mice under one synthetic camera."""
+    import yaml
+
+    from rig.devices.mock_board import MockBoard
+    from rig.devices.regions import TiledSynthetic, grid_regions, region_calibration
+    from rig.session.multi import ArenaSpec, MultiArenaRunner
+
+    n = int(args.arenas)
+    if not 1 <= n <= 4:
+        raise ConfigError(f"--arenas: 1 to 4 arenas, got {n}")
+    size = (1280, 1024)
+    regions = grid_regions(n, size)
+    arenas = []
+    for i, region in enumerate(regions):
+        cal = region_calibration(region)
+        raw = yaml.safe_dump(cal.model_dump(mode="json"), sort_keys=False).encode()
+        arena_loaded = dataclasses.replace(loaded, calibration=cal, calibration_raw=raw)
+        side = "left" if i % 2 == 0 else "right"
+        board = MockBoard(f"demo-{region.name}")
+        arenas.append(ArenaSpec(region, arena_loaded, board, f"{args.animal}-{region.name}", side))
+    source = TiledSynthetic(
+        size,
+        regions,
+        [a.loaded.calibration for a in arenas],
+        [args.seed + i for i in range(n)],
+        fps=loaded.protocol.tracking.camera_fps,
+    )
+    multi = MultiArenaRunner(
+        source, arenas, Path(args.out), speed=parse_speed(args.speed), simulated=True,
+        duration_scale=scale,
+    )
+    print(f"demo: {n} arenas, run {multi.run_id}: {loaded.summary()}", file=sys.stderr)
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        multi.request_stop()
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, _on_signal)
+    try:
+        ends = multi.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    worst = 0
+    for arena, runner in zip(arenas, multi.runners, strict=True):
+        end = ends[arena.region.name]
+        status = runner.status
+        print(
+            f"arena {arena.region.name} ({arena.animal_id}, stimulated {runner.status.stim_side}): "
+            f"{end.value}, {status.frames} frames, record in {runner.session_dir}"
+        )
+        worst = max(worst, _EXIT_CODES.get(end.value, 1))
+    print(f"run: {Path(args.out) / f'run_{multi.run_id}.json'}")
+    return worst
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from rig.clock import MediaClock
     from rig.devices.mock_board import MockBoard
@@ -272,6 +330,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if not args.duration_s > 0:
             raise ConfigError(f"--duration-s: must be > 0, got {args.duration_s:g}")
         scale = args.duration_s / loaded.protocol.duration_s
+    if args.arenas != 1:
+        return _cmd_demo_arenas(args, loaded, scale)
     source = SyntheticArena(
         loaded.calibration, fps=loaded.protocol.tracking.camera_fps, seed=args.seed
     )
@@ -355,12 +415,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "Run the embedded demo protocol on the synthetic arena with a mock board, faster "
         "than real time through the real engine threads; prints the summary and where "
         "the record is.",
-        "  rig demo\n  rig demo --out /tmp/demo --duration-s 20 --speed 10\n",
+        "  rig demo\n  rig demo --out /tmp/demo --duration-s 20 --speed 10\n"
+        "  rig demo --arenas 4 --out /tmp/demo4 --duration-s 30\n",
     )
     demo.add_argument("--duration-s", type=float, help="scale the protocol to this total length (s)")
     demo.add_argument("--speed", default="max", help="max (default), 1 (real time), 10, ...")
     demo.add_argument("--seed", type=int, default=0, help="synthetic animal's random seed")
     demo.add_argument("--animal", default="demo1", help="animal ID (default demo1)")
+    demo.add_argument(
+        "--arenas",
+        type=int,
+        default=1,
+        help="several chambers under one 1280x1024 synthetic camera (1-4), one mouse and one "
+        "mock laser channel each; one session folder per arena, linked by a run id",
+    )
     _common(demo, out_default=".")
     demo.set_defaults(func=_cmd_demo)
 

@@ -73,6 +73,12 @@ class LatestFrameSlot:
                 self._cond.notify_all()
             return frame
 
+    def wait_taken(self, timeout_s: float) -> None:
+        """Wait (bounded) until the frame in the slot has been taken by the control loop."""
+        with self._cond:
+            if self._frame is not None:
+                self._cond.wait_for(lambda: self._frame is None or self._closed, timeout_s)
+
     def close(self, error: BaseException | None = None) -> None:
         """No more frames will come (end of stream, or ``error``)."""
         with self._cond:
@@ -169,6 +175,10 @@ class AcquisitionThread(threading.Thread):
                     self._stop_event,
                 ):
                     break
+                # A simulated camera renders its next frame in this thread, holding the GIL
+                # for most of a millisecond; let the control loop pick this frame up first,
+                # as it would from a real camera whose next frame comes a period later.
+                self._slot.wait_taken(min(0.5 / max(self._source.fps, 1.0) / speed, 0.05))
         except BaseException as err:  # handed to the control loop, which ends the session
             self._slot.close(err)
             return

@@ -68,6 +68,7 @@ from rig.zones import ZoneId, ZoneMap
 
 if TYPE_CHECKING:
     from rig.protocol.load import LoadedProtocol
+    from rig.protocol.models import Stimulation
 
 log = logging.getLogger(__name__)
 _record_log = logging.getLogger("optorig.session_record")
@@ -333,6 +334,15 @@ class SessionRunner:
             log.error("session ended: %s", self._fault)
         return reason
 
+    def _laser_config(self, stimulation: Stimulation) -> LaserConfig:
+        return LaserConfig(
+            mode=stimulation.mode,
+            frequency_hz=stimulation.frequency_hz,
+            pulse_width_ms=stimulation.pulse_width_ms,
+            ramp_down_ms=stimulation.ramp_down_ms,
+            max_on_s=self._protocol.safety.max_continuous_on_s,
+        )
+
     def _run_inner(self) -> EndReason:
         protocol = self._protocol
         # The source first: a video that cannot be opened, or frames of the wrong size,
@@ -350,15 +360,8 @@ class SessionRunner:
         self._board.open()
         self._board_connected = True
         stimulation = protocol.stimulation
-        self._board.configure(
-            LaserConfig(
-                mode=stimulation.mode,
-                frequency_hz=stimulation.frequency_hz,
-                pulse_width_ms=stimulation.pulse_width_ms,
-                ramp_down_ms=stimulation.ramp_down_ms,
-                max_on_s=protocol.safety.max_continuous_on_s,
-            )
-        )
+        self._base_config = self._laser_config(stimulation)
+        self._board.configure(self._base_config)
         self._create_record()
         self._event(
             "session_start",
@@ -367,9 +370,20 @@ class SessionRunner:
         tracker = self._tracker_factory(self._loaded, (int(frame_size[0]), int(frame_size[1])))
         if not self._arm(tracker):
             return self._emergency_reason if self._emergency.is_set() else EndReason.STOPPED_BY_USER
-        self._policy = ZonePolicy(protocol.decision, protocol.safety, self.side.side)
+        stimulated_zones = protocol.arena.stimulated_zones
+        self._policy = ZonePolicy(
+            protocol.decision,
+            protocol.safety,
+            self.side.side,
+            None if stimulated_zones is None else frozenset(stimulated_zones),
+        )
+        zone_configs = {
+            ZoneId(name): self._laser_config(stimulation.for_zone(name))
+            for name in stimulation.zones
+        }
         self._control = ControlLoop(
-            tracker, self.mapper, self.zones, self._policy, self._board, protocol.safety
+            tracker, self.mapper, self.zones, self._policy, self._board, protocol.safety,
+            zone_configs, self._base_config,
         )
         if self._emergency.is_set():
             self._control.emergency_off()
@@ -762,6 +776,8 @@ class SessionRunner:
                 phase_index=phase.index,
                 laser_on=result.laser_on,
                 latency_ms=latency_ms,
+                track_ms=result.track_ns / 1e6,
+                wait_ms=result.wait_ns / 1e6,
             )
             self._latest = update
             if observers_frame or self._observers:

@@ -83,6 +83,9 @@ class FrameUpdate:
     phase_index: int
     laser_on: bool
     latency_ms: float
+    #: Of ``latency_ms``: time in the tracker, and waiting between capture and processing.
+    track_ms: float = 0.0
+    wait_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
