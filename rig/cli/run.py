@@ -310,7 +310,7 @@ def _cmd_demo_arenas(args: argparse.Namespace, loaded: LoadedProtocol, scale: fl
             f"arena {arena.region.name} ({arena.animal_id}, stimulated {runner.status.stim_side}): "
             f"{end.value}, {status.frames} frames, record in {runner.session_dir}"
         )
-        worst = max(worst, _EXIT_CODES.get(end.value, 1))
+        worst = max(worst, exit_code_for(end.value))
     print(f"run: {Path(args.out) / f'run_{multi.run_id}.json'}")
     return worst
 
