@@ -194,6 +194,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from rig.session.runner import SessionRunner
 
     loaded = load_protocol(args.protocol)
+    cohort = _cohort(args)  # checked before any device is opened
     if args.calibration:
         loaded = _with_calibration(loaded, args.calibration)
     source_spec = parse_source_spec(args.source)
@@ -219,9 +220,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
         stim_side=args.side,
         media_clock=devices.media_clock,
         simulated=not source_spec.is_live or board_spec.kind == "mock",
+        cohort=cohort,
         source_info=source_spec.describe(),
     )
     return execute_session(runner, board, progress=args.progress)
+
+
+def _cohort(args: argparse.Namespace) -> Any:
+    """The cohort file named by --cohort (loaded and checked), or None."""
+    if not getattr(args, "cohort", None):
+        return None
+    from rig.cohort import load_cohort
+
+    return load_cohort(args.cohort)
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -230,6 +241,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from rig.session.runner import SessionRunner
 
     loaded = load_protocol(args.protocol)
+    cohort = _cohort(args)  # checked before any device is opened
     if args.calibration:
         loaded = _with_calibration(loaded, args.calibration)
     source_spec = dataclasses.replace(
@@ -253,6 +265,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         media_clock=devices.media_clock,
         simulated=True,
         source_info=source_spec.describe(),
+        cohort=cohort,
     )
     return execute_session(runner, board, progress=args.progress)
 
@@ -382,6 +395,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--experimenter", default="", help="who runs the session")
     run.add_argument("--notes", default="", help="free-text notes for session.json")
     run.add_argument("--side", choices=("left", "right"), help="override the stimulated side")
+    run.add_argument(
+        "--cohort", metavar="CSV",
+        help="cohort file: the animal's stim_side comes from its row (see `rig cohort`); "
+        "its sha256 is recorded",
+    )
     run.add_argument("--speed", default="1", help="video/synthetic pacing: 1 (real time), 2, ... or max")
     _common(run, out_default=None)
     run.set_defaults(func=_cmd_run)
@@ -405,6 +423,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.add_argument("--experimenter", default="", help="who re-scores the session")
     replay.add_argument("--notes", default="", help="free-text notes for session.json")
     replay.add_argument("--side", choices=("left", "right"), help="override the stimulated side")
+    replay.add_argument(
+        "--cohort", metavar="CSV", help="cohort file: the animal's stim_side comes from its row"
+    )
     _common(replay, out_default=None)
     replay.set_defaults(func=_cmd_replay)
 

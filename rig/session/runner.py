@@ -52,6 +52,7 @@ from rig.policy import PolicyEvent, ZonePolicy
 from rig.session.acquisition import AcquisitionThread, LatestFrameSlot
 from rig.session.control import ControlLoop, PhasePlan, TrackerLike, plan_phases
 from rig.session.observer import SessionObserver
+from rig.cohort import Cohort
 from rig.session.sides import SideChoice, assign_side
 from rig.session.status import ArmingProgress, EndReason, FrameUpdate, RunnerStatus, RunState
 from rig.session.video import DEFAULT_QUEUE_BYTES
@@ -135,6 +136,7 @@ class SessionRunner:
         tracker_factory: TrackerFactory | None = None,
         source_info: dict[str, object] | None = None,
         video_queue_bytes: int = DEFAULT_QUEUE_BYTES,
+        cohort: Cohort | None = None,
     ) -> None:
         if not animal_id or not animal_id.strip():
             raise ConfigError("--animal: an animal ID is required")
@@ -174,6 +176,7 @@ class SessionRunner:
             out_dir=self._out_dir,
             protocol_name=self._protocol.metadata.name,
             override=stim_side,
+            cohort=cohort,
         )
 
         self._lock = threading.Lock()
@@ -486,6 +489,8 @@ class SessionRunner:
             "side_rule": self.side.rule,
             "side_seed": self.side.seed,
             "side_detail": self.side.detail,
+            "cohort": self.side.cohort,
+            "protocol_conversion": list(getattr(loaded, "conversion", ())),
             "source": source_info,
             "board": {
                 "kind": board_info.kind,
