@@ -6,7 +6,7 @@ states them in seconds. The conversion uses the protocol's own ``tracking.camera
 behaviour identical at that frame rate:
 
 - ``debounce_frames`` N: the N-th consecutive frame in a zone accepted it, i.e. the zone
-  had been seen for (N - 1) frame intervals -> ``debounce_s = (N - 1) / fps``;
+  had been seen for (N - 1) frame intervals -> ``debounce_s = (N - 1) / fps`` (rounded down to the microsecond);
 - ``tracking_loss_grace_frames`` G: lost frames 1..G held, frame G + 1 (G intervals after
   the first lost frame) off -> ``tracking_loss_grace_s = G / fps``;
 - ``max_jump_cm`` J per frame -> ``max_speed_cm_s = J x fps``;
@@ -21,6 +21,7 @@ record); ``migrate_text`` rewrites the file's text line by line so comments surv
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -66,9 +67,9 @@ def convert_data(data: dict[str, Any]) -> Conversion:
 
     decision = out.get("decision")
     if isinstance(decision, dict):
-        for old, new, formula in (
-            ("debounce_frames", "debounce_s", lambda n: (n - 1) / fps),
-            ("tracking_loss_grace_frames", "tracking_loss_grace_s", lambda n: n / fps),
+        for old, new, lag in (
+            ("debounce_frames", "debounce_s", 1),
+            ("tracking_loss_grace_frames", "tracking_loss_grace_s", 0),
         ):
             if old not in decision:
                 continue
@@ -77,7 +78,8 @@ def convert_data(data: dict[str, Any]) -> Conversion:
                 least = 1 if old == "debounce_frames" else 0
                 problems.append((("decision", old), f"expected a whole number >= {least}"))
                 continue
-            seconds = round(formula(value), 6)
+            # rounded down, so the rule at exactly the nominal frame rate is unchanged
+            seconds = math.floor((value - lag) / fps * 1e6) / 1e6
             decision[new] = seconds
             changes.append(("decision", old, new, seconds))
             notes.append(f"decision.{old} {int(value)} -> {new} {_fmt(seconds)} at {_fmt(fps)} fps")

@@ -410,7 +410,7 @@ class Decision(_Model):
     """How a tracked position becomes a laser decision (times in seconds, not frames)."""
 
     debounce_s: float = Field(
-        0.066667,
+        0.066666,
         ge=0,
         le=10,
         description="A new compartment counts once the animal has been seen in it continuously "
@@ -422,7 +422,7 @@ class Decision(_Model):
         description="In the neutral band: hold the last compartment's state, or turn light off.",
     )
     tracking_loss_grace_s: float = Field(
-        0.166667,
+        0.166666,
         ge=0,
         le=60,
         description="Time without a position during which the last state is held; "
