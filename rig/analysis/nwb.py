@@ -51,7 +51,9 @@ def _protocol_and_calibration(session_dir: Path) -> tuple[Any, Any, str]:
     if path.exists():
         protocol_text = path.read_text(encoding="utf-8")
         try:
-            protocol = Protocol.model_validate(load_yaml_text(protocol_text))
+            from rig.protocol.migrate import as_schema2
+
+            protocol = Protocol.model_validate(as_schema2(load_yaml_text(protocol_text)))
         except ValueError:
             protocol = None
     cal_path = session_dir / "calibration.yaml"

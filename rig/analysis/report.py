@@ -38,6 +38,7 @@ from rig.analysis.summary import (
     _follow_rule,
     _schedules,
     compute_summary_from,
+    read_calibration_dict,
     read_record,
 )
 from rig.fileio import write_json_atomic
@@ -113,11 +114,12 @@ def load_geometry(session_dir: Path, frames: FrameTable) -> ArenaGeometry:
     import yaml
 
     from rig.calibration import ArenaCalibration
+    from rig.protocol.migrate import as_schema2
     from rig.protocol.models import Protocol
 
     try:
         protocol = Protocol.model_validate(
-            load_yaml_text((session_dir / "protocol.yaml").read_text(encoding="utf-8"))
+            as_schema2(load_yaml_text((session_dir / "protocol.yaml").read_text(encoding="utf-8")))
         )
         calibration = ArenaCalibration.model_validate(
             load_yaml_text((session_dir / "calibration.yaml").read_text(encoding="utf-8"))
@@ -429,7 +431,9 @@ def build_report(
             f"--bias-threshold: must be a fraction in (0.5, 1], e.g. 0.65, got {bias_threshold:g}"
         )
     frames, events, header, protocol = read_record(session_dir)
-    summary = compute_summary_from(frames, events, header, protocol)
+    summary = compute_summary_from(
+        frames, events, header, protocol, calibration=read_calibration_dict(session_dir)
+    )
     extra = report_metrics(frames, events, summary, protocol)
     geometry = load_geometry(session_dir, frames)
     durations = extra["durations_s"]

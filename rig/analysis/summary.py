@@ -153,10 +153,14 @@ def compute_summary_from(
     events: EventTable,
     header: dict[str, Any] | None = None,
     protocol: dict[str, Any] | None = None,
+    calibration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary dict from already-read records (see :func:`compute_summary`)."""
     header = header or {}
     protocol = protocol or {}
+    from rig.analysis.fidelity import fidelity
+
+    delivered = fidelity(frames, events, header, protocol, calibration or {})
     n = len(frames)
     durations = m.frame_durations_s(frames)
     rule = _follow_rule(protocol)
@@ -322,6 +326,11 @@ def compute_summary_from(
             },
             "latency_ms": {k: _round(v, 3) if isinstance(v, float) else v for k, v in latency_ms.items()},
         },
+        "delivered_light": delivered,
+        "measured_fps": _round(1.0 / m.median_interval_s(frames.t_s), 3)
+        if m.median_interval_s(frames.t_s) > 0
+        else None,
+        "protocol_conversion": header.get("protocol_conversion") or [],
     }
 
 
@@ -334,9 +343,26 @@ def compute_summary(session_dir: Path) -> dict[str, Any]:
     """
     from rig.analysis.camera_stats import camera_summary
 
-    summary = compute_summary_from(*read_record(session_dir))
+    frames, events, header, protocol = read_record(session_dir)
+    summary = compute_summary_from(
+        frames, events, header, protocol, calibration=read_calibration_dict(session_dir)
+    )
     summary["camera"] = camera_summary(Path(session_dir) / "frames.csv")
     return summary
+
+
+def read_calibration_dict(session_dir: Path) -> dict[str, Any]:
+    """The copied calibration.yaml as a dict ({} when missing or unreadable)."""
+    path = Path(session_dir) / "calibration.yaml"
+    if not path.exists():
+        return {}
+    try:
+        from rig.analysis.records import load_yaml_text
+
+        data = load_yaml_text(path.read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001 - optional refinement; the audit says "not possible"
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def read_record(
@@ -440,6 +466,7 @@ def format_summary_table(summary: dict[str, Any]) -> str:
     lines.append("; ".join(extras))
     if not summary.get("complete", False):
         lines.append(incomplete_text(summary))
+    lines.extend(format_delivered(summary))
     return "\n".join(lines)
 
 
@@ -450,3 +477,33 @@ def incomplete_text(summary: dict[str, Any]) -> str:
     if not reasons:
         reasons = [f"ended {summary.get('end_reason') or 'without an end reason'}"]
     return "INCOMPLETE: " + "; ".join(str(r) for r in reasons)
+
+
+def format_delivered(summary: dict[str, Any]) -> list[str]:
+    """Lines on the delivered light (board echo) and the laser-follow audit."""
+    delivered = summary.get("delivered_light") or {}
+    lines = [f"delivered light ({delivered.get('light_source', 'none')}):"]
+    for p in delivered.get("phases", []):
+        if p["mode"] == "off" and not (p["light_s"]["total"] or 0):
+            continue
+        ls = p["light_s"]
+        lat = p["entry_to_first_pulse"]
+        lines.append(
+            f"  {p['phase']}: light {_fmt(ls['stim'])} s in stim, {_fmt(ls['neutral'])} s neutral, "
+            f"{_fmt(ls['other'])} s other side, {_fmt(ls['lost'])} s lost; stim without light "
+            f"{_fmt(p['stim_without_light_s'])} s; pulses {_fmt(p['pulses_delivered'])}; "
+            f"entry->first pulse p50 {_fmt(lat['p50_ms'])} ms (n {lat['n']}, "
+            f"{lat['entries_without_pulse']} without)"
+        )
+    audit = delivered.get("audit") or {}
+    if audit.get("status") in ("pass", "fail"):
+        word = "PASS" if audit["status"] == "pass" else "FAIL"
+        lines.append(
+            f"laser-follow audit (rule recomputed from positions vs delivered light): {word}: "
+            f"{audit['frames_light_on_rule_off']} frames light on where the positions say off, "
+            f"{audit['frames_light_off_rule_on']} frames off where they say on, of "
+            f"{audit['frames_judged']} judged"
+        )
+    elif audit:
+        lines.append(f"laser-follow audit: not possible: {audit.get('reason')}")
+    return lines

@@ -148,3 +148,13 @@ def migrate_text(text: str, conversion: Conversion) -> str:
                     body = head
         out.append(body + ending)
     return "".join(out)
+
+
+def as_schema2(data: Any) -> Any:
+    """A protocol mapping in schema 2 (a schema-1 one converted; anything else unchanged).
+
+    For readers of a session's copied protocol.yaml, which keeps the file's own schema.
+    """
+    if isinstance(data, dict) and data.get("schema_version") == 1:
+        return convert_data(data).data
+    return data
