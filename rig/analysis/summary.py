@@ -173,6 +173,10 @@ def compute_summary_from(
     session_end_s = float(frames.t_s[-1]) if n else 0.0
     windows = m.safety_off_windows(list(events.events), session_end_s)
     expected = m.follow_expectation(frames, rule, schedules, windows)
+    from rig.analysis.fidelity import rule_from
+
+    debounced = m.debounced_zones(frames.zone.tolist(), frames.t_s, rule_from(protocol).debounce_s)
+    immobile = m.immobile_flags(frames)
     safety_events = events.of_kind(*m.SAFETY_EVENT_KINDS)
 
     phases: list[dict[str, Any]] = []
@@ -191,10 +195,32 @@ def compute_summary_from(
         entry = zone_entry[rows]
         in_stim = lab == "stim"
         in_nonstim = lab == "nonstim"
-        stim_rows = np.flatnonzero(in_stim)
-        latency = (
-            float(frames.t_s[start + stim_rows[0]]) - t_start if stim_rows.size else None
-        )
+        # latency to the first entry, from the first moment outside the stimulated side
+        located = np.flatnonzero(zone != "lost")
+        started_inside = bool(located.size) and bool(in_stim[located[0]])
+        outside = located[~in_stim[located]]
+        latency = None
+        if outside.size:
+            t_out = float(frames.t_s[start + outside[0]]) if started_inside else t_start
+            after = located[(located > outside[0]) & in_stim[located]]
+            if after.size:
+                latency = float(frames.t_s[start + after[0]]) - t_out
+        accepted = debounced[start:stop]
+        deb_stim = deb_non = 0
+        previous_accepted = debounced[start - 1] if start > 0 else None
+        for value in accepted:
+            if value != previous_accepted and value not in (None, "neutral", "lost") and previous_accepted is not None:
+                lit = value in rule.light_zones if rule.light_zones is not None else value == stim_side
+                if lit:
+                    deb_stim += 1
+                elif rule.light_zones is not None or value == m.other_side(stim_side):
+                    deb_non += 1
+            previous_accepted = value
+        motor: dict[str, dict[str, float | None]] = {"speed_cm_s": {}, "immobile_pct": {}}
+        for key, mask in (("stim", in_stim), ("nonstim", in_nonstim)):
+            t_in = float(d[mask].sum())
+            motor["speed_cm_s"][key] = _round(float(steps[rows][mask].sum()) / t_in) if t_in > 0 else None
+            motor["immobile_pct"][key] = _pct(float(d[mask & immobile[rows]].sum()), t_in)
         distance = float(steps[rows].sum())
         both = time_s["stim"] + time_s["nonstim"]
         if k == 0:
@@ -227,6 +253,12 @@ def compute_summary_from(
                 if both > 0
                 else None,
                 "entries": {"stim": visits_stim, "nonstim": visits_nonstim},
+                "entries_debounced": {"stim": deb_stim, "nonstim": deb_non},
+                "started_inside": started_inside,
+                "mean_stim_visit_s": _round(time_s["stim"] / (visits_stim + int(started_inside)))
+                if visits_stim + int(started_inside) > 0
+                else None,
+                **motor,
                 "crossings": int(trans.crossing[rows].sum()),
                 "latency_to_stim_s": _round(latency),
                 "distance_cm": _round(distance),
