@@ -225,6 +225,7 @@ class SimulatedPhase:
     name: str
     duration_s: float
     mode: str = "off"  # off / closed_loop
+    swap_sides: bool = False  # a reversal phase: the other compartment is stimulated
 
 
 def simulate_rtpp_session(
@@ -269,7 +270,9 @@ def simulate_rtpp_session(
     lost_run = 0
     previous_zone: str | None = None
     lost_left = 0
+    base_side = stimulated_side
     for phase in phases:
+        stimulated_side = ("right" if base_side == "left" else "left") if phase.swap_sides else base_side
         events.append({"t_s": t, "frame": index - 1 if index else None, "kind": "phase_start",
                        "detail": {"phase": phase.name, "mode": phase.mode, "stim_side": stimulated_side}})
         n_frames = int(round(phase.duration_s * fps))
@@ -353,10 +356,11 @@ def simulate_rtpp_session(
                        "detail": {"phase": phase.name, "mode": phase.mode, "stim_side": stimulated_side}})
     events.append({"t_s": t, "frame": index - 1, "kind": "session_end", "detail": {"reason": "completed"}})
     protocol = protocol_yaml(
-        [{"name": p.name, "duration_s": p.duration_s, "mode": p.mode} for p in phases],
-        name="rtpp-sim", side=stimulated_side, debounce_frames=debounce_frames, camera_fps=fps,
+        [{"name": p.name, "duration_s": p.duration_s, "mode": p.mode, "swap_sides": p.swap_sides}
+         for p in phases],
+        name="rtpp-sim", side=base_side, debounce_frames=debounce_frames, camera_fps=fps,
     )
     return write_fake_session(
         session_dir, frames, events, animal_id=animal_id, protocol_text=protocol,
-        stimulated_side=stimulated_side, started_at=started_at,
+        stimulated_side=base_side, started_at=started_at,
     )
