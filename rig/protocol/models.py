@@ -552,6 +552,23 @@ class Recording(_Model):
         return value
 
 
+class Analysis(_Model):
+    """The primary endpoint, declared before any data exist (read by ``rig group``)."""
+
+    primary_endpoint: Literal["difference_score", "stim_pct"] = Field(
+        "difference_score",
+        description="difference_score: % time on the stimulated side in `primary_phase` minus "
+        "`baseline_phase`; stim_pct: % time on the stimulated side in `primary_phase`. "
+        "Compared between groups (Welch t-test; Welch ANOVA for more than two groups).",
+    )
+    primary_phase: str | None = Field(
+        None, description="The test phase of the primary endpoint (default: first closed_loop phase)."
+    )
+    baseline_phase: str | None = Field(
+        None, description="The baseline phase (default: first off phase)."
+    )
+
+
 class Protocol(_Model):
     """A complete place-preference protocol."""
 
@@ -566,6 +583,7 @@ class Protocol(_Model):
     safety: Safety = Field(default_factory=lambda: Safety())
     tracking: Tracking = Field(default_factory=lambda: Tracking())
     recording: Recording = Field(default_factory=lambda: Recording())
+    analysis: Analysis = Field(default_factory=lambda: Analysis())
 
     @property
     def duration_s(self) -> float:
@@ -599,6 +617,12 @@ class Protocol(_Model):
                 raise ValueError(
                     f"stimulation.zones.{name}: duty cycle {duty:.0%} exceeds "
                     f"safety.max_duty_cycle {self.safety.max_duty_cycle:.0%}"
+                )
+        for key in ("primary_phase", "baseline_phase"):
+            named = getattr(self.analysis, key)
+            if named is not None and named not in names:
+                raise ValueError(
+                    f"analysis.{key}: {named!r} is not a phase (phases: {', '.join(names)})"
                 )
         if self.stimulation.duty_cycle > self.safety.max_duty_cycle + 1e-9:
             raise ValueError(
