@@ -230,9 +230,13 @@ def _cohort(args: argparse.Namespace) -> Any:
     """The cohort file named by --cohort (loaded and checked), or None."""
     if not getattr(args, "cohort", None):
         return None
-    from rig.cohort import load_cohort
+    from rig.cohort import load_cohort, side_from_cohort
 
-    return load_cohort(args.cohort)
+    cohort = load_cohort(args.cohort)
+    animal = args.animal or (Path(args.video).stem if getattr(args, "video", None) else None)
+    if animal:
+        side_from_cohort(cohort, animal.strip())  # listed, with a side: before any device opens
+    return cohort
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
