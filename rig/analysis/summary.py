@@ -359,25 +359,8 @@ def compute_summary_from(
             "latency_ms": {k: _round(v, 3) if isinstance(v, float) else v for k, v in latency_ms.items()},
         },
         "delivered_light": delivered,
-        "measured_fps": _round(1.0 / m.median_interval_s(frames.t_s), 3)
-        if m.median_interval_s(frames.t_s) > 0
-        else None,
         "protocol_conversion": header.get("protocol_conversion") or [],
-        "camera_frames_skipped": _camera_skipped(frames),
     }
-
-
-def _camera_skipped(frames: FrameTable) -> int | None:
-    """Frames the camera numbered but never delivered: gaps in ``cam_frame_id`` (None when
-    the source has no frame counter). Separate from ``dropped`` (frames the engine skipped)."""
-    ids = frames.cam_frame_id
-    if ids is None:
-        return None
-    finite = ids[np.isfinite(ids)]
-    if finite.size < 2:
-        return 0
-    steps = np.diff(finite)
-    return int(np.clip(steps - 1, 0, None).sum())
 
 
 def compute_summary(session_dir: Path) -> dict[str, Any]:

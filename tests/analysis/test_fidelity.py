@@ -183,18 +183,3 @@ def test_light_outside_compartment_on_a_hand_built_session(tmp_path: Path) -> No
     assert p["stim_without_light_s"] == pytest.approx(1.0, abs=1e-6)
     assert p["pulses_delivered"] == 50
 
-
-def test_camera_skipped_frames_and_measured_fps(tmp_path: Path) -> None:
-    """Camera-level drops come from gaps in the camera's own frame counter (cam_frame_id),
-    apart from the engine's dropped column; measured fps from the frame times."""
-    frames = [{"frame": i, "t_s": i / 20, "x_cm": 10.0, "y_cm": 12.0, "phase": "p"} for i in range(40)]
-    session = write_fake_session(tmp_path / "cam", frames)
-    lines = (session / "frames.csv").read_text().splitlines()
-    ids = [i if i < 20 else i + 3 for i in range(40)]  # 3 frames lost by the camera
-    text = lines[0] + ",cam_frame_id\n" + "".join(f"{line},{k}\n" for line, k in zip(lines[1:], ids, strict=True))
-    (session / "frames.csv").write_text(text)
-    summary = compute_summary(session)
-    assert summary["camera_frames_skipped"] == 3
-    assert summary["measured_fps"] == pytest.approx(20.0, rel=1e-3)
-    plain = compute_summary(write_fake_session(tmp_path / "plain", frames))
-    assert plain["camera_frames_skipped"] is None
