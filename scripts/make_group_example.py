@@ -19,6 +19,7 @@ The output folder is this script's own product: it is replaced on each run.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -100,7 +101,15 @@ def main() -> int:
         root = Path(tmp)
         sessions, cohort_path, declared = build(root, args.seed)
         staging = root / "group-example"
-        result = run_group(sessions, None, staging, cohort=cohort_path, declared_path=declared)
+        here = Path.cwd()
+        os.chdir(root)  # so the report names cohort.csv and group.yaml, not a temporary path
+        try:
+            result = run_group(
+                [p.relative_to(root) for p in sessions], None, staging,
+                cohort=Path(cohort_path.name), declared_path=Path(declared.name),
+            )
+        finally:
+            os.chdir(here)
         shutil.copy(cohort_path, staging / "cohort.csv")
         shutil.copy(declared, staging / "group.yaml")
         if args.out.exists():

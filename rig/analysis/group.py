@@ -707,18 +707,23 @@ def _heatmap_figure(included: list[SessionData], groups: dict[str, str], order: 
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(4.0 * len(order), 2.8), layout="constrained")
+    means: dict[str, tuple[np.ndarray, int]] = {}
+    for group in order:
+        maps = [d.heat for d in included if groups[d.summary["animal_id"]] == group and d.heat is not None]
+        if maps and len({mp.shape for mp in maps}) == 1:
+            means[group] = (100 * np.mean(np.stack(maps), axis=0), len(maps))
+    vmax = max((float(mean.max()) for mean, _ in means.values()), default=1.0)  # one scale for all
     for k, group in enumerate(order):
         ax = fig.add_subplot(1, len(order), k + 1)
-        maps = [d.heat for d in included if groups[d.summary["animal_id"]] == group and d.heat is not None]
-        shapes = {mp.shape for mp in maps}
-        if not maps or len(shapes) != 1:
+        if group not in means:
             ax.set_title(f"{group}: no common arena", fontsize=9)
             continue
-        mean = np.mean(np.stack(maps), axis=0)
+        mean, n = means[group]
         width, length = included[0].heat_extent
-        image = ax.imshow(100 * mean, origin="upper", extent=(0, width, length, 0), cmap="magma")
+        image = ax.imshow(mean, origin="upper", extent=(0, width, length, 0), cmap="magma",
+                          vmin=0.0, vmax=vmax)
         ax.axvline(width / 2, color="white", lw=0.6, ls=":")
-        ax.set_title(f"{group} (n={len(maps)}), {phase}: stimulated side left", fontsize=9)
-        ax.set_xlabel("x (cm, mirrored so the stimulated side is left)")
+        ax.set_title(f"{group} (n={n}), {phase}", fontsize=9)
+        ax.set_xlabel("x (cm; stimulated side on the left)")
         fig.colorbar(image, ax=ax, label="% of time per cm²")
     return fig
