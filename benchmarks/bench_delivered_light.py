@@ -85,7 +85,7 @@ def main() -> int:
             clock = MediaClock()
             source = SyntheticArena(loaded.calibration, fps=30.0, seed=11, noise=3.0, tether=True)
             runner = SessionRunner(loaded, source, MockBoard(clock=clock), out, "bench", speed=None,
-                                   simulated=True, media_clock=clock)
+                                   simulated=True, media_clock=clock, camera_timeout_s=120)
             assert runner.run() is EndReason.COMPLETED
             session = next(out.rglob("session.json")).parent
             started = time.perf_counter()

@@ -41,7 +41,8 @@ def engine_session(tmp_path_factory: pytest.TempPathFactory) -> Path:
     clock = MediaClock()  # as `rig demo` / `rig replay` wire a mock board
     board = MockBoard(clock=clock)
     runner = SessionRunner(
-        loaded, source, board, out, "m005", speed=None, simulated=True, media_clock=clock
+        loaded, source, board, out, "m005", speed=None, simulated=True, media_clock=clock,
+        camera_timeout_s=120,  # a synthetic source on a loaded machine is slow, not lost
     )
     assert runner.run() is EndReason.COMPLETED
     return next(out.rglob("session.json")).parent
