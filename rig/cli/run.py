@@ -280,7 +280,6 @@ def _cmd_demo_arenas(args: argparse.Namespace, loaded: LoadedProtocol, scale: fl
 
     from rig.devices.mock_board import MockBoard
     from rig.devices.regions import TiledSynthetic, grid_regions, region_calibration
-    from rig.exitcodes import exit_code_for
     from rig.session.multi import ArenaSpec, MultiArenaRunner
 
     n = int(args.arenas)
