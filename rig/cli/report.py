@@ -26,8 +26,17 @@ def _report(args: argparse.Namespace) -> int:
 
 def _group(args: argparse.Namespace) -> int:
     from rig.analysis.group import run_group
+    from rig.errors import ConfigError
 
-    out = run_group([Path(p) for p in args.sessions], Path(args.groups), Path(args.out))
+    sessions = [Path(p) for p in args.sessions]
+    if args.query is not None:
+        from rig.index import SessionIndex, parse_query
+
+        with SessionIndex(Path(args.index)).open(create=False) as index:
+            sessions += [row.path for row in index.query(parse_query(args.query))]
+    if not sessions:
+        raise ConfigError("rig group: give session folders or --query (no session matched)")
+    out = run_group(list(dict.fromkeys(sessions)), Path(args.groups), Path(args.out))
     print(out.markdown_text)
     print(f"group analysis written to {out.out_dir}")
     return 0
@@ -72,9 +81,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "Mann-Whitney U between groups on the difference score, with effect sizes and n. "
         "Sessions are matched to groups by session.json animal_id. OUT must not exist.",
         "  rig group sessions/* --groups groups.csv --out results/rtpp-cohort1\n"
+        "  rig group --index data --query 'protocol=rtpp complete' --groups groups.csv --out results/c1\n"
         "  (groups.csv:  animal,group / m017,ChR2 / m018,eYFP ...)\n",
     )
-    g.add_argument("sessions", nargs="+", metavar="SESSION_DIR", help="session folders")
+    g.add_argument("sessions", nargs="*", metavar="SESSION_DIR", help="session folders")
+    g.add_argument("--query", metavar="TEXT",
+                   help="sessions from the index (rig index), e.g. 'protocol=rtpp complete since=2026-11-01'")
+    g.add_argument("--index", default=".", metavar="DIR", help="data root holding the index (default .)")
     g.add_argument("--groups", required=True, metavar="FILE.csv",
                    help="CSV with columns animal,group")
     g.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist)")
