@@ -14,6 +14,7 @@ back as a ``RescoreResult`` with ``error`` set; the batch goes on.
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +24,8 @@ from pathlib import Path
 from rig.errors import ConfigError
 from rig.rescore.engine import RESCORE_KEY, rescore_session
 from rig.rescore.model import RescoreResult, RescoreTask
+
+log = logging.getLogger(__name__)
 
 ResultCallback = Callable[[RescoreResult], None]
 
@@ -165,6 +168,13 @@ def _run_dask(tasks: Sequence[RescoreTask], scheduler: Scheduler, done: Callable
         raise ConfigError(
             "--scheduler: Dask is not installed here: pip install 'optorig[cluster]'"
         ) from None
+    import logging
+
+    # distributed logs every connection at INFO through its own handler; keep the batch's
+    # progress lines readable unless the user asked for more (rig -v).
+    if logging.getLogger().getEffectiveLevel() > logging.INFO:
+        for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core", "distributed.http.proxy"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     cluster = None
     if scheduler.local_workers is not None:
         cluster = LocalCluster(
@@ -179,6 +189,7 @@ def _run_dask(tasks: Sequence[RescoreTask], scheduler: Scheduler, done: Callable
             client = Client(scheduler.address, timeout=30)
         except (OSError, TimeoutError) as err:
             raise ConfigError(f"--scheduler: cannot reach the Dask scheduler at {scheduler.address}: {err}") from err
+        log.info("Dask dashboard (progress of every task): %s", client.dashboard_link)
     try:
         futures = {}
         for i, task in enumerate(tasks):

@@ -269,6 +269,20 @@ def _summary_numbers(session_dir: Path) -> tuple[tuple[tuple[str, float | None, 
     return phases, summary.get("difference_score_pct")
 
 
+def _protocol_side(loaded: LoadedProtocol, animal_id: str, out_dir: Path) -> str | None:
+    from rig.session.sides import assign_side
+
+    try:
+        return assign_side(
+            loaded.protocol.arena.stimulated,
+            animal_id,
+            out_dir=out_dir,
+            protocol_name=loaded.protocol.metadata.name,
+        ).side
+    except RigError:
+        return None
+
+
 def rescore_session(task: RescoreTask) -> RescoreResult:
     """Re-score one session (see the module docstring). Runs in a worker process."""
     started = time.monotonic()
@@ -342,6 +356,8 @@ def _rescore(session_dir: Path, options: RescoreOptions, started: float, host: s
     if options.side is SideChoice.ORIGINAL:
         original_side = header.get("stimulated_side")
         side = original_side if original_side in ("left", "right") else None
+        if side is not None and _protocol_side(loaded, animal_id, options.out_dir) == side:
+            side = None  # the protocol's rule gives it: recorded as that rule, as `rig replay` would
     elif options.side is SideChoice.PROTOCOL:
         side = None
     else:
