@@ -76,7 +76,7 @@ def load_pose_tracks(path: Path, individual: str | None = None) -> PoseTracks:
         raise ConfigError(f"{path}: pose file not found")
     fmt = detect_format(path)
     try:
-        from movement.io import load_poses
+        import movement.io as movement_io
     except ImportError:
         if fmt is PoseFormat.DEEPLABCUT and path.suffix.lower() == ".csv":
             return _read_dlc_csv(path, individual)
@@ -84,8 +84,14 @@ def load_pose_tracks(path: Path, individual: str | None = None) -> PoseTracks:
             f"{path}: reading {fmt.value} files needs the movement library: "
             "pip install 'optorig[pose]'"
         ) from None
+    # movement >= 0.14 has load_dataset; older releases only load_poses.from_file.
+    load = getattr(movement_io, "load_dataset", None)
+    if load is None:
+        from movement.io import load_poses
+
+        load = load_poses.from_file
     try:
-        ds = load_poses.from_file(path, source_software=fmt.value)
+        ds = load(path, source_software=fmt.value)
     except (ValueError, OSError, KeyError) as err:
         raise ConfigError(f"{path}: not a readable {fmt.value} pose file: {err}") from err
     individuals = [str(v) for v in ds.coords["individuals"].values]
