@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: session.json key that marks a re-scored session.
 RESCORE_KEY = "rescore"
+#: No frame from a saved video or positions for this long ends the re-score (camera_lost).
+REPLAY_FRAME_TIMEOUT_S = 60.0
 
 
 def sha256_file(path: Path) -> str:
@@ -406,6 +408,9 @@ def _rescore(session_dir: Path, options: RescoreOptions, started: float, host: s
         stim_side=side,
         media_clock=media_clock,
         simulated=True,
+        # A file never goes silent; on a loaded cluster node a decode can stall longer than
+        # a live camera's 2 s, which must not end a re-score as "camera lost".
+        camera_timeout_s=REPLAY_FRAME_TIMEOUT_S,
         tracker_factory=tracker_factory,
         source_info=source_info,
         header_extra={RESCORE_KEY: link},
