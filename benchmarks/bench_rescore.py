@@ -9,7 +9,8 @@ including process start-up (spawn) and, for Dask, the cluster's start and stop.
 Also prints the per-session memory high-water mark of a worker (ru_maxrss of the children).
 
 Usage: python benchmarks/bench_rescore.py [DURATION_S] [N_SESSIONS] [CONFIGS]
-(defaults 30, 12 and local:1,local:2,dask:local:2)
+(defaults 30, 12 and local:1,local:2,dask:local:2; a config prefixed positions: re-scores
+from the saved positions instead of the video, e.g. positions:local:2)
 The machine may be shared with other jobs: run it twice and take the better figures.
 """
 
@@ -70,13 +71,19 @@ def run(config: str, data: Path, zones: Path, out: Path) -> dict[str, object]:
     from rig.rescore.batch import find_sessions, parse_scheduler, run_batch
     from rig.rescore.model import RescoreOptions, RescoreTask
 
+    from rig.rescore.model import RescoreMode
+
+    mode = RescoreMode.VIDEO
+    if config.startswith("positions:"):  # the saved positions instead of the video
+        mode = RescoreMode.POSITIONS
+        config = config.removeprefix("positions:")
     if config == "local:1":
         scheduler = parse_scheduler(None, 1)
     elif config == "local:2":
         scheduler = parse_scheduler(None, 2)
     else:
         scheduler = parse_scheduler("local:2", None)
-    options = RescoreOptions(out_dir=out, zones_path=zones)
+    options = RescoreOptions(out_dir=out, zones_path=zones, mode=mode)
     tasks = [RescoreTask(s, options) for s in find_sessions([data])]
     started = time.perf_counter()
     results = run_batch(tasks, scheduler)
@@ -86,7 +93,7 @@ def run(config: str, data: Path, zones: Path, out: Path) -> dict[str, object]:
         print(f"{config}: a session failed: {error}", file=sys.stderr)
     frames = sum(r.frames for r in results)
     return {
-        "config": scheduler.describe(),
+        "config": scheduler.describe() + (", positions" if mode is RescoreMode.POSITIONS else ", video"),
         "sessions": len(tasks),
         "failed": len(failed),
         "frames": frames,
@@ -126,10 +133,10 @@ def main() -> None:
               f"Python {platform.python_version()}; load average {os.getloadavg()[0]:.1f} "
               "(shared machine: other jobs ran meanwhile)")
         print(f"{n_sessions} re-scores of a {duration_s:g}-s video ({int(duration_s * 30)} frames each)")
-        print(f"{'configuration':<40} {'wall s':>7} {'speed-up':>8} {'frames/s':>9} {'s/session':>9} {'failed':>6}")
+        print(f"{'configuration':<48} {'wall s':>7} {'speed-up':>8} {'frames/s':>9} {'s/session':>9} {'failed':>6}")
         for row in rows:
             speed_up = base_wall / float(row["wall_s"])  # type: ignore[arg-type]
-            print(f"{row['config']:<40} {row['wall_s']:>7} {speed_up:>8.2f} {row['frames_per_s']:>9} "
+            print(f"{row['config']:<48} {row['wall_s']:>7} {speed_up:>8.2f} {row['frames_per_s']:>9} "
                   f"{row['mean_session_s']:>9} {row['failed']:>6}")
         print(f"peak memory of one worker process (largest child ru_maxrss): {children:.0f} MiB")
 
