@@ -227,7 +227,7 @@ def format_results_table(results: Sequence[RescoreResult]) -> str:
     lines = [header, "-" * len(header)]
     for r in results:
         stim_pct, pi = _test_phase(r)
-        status = "ok" if r.ok else "FAILED"
+        status = ("ok" if r.end_reason == "completed" else r.end_reason[:10]) if r.ok else "FAILED"
         where = str(r.output_dir) if r.ok else (r.error or r.end_reason)
         lines.append(
             f"{Path(r.session_dir).name[:44]:<44} {r.animal_id[:10]:<10} {status:<10} {r.frames:>7} "

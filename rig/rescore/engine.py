@@ -430,7 +430,9 @@ def _rescore(session_dir: Path, options: RescoreOptions, started: float, host: s
         end_reason=end.value,
         frames=status.frames,
         wall_s=time.monotonic() - started,
-        error=None if end.is_success else (status.fault or f"session ended: {end.value}"),
+        # A saved video shorter than the protocol ends "source ended" (the end reason says
+        # so in the table and the record): the re-score did what the input allows.
+        error=None if end.is_success or end.value == "source_ended" else (status.fault or f"session ended: {end.value}"),
         host=host,
         phases=phases,
         difference_score_pct=difference,

@@ -84,4 +84,4 @@ class RescoreResult:
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.end_reason in ("completed", "stopped_by_user")
+        return self.error is None and self.output_dir is not None
