@@ -326,7 +326,15 @@ def _rescore(session_dir: Path, options: RescoreOptions, started: float, host: s
         from rig.devices.video_replay import VideoReplay
 
         input_path = find_video(session_dir, header)
-        source = VideoReplay(input_path)
+        if input_path == session_dir / "video.avi":
+            from rig.analysis.records import read_frames
+            from rig.rescore.positions import RecordedVideoSource
+
+            # The session's own recording: give each frame its original index and time.
+            table = read_frames(session_dir / "frames.csv")
+            source = RecordedVideoSource(input_path, table.frame, table.t_s)
+        else:
+            source = VideoReplay(input_path)
         source_info = {"kind": "video", "detail": str(input_path)}
     else:
         from rig.rescore.positions import PositionsSource, PositionTracker

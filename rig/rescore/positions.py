@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
@@ -143,3 +144,69 @@ class PositionTracker:
         if not (math.isfinite(x_px) and math.isfinite(y_px)):
             return TrackResult.lost("no_blob")
         return TrackResult(True, x_px, y_px, 0.0)
+
+
+class RecordedVideoSource(OpenedByWith):
+    """A session's own ``video.avi`` with each frame given back its original frame index
+    and time from frames.csv.
+
+    Why: the writer saves every processed frame in order, but a live camera's frames carry
+    capture times (and index gaps where frames were dropped) that the video file, played at
+    its nominal rate, does not know. Row *i* of frames.csv is video frame *i*; a video
+    longer than the record stops at the record's last row.
+    """
+
+    def __init__(self, path: Path, frame: NDArray[np.int64], t_s: NDArray[np.float64]) -> None:
+        from rig.devices.video_replay import VideoReplay
+
+        if frame.size != t_s.size or frame.size == 0:
+            raise ValueError(f"{path}: frames.csv gives no frames to align the video with")
+        self._video = VideoReplay(path)
+        self._frame = frame
+        self._t_s = t_s
+        self._row = 0
+
+    @property
+    def name(self) -> str:
+        return self._video.name
+
+    @property
+    def fps(self) -> float:
+        return self._video.fps
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return self._video.frame_size
+
+    @property
+    def is_live(self) -> bool:
+        return False
+
+    @property
+    def frame_count(self) -> int:
+        return self._video.frame_count
+
+    def open(self) -> None:
+        self._video.open()
+        self._row = 0
+
+    def close(self) -> None:
+        self._video.close()
+
+    def read(self) -> Frame | None:
+        if self._row >= self._frame.size:
+            return None
+        frame = self._video.read()
+        if frame is None:
+            return None
+        row = self._row
+        self._row += 1
+        return Frame(
+            index=int(self._frame[row]),
+            t_s=float(self._t_s[row]),
+            captured_ns=frame.captured_ns,
+            image=frame.image,
+        )
+
+    def sample_frames(self, n: int) -> list[NDArray[np.uint8]]:
+        return self._video.sample_frames(n)

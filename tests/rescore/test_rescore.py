@@ -6,6 +6,7 @@ with code 2), so every test here fails on the old code.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import shutil
@@ -160,3 +161,38 @@ def test_a_tree_walk_skips_earlier_rescores(archive: Archive, tmp_path: Path) ->
     assert main(["rescore", str(tree), "--positions", "--out", str(tree / "rescored"), "--workers", "0"]) == 0
     assert len(find_sessions([tree])) == 1
     assert len(find_sessions([tree], include_rescored=True)) == 2
+
+
+def test_a_camera_sessions_own_video_gets_the_original_frame_indices_and_times(
+    archive: Archive, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A live session's video.avi holds only the processed frames, at a nominal rate; the
+    re-score must keep the record's frame indices (gaps = camera drops) and capture times,
+    not invent index/fps ones. (Before RecordedVideoSource the re-score numbered the video's
+    frames 0, 1, 2... at 1/30 s.)"""
+    protocol = tmp_path / "save.yaml"
+    protocol.write_text(archive.protocol.read_text() + "recording: {save_video: true}\n")
+    data = tmp_path / "data"
+    assert main(["run", str(protocol), "--animal", "m010", "--source", "synthetic:4", "--board", "mock",
+                 "--speed", "max", "--out", str(data)]) == 0
+    session = session_of(data, "m010")
+    assert (session / "video.avi").is_file()
+    # as a camera that dropped every other frame and has jittery capture times would record
+    rows = read_rows(session / "frames.csv")
+    for i, row in enumerate(rows):
+        row["frame"] = str(2 * i + 7)
+        row["t_s"] = f"{float(row['t_s']) + 0.003 * (i % 2):.6f}"
+    with (session / "frames.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+    out = tmp_path / "out"
+    assert main(["rescore", str(session), "--out", str(out), "--workers", "0"]) == 0
+    new_rows = read_rows(session_of(out, "m010") / "frames.csv")
+    assert len(new_rows) == len(rows)
+    assert [r["frame"] for r in new_rows] == [r["frame"] for r in rows]
+    assert [float(r["t_s"]) for r in new_rows] == pytest.approx([float(r["t_s"]) for r in rows], abs=1e-6)
+    tracked = [(float(a["x_px"]), float(b["x_px"])) for a, b in zip(new_rows, rows) if a["tracked"] == b["tracked"] == "1"]
+    assert len(tracked) >= 0.9 * len(rows)
+    assert sorted(abs(a - b) for a, b in tracked)[len(tracked) // 2] < 2.0  # same frames, re-encoded
