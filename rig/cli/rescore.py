@@ -31,7 +31,7 @@ def _options_and_tasks(args: argparse.Namespace) -> tuple[list[RescoreTask], Sch
         RescoreMode,
         RescoreOptions,
         RescoreTask,
-        SideChoice,
+        RescoreSide,
     )
 
     scheduler = parse_scheduler(args.scheduler, args.workers)
@@ -72,21 +72,21 @@ def _options_and_tasks(args: argparse.Namespace) -> tuple[list[RescoreTask], Sch
         raise ConfigError("no session found to re-score")
 
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     batch_id = dt.datetime.now().astimezone().strftime("%Y%m%dT%H%M%S%z")
     options = RescoreOptions(
-        out_dir=out_dir.resolve(),
+        out_dir=out_dir.absolute(),
         mode=mode,
         protocol_path=Path(args.protocol).resolve() if args.protocol else None,
         zones_path=Path(args.zones).resolve() if args.zones else None,
         calibration_path=Path(args.calibration).resolve() if args.calibration else None,
-        side=SideChoice(args.side),
+        side=RescoreSide(args.side),
         pose=pose,
         batch_id=batch_id,
         experimenter=args.experimenter,
     )
     # A bad --protocol/--zones/--calibration fails here, before any folder is written.
     prepare_protocol(sessions[0] if args.protocol is None else None, options)
+    out_dir.mkdir(parents=True, exist_ok=True)
     tasks = [RescoreTask(session.resolve(), options) for session in sessions]
     return tasks, scheduler
 

@@ -25,7 +25,7 @@ from rig.rescore.model import (
     RescoreOptions,
     RescoreResult,
     RescoreTask,
-    SideChoice,
+    RescoreSide,
 )
 
 if TYPE_CHECKING:
@@ -363,12 +363,12 @@ def _rescore(session_dir: Path, options: RescoreOptions, started: float, host: s
         )
 
     side: str | None
-    if options.side is SideChoice.ORIGINAL:
+    if options.side is RescoreSide.ORIGINAL:
         original_side = header.get("stimulated_side")
         side = original_side if original_side in ("left", "right") else None
         if side is not None and _protocol_side(loaded, animal_id, options.out_dir) == side:
             side = None  # the protocol's rule gives it: recorded as that rule, as `rig replay` would
-    elif options.side is SideChoice.PROTOCOL:
+    elif options.side is RescoreSide.PROTOCOL:
         side = None
     else:
         side = options.side.value

@@ -15,7 +15,7 @@ class RescoreMode(enum.Enum):
     POSE = "pose"  # imported DeepLabCut / SLEAP tracks
 
 
-class SideChoice(enum.Enum):
+class RescoreSide(enum.Enum):
     """Which stimulated side the re-score uses."""
 
     ORIGINAL = "original"  # the side the original session stimulated (default)
@@ -52,7 +52,7 @@ class RescoreOptions:
     protocol_path: Path | None = None  # None: each session's own protocol.yaml
     zones_path: Path | None = None  # YAML with `arena` keys merged into the protocol
     calibration_path: Path | None = None  # None: each session's own calibration.yaml
-    side: SideChoice = SideChoice.ORIGINAL
+    side: RescoreSide = RescoreSide.ORIGINAL
     pose: PoseOptions | None = None
     batch_id: str = ""
     experimenter: str = ""

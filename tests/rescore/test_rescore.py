@@ -150,7 +150,7 @@ def test_bad_zones_file_fails_at_once_and_writes_nothing(
     err = capsys.readouterr().err
     assert code == 2
     assert "bad.yaml: arena.neutral_band_cm" in err
-    assert not (out / "sessions").exists()
+    assert not out.exists()  # nothing written, not even the output folder
 
 
 def test_a_tree_walk_skips_earlier_rescores(archive: Archive, tmp_path: Path) -> None:
