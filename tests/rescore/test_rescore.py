@@ -196,3 +196,20 @@ def test_a_camera_sessions_own_video_gets_the_original_frame_indices_and_times(
     tracked = [(float(a["x_px"]), float(b["x_px"])) for a, b in zip(new_rows, rows) if a["tracked"] == b["tracked"] == "1"]
     assert len(tracked) >= 0.9 * len(rows)
     assert sorted(abs(a - b) for a, b in tracked)[len(tracked) // 2] < 2.0  # same frames, re-encoded
+
+
+def test_scheduler_choices_are_validated_before_anything_runs() -> None:
+    from rig.errors import ConfigError
+    from rig.rescore.batch import Scheduler, parse_scheduler
+
+    assert parse_scheduler(None, 3) == Scheduler(workers=3)
+    assert parse_scheduler("local:2", None) == Scheduler(local_workers=2)
+    assert parse_scheduler("tcp://10.0.0.5:8786", None) == Scheduler(address="tcp://10.0.0.5:8786")
+    with pytest.raises(ConfigError, match="local:N needs N >= 1"):
+        parse_scheduler("local:0", None)
+    with pytest.raises(ConfigError, match="local:N with N a number"):
+        parse_scheduler("local:two", None)
+    with pytest.raises(ConfigError, match="not with --scheduler"):
+        parse_scheduler("local:2", 4)
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        parse_scheduler(None, -1)
