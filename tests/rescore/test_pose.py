@@ -31,7 +31,7 @@ arena:
   stimulated: {rule: fixed, side: left}
 phases:
   - {name: baseline, duration_s: 1.5, mode: "off"}
-  - {name: test, duration_s: 2.5, mode: closed_loop}
+  - {name: test, duration_s: 2.3, mode: closed_loop}  # the video is 3.87 s: it completes
 tracking:
   background: {source: median, duration_s: 1, n_frames: 20}
 """
