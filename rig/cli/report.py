@@ -27,9 +27,18 @@ def _report(args: argparse.Namespace) -> int:
 
 def _group(args: argparse.Namespace) -> int:
     from rig.analysis.group import run_group
+    from rig.errors import ConfigError
 
+    sessions = [Path(p) for p in args.sessions]
+    if args.query is not None:
+        from rig.index import SessionIndex, parse_query
+
+        with SessionIndex(Path(args.index)).open(create=False) as index:
+            sessions += [row.path for row in index.query(parse_query(args.query))]
+    if not sessions:
+        raise ConfigError("rig group: give session folders or --query (no session matched)")
     out = run_group(
-        [Path(p) for p in args.sessions],
+        list(dict.fromkeys(sessions)),
         Path(args.groups) if args.groups else None,
         Path(args.out),
         cohort=Path(args.cohort) if args.cohort else None,
@@ -93,11 +102,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "sessions_phases.csv and figures. OUT must not exist.",
         "  rig group sessions/* --cohort cohort.csv --out results/rtpp-cohort1\n"
         "  rig group sessions/* --cohort cohort.csv --declare group.yaml --out results/c1\n"
+        "  rig group --index data --query 'protocol=rtpp complete' --cohort cohort.csv --out results/c2\n"
         "  (group.yaml: primary: {endpoint: difference_score, phase: test, baseline_phase: "
         "baseline, groups: [ChR2, eYFP]}\n"
         "               exclusions: {baseline_bias_max_pct: 65, lost_tracking_max_pct: 10})\n",
     )
-    g.add_argument("sessions", nargs="+", metavar="SESSION_DIR", help="session folders")
+    g.add_argument("sessions", nargs="*", metavar="SESSION_DIR", help="session folders")
+    g.add_argument("--query", metavar="TEXT",
+                   help="sessions from the index (rig index), e.g. 'protocol=rtpp complete since=2026-11-01'")
+    g.add_argument("--index", default=".", metavar="DIR", help="data root holding the index (default .)")
     src = g.add_mutually_exclusive_group(required=True)
     src.add_argument("--cohort", metavar="CSV", help="cohort file (animal_id, group, ...)")
     src.add_argument("--groups", metavar="FILE.csv", help="older CSV with columns animal,group")

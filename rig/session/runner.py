@@ -137,6 +137,7 @@ class SessionRunner:
         source_info: dict[str, object] | None = None,
         video_queue_bytes: int = DEFAULT_QUEUE_BYTES,
         cohort: Cohort | None = None,
+        header_extra: dict[str, object] | None = None,
     ) -> None:
         if not animal_id or not animal_id.strip():
             raise ConfigError("--animal: an animal ID is required")
@@ -163,6 +164,8 @@ class SessionRunner:
         self._tracker_factory = tracker_factory or default_tracker_factory
         self._source_info = source_info
         self._video_queue_bytes = video_queue_bytes
+        # Extra top-level keys for session.json (a re-score's link to its original).
+        self._header_extra = dict(header_extra or {})
 
         check_output_writable(self._out_dir)
         self._background_image_path = self._resolve_background_image()
@@ -518,6 +521,7 @@ class SessionRunner:
             "started_at": self._started_at,
             "ended_at": None,
             "end_reason": None,
+            **self._header_extra,
         }
 
     def _lifecycle(self, message: str, *args: object) -> None:
