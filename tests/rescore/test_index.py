@@ -119,9 +119,14 @@ def test_cli_index_sessions_list_and_group_query(data: Path, capsys: pytest.Capt
 
     groups = data.parent / "groups.csv"
     groups.write_text("animal,group\nm001,ChR2\nm002,ChR2\nm003,eYFP\n")
+    # 5-s simulated sessions: a 2-s baseline is always side-biased, so the bias exclusion is
+    # lifted; this test is about which sessions the query hands to `rig group`.
+    declared = data.parent / "group.yaml"
+    declared.write_text("exclusions: {baseline_bias_max_pct: 100}\n")
     code = main([
         "group", "--index", str(data), "--query", "protocol=rs-test complete",
-        "--groups", str(groups), "--out", str(data.parent / "group"),
+        "--groups", str(groups), "--include-simulated", "--declare", str(declared),
+        "--out", str(data.parent / "group"),
     ])
     assert code == 0
     assert (data.parent / "group").is_dir()
