@@ -1085,10 +1085,17 @@ class _QuietFileHandler(logging.FileHandler):
         self.failed = True
 
     def close(self) -> None:
+        # Closed for good: logging.FileHandler.emit re-opens a closed file in append mode,
+        # so a record from another thread (another arena's session) that is already on its
+        # way to this handler would leak an open session.log after teardown.
+        if self.lock is not None:
+            with self.lock:  # Handler.handle holds it around emit: none is half-way through
+                self.failed = True
+        self.failed = True
         try:
             super().close()
         except OSError:
-            self.failed = True
+            pass
 
 
 def frame_with_time(frame: Frame, captured_ns: int) -> Frame:
