@@ -186,7 +186,7 @@ def test_plain_pyfirmata2_reads_and_writes_ordinary_pins(sim: SimavrUno) -> None
         pause = threading.Event()
         while sim.cycle() - start < CYCLES_PER_S // 10:
             pause.wait(0.02)
-        assert board.firmware == "optorig" and board.firmware_version == (1, 0)
+        assert board.firmware == "optorig" and board.firmware_version == (1, 1)
     finally:
         board.exit()
     assert (1 in [v for _, v in sim.edges(4)])
