@@ -222,7 +222,9 @@ def test_laser_pulses_keep_their_width_while_firmata_toggles_a_pin_on_the_same_p
 
 def test_gate_open_refused_when_the_interlock_is_open_at_config(uno: RawUno) -> None:
     """CONFIG + ARM + GATE open in one write with the door already open: refused, no light.
-    (Old firmware: CONFIG cleared the trip flag and a 2.6-2.8 ms pulse fired.)"""
+    (A regression guard for the interlock read at CONFIG: in simavr the old firmware also
+    refused here, because its main loop ran its checks between the messages; the failing case
+    of the old firmware is the next test.)"""
     uno.sim.command("pin 2 1")
     uno.wait_emulated(0.01)
     payload = config_payload(watchdog_ms=5000, interlock_pin=2)
@@ -230,6 +232,25 @@ def test_gate_open_refused_when_the_interlock_is_open_at_config(uno: RawUno) -> 
     uno.wait_emulated(0.1)
     assert all(v == 0 for _, v in uno.sim.edges(LASER))
     assert [r.reason for r in uno.events(fc.EVENT_REFUSED)] == [fc.REASON_INTERLOCK]
+
+
+def test_gate_open_refused_when_the_door_opened_while_the_firmware_was_busy(uno: RawUno) -> None:
+    """The door opens while the firmware works through a backlog of queries, and GATE open is
+    next in the queue: refused, the light never comes on. (Old firmware: gate-open trusted a
+    trip flag that only the main loop updated, so the gate opened with the door open.)"""
+    uno.start_session(config_payload(watchdog_ms=5000, interlock_pin=2))
+    close_interlock(uno)
+    # 38 queries + GATE open fit the 128-byte receive buffer; their ~150-byte replies keep
+    # the transmit side busy for about a second
+    uno.send(CAPABILITY_QUERY * 38 + GATE_OPEN)
+    uno.wait_emulated(0.3)
+    uno.sim.command("pin 2 1")  # door opens mid-backlog (old firmware: GATE open still queued)
+    trip = command_cycle(uno.sim, "pin", "2", "1")
+    uno.wait_emulated(1.5)
+    edges = uno.sim.edges(LASER)
+    # (the new firmware answers the backlog at once, so its gate opened before the door did)
+    assert [c for c, v in edges if v == 1 and c > trip] == []
+    assert level_at(edges, trip + 1 * MS) == 0
 
 
 def test_interlock_trip_during_a_ramp_drops_the_pwm_within_1_ms(uno: RawUno) -> None:
