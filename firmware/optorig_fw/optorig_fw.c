@@ -110,11 +110,28 @@ static inline __attribute__((always_inline)) uint8_t ee_boot_laser(void) {
     return fallback;
 }
 
-static void ee_write(uint16_t addr, uint8_t value) {
-    if (ee_read(addr) == value) return;
-    /* waits ~3.4 ms per byte in the main loop only (the safety core runs in interrupts) */
-    while (EECR & _BV(EEPE)) {
+/* EEPROM writes take ~3.4 ms a byte: they are queued and the main loop starts one whenever
+ * the previous one finished, so no iteration waits for the EEPROM. */
+#define EE_QUEUE 5
+static uint8_t ee_queue_addr[EE_QUEUE], ee_queue_value[EE_QUEUE];
+static uint8_t ee_queue_len, ee_queue_pos;
+
+static void ee_queue_record(uint8_t pin, uint8_t active_low) {
+    static const uint8_t offsets[EE_QUEUE] = {0, 1, 2, 3, 0};
+    uint8_t values[EE_QUEUE] = {0xFF, pin, active_low, (uint8_t)~(pin ^ active_low), EE_MAGIC};
+    for (uint8_t i = 0; i < EE_QUEUE; i++) {
+        ee_queue_addr[i] = (uint8_t)(EE_ADDR + offsets[i]);
+        ee_queue_value[i] = values[i];
     }
+    ee_queue_pos = 0;
+    ee_queue_len = EE_QUEUE;
+}
+
+static void ee_poll(void) {
+    if (ee_queue_pos >= ee_queue_len || (EECR & _BV(EEPE))) return;
+    uint8_t addr = ee_queue_addr[ee_queue_pos], value = ee_queue_value[ee_queue_pos];
+    ee_queue_pos++;
+    if (ee_read(addr) == value) return;
     EEAR = addr;
     EEDR = value;
     uint8_t s = SREG;
@@ -805,13 +822,8 @@ static void handle_config(const uint8_t *d, uint8_t n) {
     event_push_locked(EVENT_CONFIG_ACK, ticks64_locked(), 0, laser_pin_on(), REASON_CONFIG, 1);
     interlock_poll_locked();
     SREG = s;
-    if (old_pin != c.ttl_pin || old_low != c.active_low) {
-        ee_write(EE_ADDR, 0xFF); /* invalid while the record changes */
-        ee_write(EE_ADDR + 1, c.ttl_pin);
-        ee_write(EE_ADDR + 2, c.active_low);
-        ee_write(EE_ADDR + 3, (uint8_t)~(c.ttl_pin ^ c.active_low));
-        ee_write(EE_ADDR, EE_MAGIC);
-    }
+    /* the record is marked invalid first, so a reset half-way falls back to the default */
+    if (old_pin != c.ttl_pin || old_low != c.active_low) ee_queue_record(c.ttl_pin, c.active_low);
 }
 
 /* SYNC payload (SYNC_PAYLOAD_BYTES = 9): enable, sync_pin, led_pin, min_ms(2), max_ms(2),
@@ -1198,6 +1210,7 @@ int main(void) {
     /* Timer1: normal mode, prescaler 8 (0.5 us ticks), overflow interrupt for the clock and
      * COMPB for the safety tick */
     TCCR1A = 0;
+    TCNT1 = 0; /* (a reset clears it; said explicitly so the first tick is never a wrap away) */
     TCCR1B = _BV(CS11);
     tick_next = TICK_TICKS;
     OCR1B = (uint16_t)TICK_TICKS;
@@ -1234,6 +1247,7 @@ int main(void) {
         events_flush();
         report_inputs();
         events_flush();
+        ee_poll();
         uint32_t now = ticks32();
         uint32_t took = now - loop_start;
         loop_start = now;
