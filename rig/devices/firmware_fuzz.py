@@ -382,9 +382,9 @@ def check(log: Path) -> FuzzReport:
     # exact latency from the edges: interlock edge to trip level -> laser edge to off
     cfg_at = np.searchsorted(cfg_times, np.array([c for c, _ in pins.get(INTERLOCK_PIN, [])], dtype=np.int64), side="right") - 1
     latencies: list[int] = []
-    for (cycle, level), ci in zip(pins.get(INTERLOCK_PIN, []), cfg_at):
+    for (cycle, edge_level), ci in zip(pins.get(INTERLOCK_PIN, []), cfg_at):
         lock_config = config_changes[int(ci)][1]
-        if lock_config.interlock_pin != INTERLOCK_PIN or level != lock_config.trip_level:
+        if lock_config.interlock_pin != INTERLOCK_PIN or edge_level != lock_config.trip_level:
             continue
         laser = pins.get(lock_config.laser_pin, [])
         on_level = 0 if lock_config.active_low else 1
