@@ -644,7 +644,8 @@ static void gate_open(void) {
         rise_time = now;
         next_edge = now + cfg.width_ticks;
         OCR1A = (uint16_t)next_edge;
-        TIFR1 = _BV(OCF1A);
+        /* (no TIFR1 write: a stale OCF1A only makes COMPA run once early, which it checks; simavr
+         * 1.6 also loses a pending COMPB when TIFR1 is written here) */
         train_running = 1;
         TIMSK1 |= _BV(OCIE1A);
     }

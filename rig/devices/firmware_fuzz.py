@@ -82,6 +82,8 @@ def _random_message(rng: random.Random) -> bytes:
     if r < 0.16:  # malformed sysex: unterminated, over-long, interrupted
         body = bytes(rng.randrange(128) for _ in range(rng.choice([3, 30, 70, 90])))
         return bytes([fc.START_SYSEX, rng.randrange(8)]) + body + rng.choice([b"", b"\xf7", b"\x90", b"\xf0"])
+    if r < 0.22:  # a whole session start, so gate windows meet interlock trips and faults
+        return _config(rng) + _sysex(fc.SYSEX_OPTORIG_ARM) + _sysex(fc.SYSEX_OPTORIG_GATE, b"\x01")
     if r < 0.30:
         return _sysex(fc.SYSEX_OPTORIG_GATE, bytes([rng.choice([0, 1, 1])]))
     if r < 0.36:
@@ -150,7 +152,8 @@ def make_script(path: Path, seconds: float, seed: int) -> None:
         else:
             level ^= 1
             actions.append((t, f"pin {INTERLOCK_PIN} {level}"))
-        t += rng.randrange(5, 600) * MS
+        # open (1 = trip level) for short spells, closed for longer ones
+        t += (rng.randrange(5, 150) if level else rng.randrange(50, 800)) * MS
     # resets, rarely
     t = rng.randrange(1, 6) * CYCLES_PER_S
     while t < end:
