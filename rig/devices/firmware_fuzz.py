@@ -65,6 +65,8 @@ def _config(rng: random.Random, *, valid: bool = True) -> bytes:
     if not valid:
         data = bytearray(payload)
         i = rng.randrange(len(data) + 2)
+        if i == len(data) - 1:
+            i = 0  # the polarity byte has its own tests; keep the fuzz's laser active-high
         if i < len(data):
             data[i] = rng.randrange(128)
         elif i == len(data):
@@ -314,13 +316,18 @@ def check(log: Path) -> FuzzReport:
     cfg_index = np.searchsorted(cfg_times, times, side="right") - 1
     # a new CONFIG takes effect once the main loop parsed it: limits may be the old ones then
     cfg_prev = np.searchsorted(cfg_times, times - HOST_SLACK_CYCLES, side="right") - 1
-    on = np.zeros(times.shape, dtype=bool)
-    for i, (_, cfg) in enumerate(config_changes):
-        sel = cfg_index == i
-        if not sel.any():
-            continue
-        level = _levels_at(times[sel], pins.get(cfg.laser_pin, []))
-        on[sel] = (level == 0) if cfg.active_low else (level == 1)
+    def laser_on(index: np.ndarray) -> np.ndarray:
+        result = np.zeros(times.shape, dtype=bool)
+        for i, (_, cfg) in enumerate(config_changes):
+            sel = index == i
+            if sel.any():
+                level = _levels_at(times[sel], pins.get(cfg.laser_pin, []))
+                result[sel] = (level == 0) if cfg.active_low else (level == 1)
+        return result
+
+    # In the HOST_SLACK after a CONFIG that moved the laser pin or flipped its polarity, the
+    # firmware may still drive the old one: a sample counts as "on" only if it is on under both.
+    on = laser_on(cfg_index) & laser_on(np.clip(cfg_prev, 0, None))
     # The G log shows a change at the first sample after it: a rise may have happened up to one
     # sample period (plus the few cycles between the pin write and the variable) earlier.
     gate_early = [(c - SAMPLE_CYCLES - 64 if v else c, v) for c, v in gate_var]
