@@ -878,6 +878,7 @@ static uint8_t last_port_value[3];
 static uint8_t report_analog_mask;   /* bit per analog pin 0..5 */
 static uint16_t sampling_interval_ms = 19;
 static uint32_t last_sample_ms;
+static uint8_t analog_pending; /* channels still to sample in this sampling interval */
 
 static void send_version(void) {
     if (!tx_begin(3)) return;
@@ -1177,11 +1178,17 @@ static void report_inputs(void) {
         if (v != last_port_value[port] && send_port(port, v)) last_port_value[port] = v;
     }
     uint32_t now_ms = millis();
-    if (report_analog_mask && (uint32_t)(now_ms - last_sample_ms) >= sampling_interval_ms) {
+    if (report_analog_mask && !analog_pending && (uint32_t)(now_ms - last_sample_ms) >= sampling_interval_ms) {
         last_sample_ms = now_ms;
-        for (uint8_t ch = 0; ch < 6; ch++) {
-            if (!(report_analog_mask & (1u << ch))) continue;
-            if (!tx_begin(3)) continue;
+        analog_pending = report_analog_mask;
+    }
+    analog_pending &= report_analog_mask; /* reporting switched off meanwhile */
+    if (analog_pending) {
+        /* one conversion (~104 us) per iteration keeps the iteration short */
+        uint8_t ch = 0;
+        while (!(analog_pending & (1u << ch))) ch++;
+        analog_pending &= (uint8_t)~(1u << ch);
+        if (tx_begin(3)) {
             uint16_t v = adc_read(ch);
             tx_put((uint8_t)(0xE0 | ch));
             tx_put(v & 0x7F);
