@@ -38,6 +38,9 @@ MS = CYCLES_PER_S // 1000
 SAMPLE_CYCLES = 160  # 10 us
 BYTE_CYCLES = 2778  # one byte at 57600 baud, 10 bits
 HOST_SLACK_CYCLES = 2 * MS
+#: The harness samples the gate variable every 160 cycles, after whole instructions, and
+#: gate_open() sets it ~70 cycles after the pin: a logged rise may lag the pin by this much.
+G_LAG_CYCLES = SAMPLE_CYCLES + 128
 INTERLOCK_PIN = 2
 LASER_PIN = 9
 PWM_PIN = 3
@@ -330,7 +333,7 @@ def check(log: Path) -> FuzzReport:
     on = laser_on(cfg_index) & laser_on(np.clip(cfg_prev, 0, None))
     # The G log shows a change at the first sample after it: a rise may have happened up to one
     # sample period (plus the few cycles between the pin write and the variable) earlier.
-    gate_early = [(c - SAMPLE_CYCLES - 64 if v else c, v) for c, v in gate_var]
+    gate_early = [(c - G_LAG_CYCLES if v else c, v) for c, v in gate_var]
     gate = _levels_at(times, sorted(gate_early)).astype(bool)
     # 1. pin on only while the firmware's gate is open
     bad = on & ~gate
@@ -354,7 +357,7 @@ def check(log: Path) -> FuzzReport:
         report.violations.append(f"laser on past the watchdog at {times[bad][0]} cycles ({int(bad.sum())} samples)")
     # 4. cap: on only within max_on_ms of the window's opening
     # (a G sample can be up to one sample period after the real change)
-    rises = np.array([c - SAMPLE_CYCLES - 64 for c, v in gate_var if v == 1], dtype=np.int64)
+    rises = np.array([c - G_LAG_CYCLES for c, v in gate_var if v == 1], dtype=np.int64)
     report.gate_windows = int(rises.size)
     window_start = _last_before(rises, times)
     cap_by_cfg = np.array([cfg.max_on_ms for _, cfg in config_changes], dtype=np.int64)
