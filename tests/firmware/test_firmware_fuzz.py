@@ -3,8 +3,9 @@
 Random bytes, malformed and valid sysex, standard Firmata on every pin, heartbeats that stall,
 a bouncing interlock and resets; rig.devices.firmware_fuzz.check tests every 10 us of emulated
 time that the laser is never on with the gate closed, past the watchdog or the cap, or more
-than 1 ms after the interlock opened. (The same run against the old firmware of ac73aec, with
-its protocol-1 CONFIG, finds violations: see benchmarks/bench_firmware_fuzz.py --firmware.)
+than 1 ms after the interlock opened. This run fails on the old firmware of ac73aec: laser on
+without a standing gate-open, past the cap (by 153 ms) and with the interlock open
+(`python benchmarks/bench_firmware_fuzz.py --seconds 5 --seed 2026 --firmware OLD.elf`).
 """
 
 from __future__ import annotations
