@@ -333,3 +333,19 @@ def test_closed_loop_session_drives_the_real_firmware(sim: SimavrUno, tmp_path: 
     assert reported == len(rises)
     widths_ms = [(f - r) / (CYCLES_PER_S / 1000) for r, f in zip(rises, falls)]
     assert all(abs(w - 15.0) < 0.01 for w in widths_ms[:-1])  # the last may be cut by the close
+
+
+def test_firmata_board_sends_active_low_polarity(sim: SimavrUno) -> None:
+    """LaserConfig(active_low=True) reaches the firmware as CONFIG's polarity byte: the pin idles
+    HIGH and goes LOW only while the gate is open. (Old host and firmware: no polarity.)"""
+    with FirmataBoard(sim.port) as board:
+        board.configure(LaserConfig(mode="continuous", active_low=True, watchdog_timeout_ms=PATIENT_WATCHDOG_MS))
+        assert sim.edges(LASER)[-1][1] == 1
+        board.set_gate(True)
+        wait_for(board, BoardEventKind.GATE_OPENED, sim)
+        board.set_gate(False)
+        closed = wait_for(board, BoardEventKind.GATE_CLOSED, sim)
+        assert closed.pin_level == 0  # the event reports the laser off (polarity applied)
+        assert board.dropped_by_firmware == (0, 0)  # IDENTIFY of protocol 2 parsed
+    levels = [v for _, v in sim.edges(LASER)]
+    assert levels[-3:] == [1, 0, 1]
