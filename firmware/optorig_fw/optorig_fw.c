@@ -164,13 +164,6 @@ static volatile uint32_t timer1_overflows;
 
 ISR(TIMER1_OVF_vect) { timer1_overflows++; }
 
-/* Ticks (0.5 us) as a 48-bit value in a uint64; call with interrupts disabled. */
-static uint64_t ticks64_locked(void) {
-    uint16_t t = TCNT1;
-    uint32_t o = timer1_overflows;
-    if ((TIFR1 & _BV(TOV1)) && t < 0x8000u) o++;
-    return ((uint64_t)o << 16) | t;
-}
 static uint32_t ticks32_locked(void) {
     uint16_t t = TCNT1;
     uint16_t o = (uint16_t)timer1_overflows;
@@ -274,8 +267,9 @@ static void write7(uint32_t value, uint8_t nbytes) {
 
 typedef struct {
     uint8_t kind, level, reason;
+    uint16_t tcnt;
+    uint32_t overflows;
     uint32_t pulses;
-    uint64_t ticks;
 } event_t;
 
 #define EVENT_RING 16
@@ -285,15 +279,19 @@ static event_t event_ring[EVENT_RING];
 static volatile uint8_t ev_head, ev_count;
 
 /* Call with interrupts off. ``safety`` events may use the last slots. */
-static void event_push_locked(uint8_t kind, uint64_t ticks, uint32_t pulses, uint8_t level, uint8_t reason,
-                              uint8_t safety) {
+static void event_push_locked(uint8_t kind, uint32_t pulses, uint8_t level, uint8_t reason, uint8_t safety) {
     if (ev_count >= (safety ? EVENT_RING : EVENT_RING_REPLY_LIMIT)) {
         events_dropped++;
         return;
     }
     event_t *e = &event_ring[(uint8_t)((ev_head + ev_count) % EVENT_RING)];
+    /* the raw clock only: 64-bit arithmetic stays out of interrupts-off sections */
+    uint16_t t = TCNT1;
+    uint32_t o = timer1_overflows;
+    if ((TIFR1 & _BV(TOV1)) && t < 0x8000u) o++;
     e->kind = kind;
-    e->ticks = ticks;
+    e->tcnt = t;
+    e->overflows = o;
     e->pulses = pulses;
     e->level = level;
     e->reason = reason;
@@ -309,7 +307,7 @@ static void events_flush(void) {
         ev_head = (uint8_t)((ev_head + 1) % EVENT_RING);
         ev_count--;
         SREG = s;
-        uint64_t us = e.ticks >> 1;
+        uint64_t us = (((uint64_t)e.overflows << 16) | e.tcnt) >> 1;
         tx_put(0xF0);
         tx_put(SYSEX_OPTORIG_EVENT);
         tx_put(e.kind);
@@ -435,7 +433,7 @@ static void gate_close_locked(uint8_t reason) {
     if (gate_is_open) {
         laser_force_off_locked();
         gate_is_open = 0;
-        event_push_locked(EVENT_GATE_CLOSED, ticks64_locked(), pulses_delivered, laser_pin_on(), reason, 1);
+        event_push_locked(EVENT_GATE_CLOSED, pulses_delivered, laser_pin_on(), reason, 1);
         if (cfg.pwm_pin != PWM_PIN_NONE && reason == REASON_HOST && cfg.ramp_down_ms > 0) {
             ramp_active = 1;
             ramp_start_ms = millis_now;
@@ -450,7 +448,7 @@ static void gate_close_locked(uint8_t reason) {
 static void safety_trip_locked(uint8_t kind, uint8_t reason) {
     gate_close_locked(reason);
     ramp_stop_locked();
-    event_push_locked(kind, ticks64_locked(), 0, laser_pin_on(), reason, 1);
+    event_push_locked(kind, 0, laser_pin_on(), reason, 1);
 }
 
 static uint8_t interlock_level_tripped(void) {
@@ -466,7 +464,7 @@ static void interlock_poll_locked(void) {
         safety_trip_locked(EVENT_INTERLOCK, REASON_INTERLOCK);
     } else if (!tripped && interlock_tripped) {
         interlock_tripped = 0;
-        event_push_locked(EVENT_INTERLOCK_CLEARED, ticks64_locked(), 0, laser_pin_on(), REASON_INTERLOCK, 1);
+        event_push_locked(EVENT_INTERLOCK_CLEARED, 0, laser_pin_on(), REASON_INTERLOCK, 1);
     }
 }
 
@@ -529,7 +527,7 @@ static void sync_edge_locked(void) {
         sync_level = 1;
         sync_count++;
         sync_edge_pending = 1;
-        event_push_locked(EVENT_SYNC, ticks64_locked(), sync_count, 1, 0, 0);
+        event_push_locked(EVENT_SYNC, sync_count, 1, 0, 0);
         sync_next_edge += (uint32_t)sync_width_ms * 2000UL;
     }
 }
@@ -614,7 +612,7 @@ ISR(TIMER1_COMPB_vect) {
 static void event_now(uint8_t kind, uint8_t reason, uint8_t safety) {
     uint8_t s = SREG;
     cli();
-    event_push_locked(kind, ticks64_locked(), 0, laser_pin_on(), reason, safety);
+    event_push_locked(kind, 0, laser_pin_on(), reason, safety);
     SREG = s;
 }
 
@@ -623,21 +621,20 @@ static void gate_open(void) {
     cli();
     if (gate_is_open) { SREG = s; return; }
     if (!armed) {
-        event_push_locked(EVENT_REFUSED, ticks64_locked(), 0, laser_pin_on(), REASON_NOT_ARMED, 1);
+        event_push_locked(EVENT_REFUSED, 0, laser_pin_on(), REASON_NOT_ARMED, 1);
         SREG = s;
         return;
     }
     /* the interlock input itself, not only the latched flag */
     interlock_poll_locked();
     if (interlock_tripped || interlock_level_tripped()) {
-        event_push_locked(EVENT_REFUSED, ticks64_locked(), 0, laser_pin_on(), REASON_INTERLOCK, 1);
+        event_push_locked(EVENT_REFUSED, 0, laser_pin_on(), REASON_INTERLOCK, 1);
         SREG = s;
         return;
     }
     ramp_active = 0;
     if (cfg.pwm_pin != PWM_PIN_NONE) pwm_set(cfg.pwm_pin, cfg.pwm_level);
     uint32_t now = ticks32_locked();
-    uint64_t now64 = ticks64_locked();
     laser_write_locked(1);
     pulses_delivered = 1;
     if (cfg.mode == MODE_PULSE_TRAIN) {
@@ -651,7 +648,7 @@ static void gate_open(void) {
     }
     gate_is_open = 1;
     gate_opened_ms = millis_now;
-    event_push_locked(EVENT_GATE_OPENED, now64, 0, laser_pin_on(), REASON_HOST, 1);
+    event_push_locked(EVENT_GATE_OPENED, 0, laser_pin_on(), REASON_HOST, 1);
     SREG = s;
 }
 
@@ -820,7 +817,7 @@ static void handle_config(const uint8_t *d, uint8_t n) {
     cli();
     interlock_tripped = 0;
     interlock_irq_setup_locked(c.interlock_pin);
-    event_push_locked(EVENT_CONFIG_ACK, ticks64_locked(), 0, laser_pin_on(), REASON_CONFIG, 1);
+    event_push_locked(EVENT_CONFIG_ACK, 0, laser_pin_on(), REASON_CONFIG, 1);
     interlock_poll_locked();
     SREG = s;
     /* the record is marked invalid first, so a reset half-way falls back to the default */
@@ -1082,7 +1079,7 @@ static void handle_sysex(void) {
         uint8_t s = SREG;
         cli();
         last_heartbeat_ms = millis_now;
-        event_push_locked(EVENT_HEARTBEAT_ACK, ticks64_locked(), 0, laser_pin_on(), n >= 1 && n != 0xFF ? d[0] : 0, 0);
+        event_push_locked(EVENT_HEARTBEAT_ACK, 0, laser_pin_on(), n >= 1 && n != 0xFF ? d[0] : 0, 0);
         SREG = s;
         break;
     }
@@ -1091,7 +1088,7 @@ static void handle_sysex(void) {
         cli();
         last_heartbeat_ms = millis_now;
         armed = 1;
-        event_push_locked(EVENT_ARMED, ticks64_locked(), 0, laser_pin_on(), REASON_HOST, 1);
+        event_push_locked(EVENT_ARMED, 0, laser_pin_on(), REASON_HOST, 1);
         interlock_poll_locked(); /* read the interlock at ARM too */
         SREG = s;
         break;

@@ -232,6 +232,7 @@ def test_camera_sync_pulses_at_random_intervals_are_reported_with_the_firmware_c
             return len(syncs) >= 5
 
         run_emulated_until(sim, five_syncs, 30.0)
+        run_emulated_until(sim, lambda: False, 0.05)  # let the 5th pulse end before disabling
         board.configure_sync(False)
     assert len(syncs) >= 5
     rises, falls = rising_falling(sim.edges(7))
