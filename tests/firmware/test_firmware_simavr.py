@@ -48,13 +48,6 @@ def built() -> tuple[str, str]:
     return build_firmware()
 
 
-@pytest.fixture(autouse=True)
-def patient_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    from rig.devices import firmata_board
-
-    monkeypatch.setattr(firmata_board, "ACK_TIMEOUT_S", 600.0)
-
-
 PATIENT_WATCHDOG_MS = 5000
 
 
