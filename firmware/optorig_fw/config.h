@@ -11,10 +11,10 @@
 /* ---- identity ---------------------------------------------------------- */
 #define OPTORIG_FW_NAME "optorig"
 #define OPTORIG_FW_VERSION_MAJOR 1
-#define OPTORIG_FW_VERSION_MINOR 0
+#define OPTORIG_FW_VERSION_MINOR 1
 #define OPTORIG_FW_VERSION_PATCH 0
 /* Version of the sysex extension protocol (bumped on incompatible changes). */
-#define OPTORIG_PROTOCOL_VERSION 1
+#define OPTORIG_PROTOCOL_VERSION 2
 /* Firmata protocol version reported (0xF9). */
 #define FIRMATA_PROTOCOL_MAJOR 2
 #define FIRMATA_PROTOCOL_MINOR 5
@@ -78,6 +78,31 @@
 #define REASON_NOT_ARMED 5
 #define REASON_BAD_CONFIG 6
 #define REASON_RESET 7
+#define REASON_PIN_CONFLICT 8   /* CONFIG/SYNC refused: two roles on one pin, or a bad pin */
+
+/* ---- polarity of the laser TTL (last CONFIG byte) ----------------------- */
+#define POLARITY_ACTIVE_HIGH 0
+#define POLARITY_ACTIVE_LOW 1
+
+/* ---- wire layout --------------------------------------------------------- */
+/* CONFIG payload bytes (after the sysex id); docs/firmware.md lists them one by one. */
+#define CONFIG_PAYLOAD_BYTES 24
+/* SYNC payload bytes (after the sysex id). */
+#define SYNC_PAYLOAD_BYTES 9
+/* EVENT: kind, device_us (7 x 7 bits = 49 bits, wraps after 17.8 years), pulses (3), level, reason */
+#define EVENT_US_BYTES 7
+#define EVENT_PULSES_BYTES 3
+#define EVENT_PAYLOAD_BYTES 13
+/* IDENTIFY reply: proto, major, minor, patch, armed, gate_open, replies_dropped (3),
+ * events_dropped (3), then the build hash (ASCII). */
+#define IDENTIFY_FIXED_BYTES 12
+#define IDENTIFY_DROPPED_BYTES 3
+
+/* ---- safety core timing -------------------------------------------------- */
+/* The safety tick (Timer1 COMPB) runs every SAFETY_TICK_US; millis advances every 4 ticks. */
+#define SAFETY_TICK_US 250
+/* Received bytes the main loop parses per iteration (bounded iteration time). */
+#define RX_BUDGET_PER_LOOP 16
 
 /* ---- modes --------------------------------------------------------------- */
 #define MODE_CONTINUOUS 0

@@ -5,25 +5,41 @@
  * plus the optorig sysex extensions in config.h: a device-timed laser gate with pulse
  * train, host watchdog, continuous-on cap, interlock and camera-sync output.
  *
- * Timing: Timer1 runs free at 0.5 us per tick (prescaler 8). Laser edges are produced in
- * the TIMER1_COMPA interrupt, sync edges in TIMER1_COMPB, so edge jitter is bounded by the
- * interrupt latency (a few us), never by the serial link.
- *
- * Safety: the laser pin is driven LOW in .init3, before the C runtime even clears memory.
- * The gate closes on: host command, host watchdog expiry, continuous-on cap, interlock,
- * configuration change, Firmata system reset. The AVR hardware watchdog resets the chip
- * (laser LOW again) if this program ever stalls.
+ * Structure (why: no serial traffic may delay a safety check):
+ * - The SAFETY CORE runs in interrupts only. Timer1 runs free at 0.5 us per tick; its
+ *   COMPB interrupt is the safety tick every SAFETY_TICK_US (and also produces the camera
+ *   sync edges). The tick advances millis and checks the host watchdog, the continuous-on
+ *   cap, samples the interlock (backstop) and steps or aborts the PWM ramp. The interlock
+ *   pin also has a pin-change interrupt, so a trip closes the gate within microseconds.
+ *   Laser edges of a pulse train are produced in TIMER1_COMPA from absolute tick times.
+ * - The MAIN LOOP only parses host bytes (at most RX_BUDGET_PER_LOOP per iteration) and
+ *   queues replies. The transmit queue never blocks: a reply that does not fit is dropped
+ *   and counted (reported by IDENTIFY); events wait in their own ring until they fit.
+ * - Every read-modify-write of a port or timer register runs with interrupts off, so the
+ *   main loop never undoes an edge the pulse interrupt just made on the same port.
+ * - Pins have ROLES (laser, PWM, interlock, sync, LED). CONFIG and SYNC refuse a pin that
+ *   already has another role (REASON_PIN_CONFLICT); Firmata messages cannot touch role
+ *   pins; a pin given the laser role loses any timer output and is driven to its off level.
+ * - The laser pin is driven to its off level in .init3, before the C runtime clears memory,
+ *   from the pin and polarity stored in EEPROM by the last accepted CONFIG (D9 active high
+ *   on a fresh chip). The AVR hardware watchdog resets the chip if the main loop stalls or
+ *   the safety tick stops.
  */
 #include <avr/interrupt.h>
 #include <avr/io.h>
 #include <avr/pgmspace.h>
 #include <avr/wdt.h>
 #include <stdint.h>
+#include <util/delay.h>
 
 #include "config.h"
 
 #ifndef OPTORIG_BUILD_HASH
 #define OPTORIG_BUILD_HASH "unknown"
+#endif
+/* Polarity used before any CONFIG was stored in EEPROM (make OPTORIG_DEFAULT_ACTIVE_LOW=1). */
+#ifndef OPTORIG_DEFAULT_ACTIVE_LOW
+#define OPTORIG_DEFAULT_ACTIVE_LOW 0
 #endif
 
 /* ===================================================================== pins */
@@ -50,15 +66,96 @@ static uint8_t pin_mask(uint8_t pin) {
     if (pin < 14) return (uint8_t)(1u << (pin - 8));
     return (uint8_t)(1u << (pin - 14));
 }
+static uint8_t pin_read(uint8_t pin) { return (*pin_in(pin) & pin_mask(pin)) ? 1 : 0; }
 
-/* The default laser pin (D9 = PB1) is forced LOW before anything else runs. */
+/* Atomic read-modify-write of an I/O register (interrupts off around it). */
+static void reg_set(volatile uint8_t *reg, uint8_t mask) {
+    uint8_t s = SREG;
+    cli();
+    *reg |= mask;
+    SREG = s;
+}
+static void reg_clear(volatile uint8_t *reg, uint8_t mask) {
+    uint8_t s = SREG;
+    cli();
+    *reg &= (uint8_t)~mask;
+    SREG = s;
+}
+static void reg_write_bit(volatile uint8_t *reg, uint8_t mask, uint8_t level) {
+    if (level) reg_set(reg, mask);
+    else reg_clear(reg, mask);
+}
+
+/* ================================================================== EEPROM */
+/* Laser pin and polarity of the last accepted CONFIG, so .init3 can drive the right pin to
+ * its off level after a reset. Layout: magic, pin, polarity, ~(pin ^ polarity). */
+#define EE_MAGIC 0xA7
+#define EE_ADDR 0x10
+
+static inline __attribute__((always_inline)) uint8_t ee_read(uint16_t addr) {
+    while (EECR & _BV(EEPE)) {
+    }
+    EEAR = addr;
+    EECR |= _BV(EERE);
+    return EEDR;
+}
+
+/* Boot laser pin (bits 0-6) and polarity (bit 7) from EEPROM, or the default. Inlined into
+ * .init3, which has no stack frame of its own. */
+static inline __attribute__((always_inline)) uint8_t ee_boot_laser(void) {
+    uint8_t fallback = (uint8_t)(LASER_PIN_DEFAULT | (OPTORIG_DEFAULT_ACTIVE_LOW ? 0x80 : 0));
+    if (ee_read(EE_ADDR) != EE_MAGIC) return fallback;
+    uint8_t p = ee_read(EE_ADDR + 1), pol = ee_read(EE_ADDR + 2), chk = ee_read(EE_ADDR + 3);
+    if (p >= 2 && p < NUM_PINS && pol <= 1 && chk == (uint8_t)~(p ^ pol)) return (uint8_t)(p | (pol << 7));
+    return fallback;
+}
+
+/* EEPROM writes take ~3.4 ms a byte: they are queued and the main loop starts one whenever
+ * the previous one finished, so no iteration waits for the EEPROM. */
+#define EE_QUEUE 5
+static uint8_t ee_queue_addr[EE_QUEUE], ee_queue_value[EE_QUEUE];
+static uint8_t ee_queue_len, ee_queue_pos;
+
+static void ee_queue_record(uint8_t pin, uint8_t active_low) {
+    static const uint8_t offsets[EE_QUEUE] = {0, 1, 2, 3, 0};
+    uint8_t values[EE_QUEUE] = {0xFF, pin, active_low, (uint8_t)~(pin ^ active_low), EE_MAGIC};
+    for (uint8_t i = 0; i < EE_QUEUE; i++) {
+        ee_queue_addr[i] = (uint8_t)(EE_ADDR + offsets[i]);
+        ee_queue_value[i] = values[i];
+    }
+    ee_queue_pos = 0;
+    ee_queue_len = EE_QUEUE;
+}
+
+static void ee_poll(void) {
+    if (ee_queue_pos >= ee_queue_len || (EECR & _BV(EEPE))) return;
+    uint8_t addr = ee_queue_addr[ee_queue_pos], value = ee_queue_value[ee_queue_pos];
+    ee_queue_pos++;
+    if (ee_read(addr) == value) return;
+    EEAR = addr;
+    EEDR = value;
+    uint8_t s = SREG;
+    cli();
+    EECR |= _BV(EEMPE);
+    EECR |= _BV(EEPE);
+    SREG = s;
+}
+
+/* The laser pin is forced to its off level before anything else runs (stack is set up in
+ * .init2; .data/.bss are not yet initialised, so this uses locals only). */
 void optorig_early_laser_off(void) __attribute__((naked, used, section(".init3")));
 void optorig_early_laser_off(void) {
-    PORTB &= (uint8_t)~_BV(1);
-    DDRB |= _BV(1);
     MCUSR = 0;
     WDTCSR = _BV(WDCE) | _BV(WDE); /* a watchdog reset leaves the WDT on: turn it off */
     WDTCSR = 0;
+    uint8_t boot = ee_boot_laser();
+    uint8_t pin = boot & 0x7F, active_low = boot >> 7;
+    volatile uint8_t *port = pin < 8 ? &PORTD : pin < 14 ? &PORTB : &PORTC;
+    volatile uint8_t *ddr = pin < 8 ? &DDRD : pin < 14 ? &DDRB : &DDRC;
+    uint8_t mask = (uint8_t)(1u << (pin < 8 ? pin : pin < 14 ? pin - 8 : pin - 14));
+    if (active_low) *port |= mask;
+    else *port &= (uint8_t)~mask;
+    *ddr |= mask;
 }
 
 /* ================================================================= the clock */
@@ -67,25 +164,11 @@ static volatile uint32_t timer1_overflows;
 
 ISR(TIMER1_OVF_vect) { timer1_overflows++; }
 
-/* Ticks (0.5 us) as a 48-bit value in a uint64; call with interrupts disabled. */
-static uint64_t ticks64_locked(void) {
-    uint16_t t = TCNT1;
-    uint32_t o = timer1_overflows;
-    if ((TIFR1 & _BV(TOV1)) && t < 0x8000u) o++;
-    return ((uint64_t)o << 16) | t;
-}
 static uint32_t ticks32_locked(void) {
     uint16_t t = TCNT1;
     uint16_t o = (uint16_t)timer1_overflows;
     if ((TIFR1 & _BV(TOV1)) && t < 0x8000u) o++;
     return ((uint32_t)o << 16) | t;
-}
-static uint64_t micros64(void) {
-    uint8_t s = SREG;
-    cli();
-    uint64_t t = ticks64_locked();
-    SREG = s;
-    return t >> 1;
 }
 static uint32_t ticks32(void) {
     uint8_t s = SREG;
@@ -95,25 +178,28 @@ static uint32_t ticks32(void) {
     return t;
 }
 
-/* Millisecond counter advanced from the tick clock by the main loop. */
-static uint32_t millis_now;
-static uint32_t millis_last_ticks;
-static void millis_update(void) {
-    uint32_t t = ticks32();
-    while ((uint32_t)(t - millis_last_ticks) >= 2000u) {
-        millis_last_ticks += 2000u;
-        millis_now++;
-    }
+/* Milliseconds, advanced by the safety tick only (no catch-up loop anywhere). */
+static volatile uint32_t millis_now;
+static uint32_t millis(void) {
+    uint8_t s = SREG;
+    cli();
+    uint32_t m = millis_now;
+    SREG = s;
+    return m;
 }
 
 /* ==================================================================== serial */
 
 #define RX_SIZE 128
 #define TX_SIZE 256
+/* Room kept free in the transmit queue for events: replies may not use it. */
+#define TX_EVENT_RESERVE 48
 static volatile uint8_t rx_buf[RX_SIZE];
 static volatile uint8_t rx_head, rx_tail;
 static volatile uint8_t tx_buf[TX_SIZE];
 static volatile uint8_t tx_head, tx_tail;
+static uint32_t replies_dropped;
+static volatile uint32_t events_dropped;
 
 ISR(USART_RX_vect) {
     uint8_t c = UDR0;
@@ -149,27 +235,91 @@ static int16_t serial_read(void) {
     return c;
 }
 
-static void serial_write(uint8_t c) {
-    uint8_t next = (uint8_t)(tx_head + 1);
-    while (next == tx_tail) {
-        wdt_reset(); /* the UDRE interrupt drains the buffer */
-    }
+static uint8_t tx_free(void) { return (uint8_t)(tx_tail - tx_head - 1); }
+
+/* Only after tx_begin()/event flush checked the room: never waits. */
+static void tx_put(uint8_t c) {
     tx_buf[tx_head] = c;
-    tx_head = next;
-    UCSR0B |= _BV(UDRIE0);
+    tx_head = (uint8_t)(tx_head + 1);
+}
+static void tx_kick(void) { reg_set(&UCSR0B, _BV(UDRIE0)); }
+
+/* A reply of at most ``len`` bytes: 1 if it fits (then write it with tx_put), else it is
+ * dropped and counted. Replies never wait for the UART. */
+static uint8_t tx_begin(uint8_t len) {
+    if (tx_free() < (uint16_t)len + TX_EVENT_RESERVE) {
+        replies_dropped++;
+        return 0;
+    }
+    return 1;
 }
 
 static void write7(uint32_t value, uint8_t nbytes) {
     for (uint8_t i = 0; i < nbytes; i++) {
-        serial_write((uint8_t)(value & 0x7F));
+        tx_put((uint8_t)(value & 0x7F));
         value >>= 7;
     }
 }
 
-static void write7_64(uint64_t value, uint8_t nbytes) {
-    for (uint8_t i = 0; i < nbytes; i++) {
-        serial_write((uint8_t)(value & 0x7F));
-        value >>= 7;
+/* ================================================================== events */
+/* Events (gate opened/closed, faults, acks) are queued from interrupts and the main loop in
+ * order, and the main loop moves them to the transmit queue as room allows. */
+
+typedef struct {
+    uint8_t kind, level, reason;
+    uint16_t tcnt;
+    uint32_t overflows;
+    uint32_t pulses;
+} event_t;
+
+#define EVENT_RING 16
+#define EVENT_RING_REPLY_LIMIT 12 /* ordinary replies leave 4 slots for safety events */
+#define EVENT_WIRE_BYTES (EVENT_PAYLOAD_BYTES + 3)
+static event_t event_ring[EVENT_RING];
+static volatile uint8_t ev_head, ev_count;
+
+/* Call with interrupts off. ``safety`` events may use the last slots. */
+static void event_push_locked(uint8_t kind, uint32_t pulses, uint8_t level, uint8_t reason, uint8_t safety) {
+    if (ev_count >= (safety ? EVENT_RING : EVENT_RING_REPLY_LIMIT)) {
+        events_dropped++;
+        return;
+    }
+    event_t *e = &event_ring[(uint8_t)((ev_head + ev_count) % EVENT_RING)];
+    /* the raw clock only: 64-bit arithmetic stays out of interrupts-off sections */
+    uint16_t t = TCNT1;
+    uint32_t o = timer1_overflows;
+    if ((TIFR1 & _BV(TOV1)) && t < 0x8000u) o++;
+    e->kind = kind;
+    e->tcnt = t;
+    e->overflows = o;
+    e->pulses = pulses;
+    e->level = level;
+    e->reason = reason;
+    ev_count++;
+}
+
+static void events_flush(void) {
+    while (ev_count && tx_free() >= EVENT_WIRE_BYTES) {
+        event_t e;
+        uint8_t s = SREG;
+        cli();
+        e = event_ring[ev_head];
+        ev_head = (uint8_t)((ev_head + 1) % EVENT_RING);
+        ev_count--;
+        SREG = s;
+        uint64_t us = (((uint64_t)e.overflows << 16) | e.tcnt) >> 1;
+        tx_put(0xF0);
+        tx_put(SYSEX_OPTORIG_EVENT);
+        tx_put(e.kind);
+        for (uint8_t i = 0; i < EVENT_US_BYTES; i++) {
+            tx_put((uint8_t)(us & 0x7F));
+            us >>= 7;
+        }
+        write7(e.pulses, EVENT_PULSES_BYTES);
+        tx_put(e.level & 0x7F);
+        tx_put(e.reason & 0x7F);
+        tx_put(0xF7);
+        tx_kick();
     }
 }
 
@@ -187,26 +337,36 @@ typedef struct {
     uint16_t ramp_down_ms;
     uint8_t interlock_pin;
     uint8_t interlock_trip_level;
+    uint8_t active_low;
 } laser_config_t;
 
-static laser_config_t cfg;
+/* Read by the interrupts; replaced only with interrupts off. */
+static volatile laser_config_t cfg;
 
 /* Shared with TIMER1_COMPA. */
 static volatile uint8_t *volatile laser_port = &PORTB;
 static volatile uint8_t laser_mask = _BV(1);
+static volatile uint8_t laser_active_low;
 static volatile uint8_t train_running;
-static volatile uint8_t laser_level;
+static volatile uint8_t laser_level; /* 1 = on (polarity applied) */
 static volatile uint32_t next_edge;
 static volatile uint32_t rise_time;
 static volatile uint32_t pulses_delivered;
 
-static uint8_t gate_is_open;
-static uint8_t armed;
-static uint32_t gate_opened_ms;
-static uint32_t last_heartbeat_ms;
-static uint8_t interlock_tripped;
-static uint8_t ramp_active;
-static uint32_t ramp_start_ms;
+static volatile uint8_t gate_is_open;
+static volatile uint8_t armed;
+static volatile uint32_t gate_opened_ms;
+static volatile uint32_t last_heartbeat_ms;
+static volatile uint8_t interlock_tripped;
+static volatile uint8_t ramp_active;
+static volatile uint32_t ramp_start_ms;
+
+/* Call with interrupts off (ISR or cli section). */
+static void laser_write_locked(uint8_t on) {
+    if (on ^ laser_active_low) *laser_port |= laser_mask;
+    else *laser_port &= (uint8_t)~laser_mask;
+    laser_level = on;
+}
 
 ISR(TIMER1_COMPA_vect) {
     if (!train_running) return;
@@ -216,203 +376,123 @@ ISR(TIMER1_COMPA_vect) {
         return;
     }
     if (laser_level) {
-        *laser_port &= (uint8_t)~laser_mask;
-        laser_level = 0;
+        laser_write_locked(0);
         rise_time += cfg.period_ticks;
         next_edge = rise_time;
     } else {
-        *laser_port |= laser_mask;
-        laser_level = 1;
+        laser_write_locked(1);
         pulses_delivered++;
         next_edge = rise_time + cfg.width_ticks;
     }
     OCR1A = (uint16_t)next_edge;
 }
 
-static uint8_t laser_pin_level(void) {
-    return (*pin_in(cfg.ttl_pin) & pin_mask(cfg.ttl_pin)) ? 1 : 0;
+/* Laser output read back from the PIN register, 1 = on (polarity applied). */
+static uint8_t laser_pin_on(void) {
+    return (uint8_t)(pin_read(cfg.ttl_pin) ^ laser_active_low);
+}
+
+/* Timer outputs: D3 = OC2B, D11 = OC2A (Timer2); D5 = OC0B, D6 = OC0A (Timer0). */
+static uint8_t pin_is_pwm_capable(uint8_t pin) { return pin == 3 || pin == 5 || pin == 6 || pin == 11; }
+
+/* Disconnect any timer output from ``pin`` (the port bit then drives it). Atomic. */
+static void pwm_disconnect(uint8_t pin) {
+    if (pin == 3) reg_clear(&TCCR2A, _BV(COM2B1) | _BV(COM2B0));
+    else if (pin == 11) reg_clear(&TCCR2A, _BV(COM2A1) | _BV(COM2A0));
+    else if (pin == 5) reg_clear(&TCCR0A, _BV(COM0B1) | _BV(COM0B0));
+    else if (pin == 6) reg_clear(&TCCR0A, _BV(COM0A1) | _BV(COM0A0));
 }
 
 static void pwm_set(uint8_t pin, uint8_t level) {
-    /* Timer2 fast PWM: D3 = OC2B, D11 = OC2A. Timer0: D5 = OC0B, D6 = OC0A. */
-    if (pin == 3) {
-        if (level) { OCR2B = level; TCCR2A |= _BV(COM2B1); }
-        else { TCCR2A &= (uint8_t)~_BV(COM2B1); PORTD &= (uint8_t)~_BV(3); }
-    } else if (pin == 11) {
-        if (level) { OCR2A = level; TCCR2A |= _BV(COM2A1); }
-        else { TCCR2A &= (uint8_t)~_BV(COM2A1); PORTB &= (uint8_t)~_BV(3); }
-    } else if (pin == 5) {
-        if (level) { OCR0B = level; TCCR0A |= _BV(COM0B1); }
-        else { TCCR0A &= (uint8_t)~_BV(COM0B1); PORTD &= (uint8_t)~_BV(5); }
-    } else if (pin == 6) {
-        if (level) { OCR0A = level; TCCR0A |= _BV(COM0A1); }
-        else { TCCR0A &= (uint8_t)~_BV(COM0A1); PORTD &= (uint8_t)~_BV(6); }
+    if (!pin_is_pwm_capable(pin)) return;
+    if (!level) {
+        pwm_disconnect(pin);
+        reg_clear(pin_port(pin), pin_mask(pin));
+        return;
     }
+    if (pin == 3) { OCR2B = level; reg_set(&TCCR2A, _BV(COM2B1)); }
+    else if (pin == 11) { OCR2A = level; reg_set(&TCCR2A, _BV(COM2A1)); }
+    else if (pin == 5) { OCR0B = level; reg_set(&TCCR0A, _BV(COM0B1)); }
+    else { OCR0A = level; reg_set(&TCCR0A, _BV(COM0A1)); }
 }
 
-static void send_event(uint8_t kind, uint64_t us, uint32_t pulses, uint8_t level, uint8_t reason) {
-    serial_write(0xF0);
-    serial_write(SYSEX_OPTORIG_EVENT);
-    serial_write(kind);
-    write7_64(us, 6);
-    write7(pulses, 3);
-    serial_write(level & 0x7F);
-    serial_write(reason & 0x7F);
-    serial_write(0xF7);
-}
-
-static void send_event_now(uint8_t kind, uint8_t reason) {
-    send_event(kind, micros64(), 0, laser_pin_level(), reason);
-}
-
-/* Drive the laser off: stop the train and pull the pin LOW (interrupts off inside). */
-static void laser_force_low(void) {
-    uint8_t s = SREG;
-    cli();
+/* Stop the train and drive the laser off. Call with interrupts off. */
+static void laser_force_off_locked(void) {
     TIMSK1 &= (uint8_t)~_BV(OCIE1A);
     train_running = 0;
-    *laser_port &= (uint8_t)~laser_mask;
-    laser_level = 0;
-    SREG = s;
+    laser_write_locked(0);
 }
 
-static void gate_close(uint8_t reason) {
-    if (!gate_is_open) return;
-    laser_force_low();
-    uint64_t us = micros64();
-    gate_is_open = 0;
-    if (cfg.pwm_pin != PWM_PIN_NONE) {
-        if (reason == REASON_HOST && cfg.ramp_down_ms > 0) {
+static void ramp_stop_locked(void) {
+    ramp_active = 0;
+    if (cfg.pwm_pin != PWM_PIN_NONE) pwm_set(cfg.pwm_pin, 0);
+}
+
+/* Close the gate (if open) and queue GATE_CLOSED. Interrupts off. Host closes may ramp. */
+static void gate_close_locked(uint8_t reason) {
+    if (gate_is_open) {
+        laser_force_off_locked();
+        gate_is_open = 0;
+        event_push_locked(EVENT_GATE_CLOSED, pulses_delivered, laser_pin_on(), reason, 1);
+        if (cfg.pwm_pin != PWM_PIN_NONE && reason == REASON_HOST && cfg.ramp_down_ms > 0) {
             ramp_active = 1;
             ramp_start_ms = millis_now;
-        } else {
-            ramp_active = 0;
-            pwm_set(cfg.pwm_pin, 0);
+            return;
         }
     }
-    send_event(EVENT_GATE_CLOSED, us, pulses_delivered, laser_pin_level(), reason);
+    if (reason != REASON_HOST) ramp_stop_locked(); /* any fault aborts a running ramp */
+    else if (!ramp_active && cfg.pwm_pin != PWM_PIN_NONE) pwm_set(cfg.pwm_pin, 0);
 }
 
-static void gate_open(void) {
-    if (gate_is_open) return;
-    if (!armed) { send_event_now(EVENT_REFUSED, REASON_NOT_ARMED); return; }
-    if (interlock_tripped) { send_event_now(EVENT_REFUSED, REASON_INTERLOCK); return; }
-    ramp_active = 0;
-    if (cfg.pwm_pin != PWM_PIN_NONE) pwm_set(cfg.pwm_pin, cfg.pwm_level);
-    uint8_t s = SREG;
-    cli();
-    uint32_t now = ticks32_locked();
-    uint64_t now64 = ticks64_locked();
-    *laser_port |= laser_mask;
-    laser_level = 1;
-    pulses_delivered = 1;
-    if (cfg.mode == MODE_PULSE_TRAIN) {
-        rise_time = now;
-        next_edge = now + cfg.width_ticks;
-        OCR1A = (uint16_t)next_edge;
-        TIFR1 = _BV(OCF1A);
-        train_running = 1;
-        TIMSK1 |= _BV(OCIE1A);
-    }
-    SREG = s;
-    gate_is_open = 1;
-    gate_opened_ms = millis_now;
-    send_event(EVENT_GATE_OPENED, now64 >> 1, 0, laser_pin_level(), REASON_HOST);
+/* A fault: gate closed, ramp aborted, PWM 0 at once, the fault event queued. Interrupts off. */
+static void safety_trip_locked(uint8_t kind, uint8_t reason) {
+    gate_close_locked(reason);
+    ramp_stop_locked();
+    event_push_locked(kind, 0, laser_pin_on(), reason, 1);
 }
 
-static uint8_t pin_reserved(uint8_t pin);
-
-static void config_defaults(void) {
-    cfg.mode = MODE_PULSE_TRAIN;
-    cfg.ttl_pin = LASER_PIN_DEFAULT;
-    cfg.period_ticks = 50000UL * OPTORIG_TICKS_PER_US;
-    cfg.width_ticks = 15000UL * OPTORIG_TICKS_PER_US;
-    cfg.max_on_ms = MAX_ON_MS_DEFAULT;
-    cfg.watchdog_ms = WATCHDOG_TIMEOUT_MS_DEFAULT;
-    cfg.pwm_pin = PWM_PIN_NONE;
-    cfg.pwm_level = 255;
-    cfg.ramp_down_ms = 0;
-    cfg.interlock_pin = INTERLOCK_PIN_NONE;
-    cfg.interlock_trip_level = 1;
+static uint8_t interlock_level_tripped(void) {
+    return cfg.interlock_pin != INTERLOCK_PIN_NONE && pin_read(cfg.interlock_pin) == cfg.interlock_trip_level;
 }
 
-static void apply_laser_pin(uint8_t pin) {
-    laser_force_low();
-    laser_port = pin_port(pin);
-    laser_mask = pin_mask(pin);
-    *pin_port(pin) &= (uint8_t)~pin_mask(pin);
-    *pin_ddr(pin) |= pin_mask(pin);
+/* Compare the interlock input with the latched state. Interrupts off. */
+static void interlock_poll_locked(void) {
+    if (cfg.interlock_pin == INTERLOCK_PIN_NONE) return;
+    uint8_t tripped = interlock_level_tripped();
+    if (tripped && !interlock_tripped) {
+        interlock_tripped = 1;
+        safety_trip_locked(EVENT_INTERLOCK, REASON_INTERLOCK);
+    } else if (!tripped && interlock_tripped) {
+        interlock_tripped = 0;
+        event_push_locked(EVENT_INTERLOCK_CLEARED, 0, laser_pin_on(), REASON_INTERLOCK, 1);
+    }
 }
 
-static uint32_t read7(const uint8_t *data, uint8_t nbytes) {
-    uint32_t v = 0;
-    for (uint8_t i = nbytes; i > 0; i--) v = (v << 7) | (data[i - 1] & 0x7F);
-    return v;
-}
+/* Pin-change interrupts: only the interlock pin is unmasked. */
+ISR(PCINT0_vect) { interlock_poll_locked(); }
+ISR(PCINT1_vect, ISR_ALIASOF(PCINT0_vect));
+ISR(PCINT2_vect, ISR_ALIASOF(PCINT0_vect));
 
-static uint8_t valid_pin(uint8_t pin) { return pin >= 2 && pin < NUM_PINS; }
-
-/* CONFIG payload: mode, ttl_pin, period_us(4), width_us(4), max_on_ms(4), watchdog_ms(2),
- * pwm_pin, pwm_level(2), ramp_down_ms(2), interlock_pin, interlock_trip_level = 24 bytes */
-static void handle_config(const uint8_t *d, uint8_t n) {
-    if (n < 24) { send_event_now(EVENT_REFUSED, REASON_BAD_CONFIG); return; }
-    laser_config_t c;
-    c.mode = d[0];
-    c.ttl_pin = d[1];
-    uint32_t period_us = read7(d + 2, 4);
-    uint32_t width_us = read7(d + 6, 4);
-    c.max_on_ms = read7(d + 10, 4);
-    c.watchdog_ms = (uint16_t)read7(d + 14, 2);
-    c.pwm_pin = d[16];
-    c.pwm_level = (uint8_t)read7(d + 17, 2);
-    c.ramp_down_ms = (uint16_t)read7(d + 19, 2);
-    c.interlock_pin = d[21];
-    c.interlock_trip_level = d[22] ? 1 : 0;
-    uint8_t ok = (c.mode == MODE_CONTINUOUS || c.mode == MODE_PULSE_TRAIN) && valid_pin(c.ttl_pin) &&
-                 c.watchdog_ms >= WATCHDOG_TIMEOUT_MS_MIN && c.watchdog_ms <= WATCHDOG_TIMEOUT_MS_MAX &&
-                 c.max_on_ms > 0 &&
-                 (c.pwm_pin == PWM_PIN_NONE || c.pwm_pin == 3 || c.pwm_pin == 5 || c.pwm_pin == 6 ||
-                  c.pwm_pin == 11) &&
-                 (c.interlock_pin == INTERLOCK_PIN_NONE || valid_pin(c.interlock_pin)) &&
-                 c.ttl_pin != c.pwm_pin && c.ttl_pin != c.interlock_pin;
-    if (c.mode == MODE_PULSE_TRAIN) {
-        ok = ok && width_us >= MIN_PULSE_WIDTH_US && period_us >= 1000000UL / MAX_FREQUENCY_HZ &&
-             width_us + MIN_PULSE_GAP_US <= period_us && period_us <= 10000000UL;
-    }
-    gate_close(REASON_CONFIG);
-    if (!ok) { send_event_now(EVENT_REFUSED, REASON_BAD_CONFIG); return; }
-    if (cfg.pwm_pin != PWM_PIN_NONE) pwm_set(cfg.pwm_pin, 0);
-    c.period_ticks = period_us * OPTORIG_TICKS_PER_US;
-    c.width_ticks = width_us * OPTORIG_TICKS_PER_US;
-    uint8_t old_pin = cfg.ttl_pin;
-    cfg = c;
-    apply_laser_pin(c.ttl_pin);
-    if (old_pin != c.ttl_pin) {
-        *pin_port(old_pin) &= (uint8_t)~pin_mask(old_pin); /* leave the old pin LOW */
-    }
-    if (c.pwm_pin != PWM_PIN_NONE) {
-        *pin_port(c.pwm_pin) &= (uint8_t)~pin_mask(c.pwm_pin);
-        *pin_ddr(c.pwm_pin) |= pin_mask(c.pwm_pin);
-    }
-    if (c.interlock_pin != INTERLOCK_PIN_NONE) {
-        *pin_ddr(c.interlock_pin) &= (uint8_t)~pin_mask(c.interlock_pin);
-        *pin_port(c.interlock_pin) |= pin_mask(c.interlock_pin); /* pull-up: open wire = HIGH */
-    }
-    interlock_tripped = 0;
-    send_event_now(EVENT_CONFIG_ACK, REASON_CONFIG);
+static void interlock_irq_setup_locked(uint8_t pin) {
+    PCMSK0 = PCMSK1 = PCMSK2 = 0;
+    PCICR = 0;
+    if (pin == INTERLOCK_PIN_NONE) return;
+    if (pin < 8) { PCMSK2 = pin_mask(pin); PCICR = _BV(PCIE2); }
+    else if (pin < 14) { PCMSK0 = pin_mask(pin); PCICR = _BV(PCIE0); }
+    else { PCMSK1 = pin_mask(pin); PCICR = _BV(PCIE1); }
+    PCIFR = _BV(PCIF0) | _BV(PCIF1) | _BV(PCIF2);
 }
 
 /* ============================================================ camera sync */
 
-static uint8_t sync_enabled;
+static volatile uint8_t sync_enabled;
 static uint8_t sync_pin = SYNC_PIN_DEFAULT;
 static uint8_t sync_led_pin = SYNC_LED_PIN_DEFAULT;
 static uint16_t sync_min_ms = 1000, sync_max_ms = 5000, sync_width_ms = 10;
 static volatile uint8_t sync_level;
 static volatile uint32_t sync_next_edge;
 static volatile uint8_t sync_edge_pending;
-static volatile uint64_t sync_edge_us;
-static volatile uint32_t sync_count;
+static volatile uint32_t sync_interval_ticks;
 static uint32_t rng_state = 0x6F707469UL;
 
 static uint32_t rng_next(void) {
@@ -424,7 +504,8 @@ static uint32_t rng_next(void) {
     return x;
 }
 
-static void sync_outputs(uint8_t level) {
+/* Interrupts off. */
+static void sync_outputs_locked(uint8_t level) {
     if (level) {
         *pin_port(sync_pin) |= pin_mask(sync_pin);
         if (sync_led_pin != PWM_PIN_NONE) *pin_port(sync_led_pin) |= pin_mask(sync_led_pin);
@@ -434,64 +515,172 @@ static void sync_outputs(uint8_t level) {
     }
 }
 
-static uint32_t sync_interval_ticks;
-ISR(TIMER1_COMPB_vect) {
-    uint32_t now = ticks32_locked();
-    if ((int32_t)(sync_next_edge - now) > 16) {
-        OCR1B = (uint16_t)sync_next_edge;
-        return;
-    }
+static volatile uint32_t sync_count;
+
+static void sync_edge_locked(void) {
     if (sync_level) {
-        sync_outputs(0);
+        sync_outputs_locked(0);
         sync_level = 0;
         sync_next_edge += sync_interval_ticks;
     } else {
-        sync_outputs(1);
+        sync_outputs_locked(1);
         sync_level = 1;
-        sync_edge_us = ticks64_locked() >> 1;
         sync_count++;
         sync_edge_pending = 1;
+        event_push_locked(EVENT_SYNC, sync_count, 1, 0, 0);
         sync_next_edge += (uint32_t)sync_width_ms * 2000UL;
     }
-    OCR1B = (uint16_t)sync_next_edge;
 }
 
-/* SYNC payload: enable, sync_pin, led_pin, min_ms(2), max_ms(2), width_ms(2) */
-static void handle_sync(const uint8_t *d, uint8_t n) {
-    if (n < 9) { send_event_now(EVENT_REFUSED, REASON_BAD_CONFIG); return; }
+/* ============================================================== safety tick */
+
+#define TICK_TICKS ((uint32_t)SAFETY_TICK_US * OPTORIG_TICKS_PER_US)
+static volatile uint32_t tick_next;
+static volatile uint8_t tick_phase; /* quarter milliseconds */
+static volatile uint8_t tick_busy;
+static volatile uint16_t tick_count;
+/* Measurements (read by the simavr benchmark from RAM): worst lateness of the safety tick
+ * and worst main-loop iteration, in 0.5 us ticks. */
+volatile uint16_t stat_tick_late_max;
+volatile uint16_t stat_loop_max;
+
+static void safety_tick(void) {
     uint8_t s = SREG;
     cli();
-    TIMSK1 &= (uint8_t)~_BV(OCIE1B);
+    interlock_poll_locked(); /* backstop for a missed pin-change interrupt */
+    uint32_t now_ms = millis_now;
+    if (armed && (uint32_t)(now_ms - last_heartbeat_ms) > cfg.watchdog_ms) {
+        armed = 0;
+        safety_trip_locked(EVENT_WATCHDOG, REASON_WATCHDOG);
+    }
+    if (gate_is_open && (uint32_t)(now_ms - gate_opened_ms) >= cfg.max_on_ms) {
+        safety_trip_locked(EVENT_CAP, REASON_CAP);
+    }
+    uint8_t ramping = ramp_active;
+    uint32_t elapsed = now_ms - ramp_start_ms;
+    uint16_t ramp_ms = cfg.ramp_down_ms;
+    uint8_t level0 = cfg.pwm_level;
     SREG = s;
-    sync_outputs(0);
-    uint16_t min_ms = (uint16_t)read7(d + 3, 2), max_ms = (uint16_t)read7(d + 5, 2);
-    uint16_t width_ms = (uint16_t)read7(d + 7, 2);
-    if (!valid_pin(d[1]) || (d[2] != PWM_PIN_NONE && !valid_pin(d[2])) || width_ms == 0 ||
-        min_ms <= width_ms || max_ms < min_ms || d[1] == cfg.ttl_pin || d[2] == cfg.ttl_pin) {
-        sync_enabled = 0;
-        send_event_now(EVENT_REFUSED, REASON_BAD_CONFIG);
+    if (!ramping || tick_phase != 0) return;
+    /* the division runs with interrupts on; a fault in between aborts the ramp first */
+    uint8_t level = elapsed >= ramp_ms ? 0 : (uint8_t)((uint32_t)level0 * (ramp_ms - elapsed) / ramp_ms);
+    cli();
+    if (ramp_active) {
+        if (level == 0) ramp_stop_locked();
+        else pwm_set(cfg.pwm_pin, level);
+    }
+    SREG = s;
+}
+
+/* Timer1 COMPB: the safety tick and the sync edges share one compare channel; OCR1B is set to
+ * whichever is due first. */
+ISR(TIMER1_COMPB_vect) {
+    uint32_t now = ticks32_locked();
+    if (sync_enabled && (int32_t)(sync_next_edge - now) <= 16) sync_edge_locked();
+    uint8_t run_tick = 0;
+    int32_t late = (int32_t)(now - tick_next);
+    if (late >= -16) {
+        uint16_t quarters = 1;
+        if (late > 0) {
+            if ((uint32_t)late > 0xFFFFu) late = 0xFFFF;
+            if ((uint16_t)late > stat_tick_late_max) stat_tick_late_max = (uint16_t)late;
+            if ((uint32_t)late >= TICK_TICKS) quarters = (uint16_t)(1u + (uint32_t)late / TICK_TICKS); /* bounded */
+        }
+        tick_next += (uint32_t)quarters * TICK_TICKS;
+        uint16_t q = (uint16_t)(tick_phase + quarters);
+        millis_now += q / 4u;
+        tick_phase = (uint8_t)(q % 4u);
+        tick_count++;
+        run_tick = 1;
+    }
+    uint32_t next = tick_next;
+    if (sync_enabled && (int32_t)(sync_next_edge - next) < 0) next = sync_next_edge;
+    uint32_t again = ticks32_locked() + 24;
+    if ((int32_t)(next - again) < 0) next = again; /* never set a compare that already passed */
+    OCR1B = (uint16_t)next;
+    if (run_tick && !tick_busy) {
+        tick_busy = 1;
+        sei(); /* laser edges (COMPA), the interlock and the UART may preempt the checks */
+        safety_tick();
+        cli();
+        tick_busy = 0;
+    }
+}
+
+/* ====================================================== gate (main loop side) */
+
+static void event_now(uint8_t kind, uint8_t reason, uint8_t safety) {
+    uint8_t s = SREG;
+    cli();
+    event_push_locked(kind, 0, laser_pin_on(), reason, safety);
+    SREG = s;
+}
+
+static void gate_open(void) {
+    uint8_t s = SREG;
+    cli();
+    if (gate_is_open) { SREG = s; return; }
+    if (!armed) {
+        event_push_locked(EVENT_REFUSED, 0, laser_pin_on(), REASON_NOT_ARMED, 1);
+        SREG = s;
         return;
     }
-    sync_pin = d[1];
-    sync_led_pin = d[2];
-    sync_min_ms = min_ms;
-    sync_max_ms = max_ms;
-    sync_width_ms = width_ms;
-    sync_enabled = d[0] ? 1 : 0;
-    *pin_ddr(sync_pin) |= pin_mask(sync_pin);
-    if (sync_led_pin != PWM_PIN_NONE) *pin_ddr(sync_led_pin) |= pin_mask(sync_led_pin);
-    sync_outputs(0);
-    if (sync_enabled) {
-        cli();
-        sync_level = 0;
-        sync_next_edge = ticks32_locked() + (uint32_t)sync_min_ms * 2000UL;
-        OCR1B = (uint16_t)sync_next_edge;
-        TIFR1 = _BV(OCF1B);
-        TIMSK1 |= _BV(OCIE1B);
+    /* the interlock input itself, not only the latched flag */
+    interlock_poll_locked();
+    if (interlock_tripped || interlock_level_tripped()) {
+        event_push_locked(EVENT_REFUSED, 0, laser_pin_on(), REASON_INTERLOCK, 1);
         SREG = s;
+        return;
     }
-    send_event_now(EVENT_CONFIG_ACK, REASON_CONFIG);
+    ramp_active = 0;
+    if (cfg.pwm_pin != PWM_PIN_NONE) pwm_set(cfg.pwm_pin, cfg.pwm_level);
+    uint32_t now = ticks32_locked();
+    laser_write_locked(1);
+    pulses_delivered = 1;
+    if (cfg.mode == MODE_PULSE_TRAIN) {
+        rise_time = now;
+        next_edge = now + cfg.width_ticks;
+        OCR1A = (uint16_t)next_edge;
+        /* (no TIFR1 write: a stale OCF1A only makes COMPA run once early, which it checks; simavr
+         * 1.6 also loses a pending COMPB when TIFR1 is written here) */
+        train_running = 1;
+        TIMSK1 |= _BV(OCIE1A);
+    }
+    gate_is_open = 1;
+    gate_opened_ms = millis_now;
+    event_push_locked(EVENT_GATE_OPENED, 0, laser_pin_on(), REASON_HOST, 1);
+    SREG = s;
 }
+
+static void gate_close(uint8_t reason) {
+    uint8_t s = SREG;
+    cli();
+    gate_close_locked(reason);
+    SREG = s;
+}
+
+/* ================================================================ pin roles */
+
+#define ROLE_NONE 0
+#define ROLE_SERIAL 1
+#define ROLE_LASER 2
+#define ROLE_PWM 3
+#define ROLE_INTERLOCK 4
+#define ROLE_SYNC 5
+#define ROLE_LED 6
+
+static uint8_t pin_role(uint8_t pin) {
+    if (pin < 2) return ROLE_SERIAL;
+    if (pin == cfg.ttl_pin) return ROLE_LASER;
+    if (cfg.pwm_pin != PWM_PIN_NONE && pin == cfg.pwm_pin) return ROLE_PWM;
+    if (cfg.interlock_pin != INTERLOCK_PIN_NONE && pin == cfg.interlock_pin) return ROLE_INTERLOCK;
+    if (sync_enabled && pin == sync_pin) return ROLE_SYNC;
+    if (sync_enabled && sync_led_pin != PWM_PIN_NONE && pin == sync_led_pin) return ROLE_LED;
+    return ROLE_NONE;
+}
+static uint8_t pin_reserved(uint8_t pin) { return pin >= NUM_PINS || pin_role(pin) != ROLE_NONE; }
+
+static uint8_t valid_pin(uint8_t pin) { return pin >= 2 && pin < NUM_PINS; }
 
 /* =================================================================== Firmata */
 
@@ -500,90 +689,275 @@ static void handle_sync(const uint8_t *d, uint8_t n) {
 #define F_ANALOG 2
 #define F_PWM 3
 #define F_INPUT_PULLUP 11
+#define F_RESERVED 0x7E /* shown for role pins (not a Firmata mode a client may set) */
 
 static uint8_t pin_mode[NUM_PINS];
+
+/* Give ``pin`` the laser role: no timer output, off level driven at once, output. */
+static void apply_laser_pin(uint8_t pin, uint8_t active_low) {
+    uint8_t s = SREG;
+    cli();
+    laser_force_off_locked(); /* the old pin, with the old polarity */
+    pwm_disconnect(pin);
+    laser_port = pin_port(pin);
+    laser_mask = pin_mask(pin);
+    laser_active_low = active_low;
+    cfg.ttl_pin = pin;
+    cfg.active_low = active_low;
+    laser_write_locked(0);
+    *pin_ddr(pin) |= pin_mask(pin);
+    SREG = s;
+    pin_mode[pin] = F_OUTPUT;
+}
+
+static uint32_t read7(const uint8_t *data, uint8_t nbytes) {
+    uint32_t v = 0;
+    for (uint8_t i = nbytes; i > 0; i--) v = (v << 7) | (data[i - 1] & 0x7F);
+    return v;
+}
+
+static void config_defaults(void) {
+    uint8_t boot = ee_boot_laser();
+    cfg.mode = MODE_PULSE_TRAIN;
+    cfg.ttl_pin = boot & 0x7F;
+    cfg.active_low = boot >> 7;
+    cfg.period_ticks = 50000UL * OPTORIG_TICKS_PER_US;
+    cfg.width_ticks = 15000UL * OPTORIG_TICKS_PER_US;
+    cfg.max_on_ms = MAX_ON_MS_DEFAULT;
+    cfg.watchdog_ms = WATCHDOG_TIMEOUT_MS_DEFAULT;
+    cfg.pwm_pin = PWM_PIN_NONE;
+    cfg.pwm_level = 255;
+    cfg.ramp_down_ms = 0;
+    cfg.interlock_pin = INTERLOCK_PIN_NONE;
+    cfg.interlock_trip_level = 1;
+}
+
+/* Does ``pin`` collide with an enabled sync output? */
+static uint8_t sync_uses(uint8_t pin) {
+    return sync_enabled && (pin == sync_pin || (sync_led_pin != PWM_PIN_NONE && pin == sync_led_pin));
+}
+
+/* CONFIG payload (CONFIG_PAYLOAD_BYTES = 24): mode, ttl_pin, period_us(4), width_us(4),
+ * max_on_ms(4), watchdog_ms(2), pwm_pin, pwm_level(2), ramp_down_ms(2), interlock_pin,
+ * interlock_trip_level, polarity. */
+static void handle_config(const uint8_t *d, uint8_t n) {
+    /* any CONFIG, accepted or not, closes the gate and stops a ramp on the old pin */
+    uint8_t s = SREG;
+    cli();
+    gate_close_locked(REASON_CONFIG);
+    ramp_stop_locked();
+    SREG = s;
+    if (n != CONFIG_PAYLOAD_BYTES) { event_now(EVENT_REFUSED, REASON_BAD_CONFIG, 1); return; }
+    laser_config_t c;
+    c.mode = d[0];
+    c.ttl_pin = d[1];
+    uint32_t period_us = read7(d + 2, 4);
+    uint32_t width_us = read7(d + 6, 4);
+    c.max_on_ms = read7(d + 10, 4);
+    c.watchdog_ms = (uint16_t)read7(d + 14, 2);
+    c.pwm_pin = d[16];
+    uint16_t pwm_level = (uint16_t)read7(d + 17, 2);
+    c.ramp_down_ms = (uint16_t)read7(d + 19, 2);
+    c.interlock_pin = d[21];
+    c.interlock_trip_level = d[22] ? 1 : 0;
+    c.active_low = d[23];
+    uint8_t ok = (c.mode == MODE_CONTINUOUS || c.mode == MODE_PULSE_TRAIN) &&
+                 c.watchdog_ms >= WATCHDOG_TIMEOUT_MS_MIN && c.watchdog_ms <= WATCHDOG_TIMEOUT_MS_MAX &&
+                 c.max_on_ms > 0 && pwm_level <= 255 && d[22] <= 1 && c.active_low <= 1 &&
+                 c.ramp_down_ms <= 10000;
+    if (c.mode == MODE_PULSE_TRAIN) {
+        ok = ok && width_us >= MIN_PULSE_WIDTH_US && period_us >= 1000000UL / MAX_FREQUENCY_HZ &&
+             width_us + MIN_PULSE_GAP_US <= period_us && period_us <= 10000000UL;
+    }
+    if (!ok) { event_now(EVENT_REFUSED, REASON_BAD_CONFIG, 1); return; }
+    /* pin roles: every role on its own valid pin, none on an enabled sync output */
+    uint8_t pins_ok = valid_pin(c.ttl_pin) && !sync_uses(c.ttl_pin) &&
+                      (c.pwm_pin == PWM_PIN_NONE ||
+                       (pin_is_pwm_capable(c.pwm_pin) && c.pwm_pin != c.ttl_pin && !sync_uses(c.pwm_pin))) &&
+                      (c.interlock_pin == INTERLOCK_PIN_NONE ||
+                       (valid_pin(c.interlock_pin) && c.interlock_pin != c.ttl_pin &&
+                        c.interlock_pin != c.pwm_pin && !sync_uses(c.interlock_pin)));
+    if (!pins_ok) { event_now(EVENT_REFUSED, REASON_PIN_CONFLICT, 1); return; }
+    c.pwm_level = (uint8_t)pwm_level;
+    c.period_ticks = period_us * OPTORIG_TICKS_PER_US;
+    c.width_ticks = width_us * OPTORIG_TICKS_PER_US;
+    uint8_t old_pin = cfg.ttl_pin, old_low = cfg.active_low;
+    cli();
+    interlock_irq_setup_locked(INTERLOCK_PIN_NONE);
+    cfg.mode = c.mode;
+    cfg.period_ticks = c.period_ticks;
+    cfg.width_ticks = c.width_ticks;
+    cfg.max_on_ms = c.max_on_ms;
+    cfg.watchdog_ms = c.watchdog_ms;
+    cfg.pwm_pin = c.pwm_pin;
+    cfg.pwm_level = c.pwm_level;
+    cfg.ramp_down_ms = c.ramp_down_ms;
+    cfg.interlock_pin = c.interlock_pin;
+    cfg.interlock_trip_level = c.interlock_trip_level;
+    SREG = s;
+    apply_laser_pin(c.ttl_pin, c.active_low);
+    if (old_pin != c.ttl_pin) {
+        /* the old laser pin stays an output at its old off level */
+        reg_write_bit(pin_port(old_pin), pin_mask(old_pin), old_low);
+    }
+    if (c.pwm_pin != PWM_PIN_NONE) {
+        reg_clear(pin_port(c.pwm_pin), pin_mask(c.pwm_pin));
+        reg_set(pin_ddr(c.pwm_pin), pin_mask(c.pwm_pin));
+        pwm_set(c.pwm_pin, 0);
+        pin_mode[c.pwm_pin] = F_PWM;
+    }
+    if (c.interlock_pin != INTERLOCK_PIN_NONE) {
+        pwm_disconnect(c.interlock_pin);
+        reg_clear(pin_ddr(c.interlock_pin), pin_mask(c.interlock_pin));
+        reg_set(pin_port(c.interlock_pin), pin_mask(c.interlock_pin)); /* pull-up: open wire = HIGH */
+        pin_mode[c.interlock_pin] = F_INPUT_PULLUP;
+        _delay_us(20); /* let the pull-up charge the cable before the first read */
+    }
+    /* the interlock is read now, not assumed closed */
+    cli();
+    interlock_tripped = 0;
+    interlock_irq_setup_locked(c.interlock_pin);
+    event_push_locked(EVENT_CONFIG_ACK, 0, laser_pin_on(), REASON_CONFIG, 1);
+    interlock_poll_locked();
+    SREG = s;
+    /* the record is marked invalid first, so a reset half-way falls back to the default */
+    if (old_pin != c.ttl_pin || old_low != c.active_low) ee_queue_record(c.ttl_pin, c.active_low);
+}
+
+/* SYNC payload (SYNC_PAYLOAD_BYTES = 9): enable, sync_pin, led_pin, min_ms(2), max_ms(2),
+ * width_ms(2) */
+static void handle_sync(const uint8_t *d, uint8_t n) {
+    uint8_t s = SREG;
+    cli();
+    if (sync_enabled) sync_outputs_locked(0);
+    sync_enabled = 0;
+    SREG = s;
+    if (n != SYNC_PAYLOAD_BYTES) { event_now(EVENT_REFUSED, REASON_BAD_CONFIG, 1); return; }
+    uint16_t min_ms = (uint16_t)read7(d + 3, 2), max_ms = (uint16_t)read7(d + 5, 2);
+    uint16_t width_ms = (uint16_t)read7(d + 7, 2);
+    if (width_ms == 0 || min_ms <= width_ms || max_ms < min_ms) {
+        event_now(EVENT_REFUSED, REASON_BAD_CONFIG, 1);
+        return;
+    }
+    uint8_t sp = d[1], lp = d[2];
+    if (d[0]) {
+        /* sync is now disabled, so pin_role() shows only the laser, PWM and interlock roles */
+        uint8_t pins_ok = valid_pin(sp) && pin_role(sp) == ROLE_NONE &&
+                          (lp == PWM_PIN_NONE || (valid_pin(lp) && lp != sp && pin_role(lp) == ROLE_NONE));
+        if (!pins_ok) { event_now(EVENT_REFUSED, REASON_PIN_CONFLICT, 1); return; }
+    }
+    sync_pin = sp;
+    sync_led_pin = lp;
+    sync_min_ms = min_ms;
+    sync_max_ms = max_ms;
+    sync_width_ms = width_ms;
+    if (d[0]) {
+        pwm_disconnect(sp);
+        if (lp != PWM_PIN_NONE) pwm_disconnect(lp);
+        cli();
+        sync_outputs_locked(0);
+        *pin_ddr(sp) |= pin_mask(sp);
+        if (lp != PWM_PIN_NONE) *pin_ddr(lp) |= pin_mask(lp);
+        SREG = s;
+        pin_mode[sp] = F_OUTPUT;
+        if (lp != PWM_PIN_NONE) pin_mode[lp] = F_OUTPUT;
+        cli();
+        sync_level = 0;
+        sync_next_edge = ticks32_locked() + (uint32_t)sync_min_ms * 2000UL;
+        sync_enabled = 1;
+        SREG = s;
+    }
+    event_now(EVENT_CONFIG_ACK, REASON_CONFIG, 1);
+}
+
 static uint8_t report_digital_ports; /* bit per port 0..2 */
 static uint8_t last_port_value[3];
 static uint8_t report_analog_mask;   /* bit per analog pin 0..5 */
 static uint16_t sampling_interval_ms = 19;
 static uint32_t last_sample_ms;
-
-static uint8_t pin_is_pwm_capable(uint8_t pin) { return pin == 3 || pin == 5 || pin == 6 || pin == 11; }
-
-static uint8_t pin_reserved(uint8_t pin) {
-    if (pin < 2) return 1; /* serial */
-    if (pin == cfg.ttl_pin) return 1;
-    if (cfg.pwm_pin != PWM_PIN_NONE && pin == cfg.pwm_pin) return 1;
-    if (cfg.interlock_pin != INTERLOCK_PIN_NONE && pin == cfg.interlock_pin) return 1;
-    if (sync_enabled && (pin == sync_pin || pin == sync_led_pin)) return 1;
-    return 0;
-}
+static uint8_t analog_pending; /* channels still to sample in this sampling interval */
 
 static void send_version(void) {
-    serial_write(0xF9);
-    serial_write(FIRMATA_PROTOCOL_MAJOR);
-    serial_write(FIRMATA_PROTOCOL_MINOR);
+    if (!tx_begin(3)) return;
+    tx_put(0xF9);
+    tx_put(FIRMATA_PROTOCOL_MAJOR);
+    tx_put(FIRMATA_PROTOCOL_MINOR);
+    tx_kick();
 }
 
 static void send_firmware_name(void) {
     static const char name[] PROGMEM = OPTORIG_FW_NAME;
-    serial_write(0xF0);
-    serial_write(0x79);
-    serial_write(OPTORIG_FW_VERSION_MAJOR);
-    serial_write(OPTORIG_FW_VERSION_MINOR);
-    for (uint8_t i = 0; pgm_read_byte(&name[i]); i++) {
-        write7(pgm_read_byte(&name[i]), 2);
-    }
-    serial_write(0xF7);
+    if (!tx_begin((uint8_t)(5 + 2 * (sizeof(name) - 1)))) return;
+    tx_put(0xF0);
+    tx_put(0x79);
+    tx_put(OPTORIG_FW_VERSION_MAJOR);
+    tx_put(OPTORIG_FW_VERSION_MINOR);
+    for (uint8_t i = 0; pgm_read_byte(&name[i]); i++) write7(pgm_read_byte(&name[i]), 2);
+    tx_put(0xF7);
+    tx_kick();
 }
 
 static void send_identity(void) {
     static const char hash[] PROGMEM = OPTORIG_BUILD_HASH;
-    serial_write(0xF0);
-    serial_write(SYSEX_OPTORIG_IDENTIFY);
-    serial_write(OPTORIG_PROTOCOL_VERSION);
-    serial_write(OPTORIG_FW_VERSION_MAJOR);
-    serial_write(OPTORIG_FW_VERSION_MINOR);
-    serial_write(OPTORIG_FW_VERSION_PATCH);
-    serial_write(armed);
-    serial_write(gate_is_open);
-    for (uint8_t i = 0; pgm_read_byte(&hash[i]) && i < 40; i++) {
-        serial_write(pgm_read_byte(&hash[i]) & 0x7F);
-    }
-    serial_write(0xF7);
+    if (!tx_begin(2 + IDENTIFY_FIXED_BYTES + 40 + 1)) return;
+    uint8_t s = SREG;
+    cli();
+    uint8_t a = armed, g = gate_is_open;
+    uint32_t ev_dropped = events_dropped;
+    SREG = s;
+    tx_put(0xF0);
+    tx_put(SYSEX_OPTORIG_IDENTIFY);
+    tx_put(OPTORIG_PROTOCOL_VERSION);
+    tx_put(OPTORIG_FW_VERSION_MAJOR);
+    tx_put(OPTORIG_FW_VERSION_MINOR);
+    tx_put(OPTORIG_FW_VERSION_PATCH);
+    tx_put(a);
+    tx_put(g);
+    write7(replies_dropped, IDENTIFY_DROPPED_BYTES);
+    write7(ev_dropped, IDENTIFY_DROPPED_BYTES);
+    for (uint8_t i = 0; pgm_read_byte(&hash[i]) && i < 40; i++) tx_put(pgm_read_byte(&hash[i]) & 0x7F);
+    tx_put(0xF7);
+    tx_kick();
 }
 
 static void send_capabilities(void) {
-    serial_write(0xF0);
-    serial_write(0x6C);
+    /* 2 + pins 0,1 (1 each) + 18 x (6 + 1) + 4 PWM x 2 + 6 analog x 2 + 1 = 151 */
+    if (!tx_begin(151)) return;
+    tx_put(0xF0);
+    tx_put(0x6C);
     for (uint8_t pin = 0; pin < NUM_PINS; pin++) {
         if (pin >= 2) {
-            serial_write(F_INPUT); serial_write(1);
-            serial_write(F_OUTPUT); serial_write(1);
-            serial_write(F_INPUT_PULLUP); serial_write(1);
-            if (pin_is_pwm_capable(pin)) { serial_write(F_PWM); serial_write(8); }
-            if (pin >= 14) { serial_write(F_ANALOG); serial_write(10); }
+            tx_put(F_INPUT); tx_put(1);
+            tx_put(F_OUTPUT); tx_put(1);
+            tx_put(F_INPUT_PULLUP); tx_put(1);
+            if (pin_is_pwm_capable(pin)) { tx_put(F_PWM); tx_put(8); }
+            if (pin >= 14) { tx_put(F_ANALOG); tx_put(10); }
         }
-        serial_write(0x7F);
+        tx_put(0x7F);
     }
-    serial_write(0xF7);
+    tx_put(0xF7);
+    tx_kick();
 }
 
 static void send_analog_mapping(void) {
-    serial_write(0xF0);
-    serial_write(0x6A);
-    for (uint8_t pin = 0; pin < NUM_PINS; pin++) serial_write(pin >= 14 ? (uint8_t)(pin - 14) : 127);
-    serial_write(0xF7);
+    if (!tx_begin(3 + NUM_PINS)) return;
+    tx_put(0xF0);
+    tx_put(0x6A);
+    for (uint8_t pin = 0; pin < NUM_PINS; pin++) tx_put(pin >= 14 ? (uint8_t)(pin - 14) : 127);
+    tx_put(0xF7);
+    tx_kick();
 }
 
 static void send_pin_state(uint8_t pin) {
     if (pin >= NUM_PINS) return;
-    serial_write(0xF0);
-    serial_write(0x6E);
-    serial_write(pin);
-    serial_write(pin_mode[pin]);
-    serial_write((*pin_in(pin) & pin_mask(pin)) ? 1 : 0);
-    serial_write(0xF7);
+    if (!tx_begin(6)) return;
+    tx_put(0xF0);
+    tx_put(0x6E);
+    tx_put(pin);
+    tx_put(pin_mode[pin] & 0x7F);
+    tx_put(pin_read(pin));
+    tx_put(0xF7);
+    tx_kick();
 }
 
 static uint8_t read_port_inputs(uint8_t port) {
@@ -591,44 +965,48 @@ static uint8_t read_port_inputs(uint8_t port) {
     for (uint8_t bit = 0; bit < 8; bit++) {
         uint8_t pin = (uint8_t)(port * 8 + bit);
         if (pin >= NUM_PINS) break;
-        if ((pin_mode[pin] == F_INPUT || pin_mode[pin] == F_INPUT_PULLUP) &&
-            (*pin_in(pin) & pin_mask(pin)))
+        if ((pin_mode[pin] == F_INPUT || pin_mode[pin] == F_INPUT_PULLUP) && pin_read(pin))
             value |= (uint8_t)(1u << bit);
     }
     return value;
 }
 
-static void send_port(uint8_t port, uint8_t value) {
-    serial_write((uint8_t)(0x90 | port));
-    serial_write(value & 0x7F);
-    serial_write(value >> 7);
+static uint8_t send_port(uint8_t port, uint8_t value) {
+    if (!tx_begin(3)) return 0;
+    tx_put((uint8_t)(0x90 | port));
+    tx_put(value & 0x7F);
+    tx_put(value >> 7);
+    tx_kick();
+    return 1;
 }
 
 static void set_pin_mode(uint8_t pin, uint8_t mode) {
-    if (pin >= NUM_PINS || pin_reserved(pin)) return;
+    if (pin_reserved(pin)) return;
     if (pin_mode[pin] == F_PWM && mode != F_PWM) pwm_set(pin, 0);
+    volatile uint8_t *ddr = pin_ddr(pin), *port = pin_port(pin);
+    uint8_t m = pin_mask(pin);
     switch (mode) {
     case F_INPUT:
-        *pin_ddr(pin) &= (uint8_t)~pin_mask(pin);
-        *pin_port(pin) &= (uint8_t)~pin_mask(pin);
+        reg_clear(ddr, m);
+        reg_clear(port, m);
         break;
     case F_INPUT_PULLUP:
-        *pin_ddr(pin) &= (uint8_t)~pin_mask(pin);
-        *pin_port(pin) |= pin_mask(pin);
+        reg_clear(ddr, m);
+        reg_set(port, m);
         break;
     case F_OUTPUT:
-        *pin_port(pin) &= (uint8_t)~pin_mask(pin);
-        *pin_ddr(pin) |= pin_mask(pin);
+        reg_clear(port, m);
+        reg_set(ddr, m);
         break;
     case F_PWM:
         if (!pin_is_pwm_capable(pin)) return;
-        *pin_port(pin) &= (uint8_t)~pin_mask(pin);
-        *pin_ddr(pin) |= pin_mask(pin);
+        reg_clear(port, m);
+        reg_set(ddr, m);
         break;
     case F_ANALOG:
         if (pin < 14) return;
-        *pin_ddr(pin) &= (uint8_t)~pin_mask(pin);
-        *pin_port(pin) &= (uint8_t)~pin_mask(pin);
+        reg_clear(ddr, m);
+        reg_clear(port, m);
         break;
     default:
         return;
@@ -637,22 +1015,25 @@ static void set_pin_mode(uint8_t pin, uint8_t mode) {
 }
 
 static void digital_write_pin(uint8_t pin, uint8_t value) {
-    if (pin >= NUM_PINS || pin_reserved(pin)) return;
+    if (pin_reserved(pin)) return;
     if (pin_mode[pin] != F_OUTPUT) return;
-    if (value) *pin_port(pin) |= pin_mask(pin);
-    else *pin_port(pin) &= (uint8_t)~pin_mask(pin);
+    reg_write_bit(pin_port(pin), pin_mask(pin), value);
 }
 
 static uint16_t adc_read(uint8_t channel) {
     ADMUX = (uint8_t)(_BV(REFS0) | (channel & 0x07));
     ADCSRA |= _BV(ADSC);
-    while (ADCSRA & _BV(ADSC)) {
+    while (ADCSRA & _BV(ADSC)) { /* 13 ADC clocks = 104 us: bounded */
     }
     return ADC;
 }
 
 static void system_reset(void) {
-    gate_close(REASON_RESET);
+    uint8_t s = SREG;
+    cli();
+    gate_close_locked(REASON_RESET);
+    ramp_stop_locked();
+    SREG = s;
     for (uint8_t pin = 2; pin < NUM_PINS; pin++) {
         if (!pin_reserved(pin) && pin_mode[pin] != F_INPUT) set_pin_mode(pin, F_OUTPUT);
     }
@@ -664,6 +1045,7 @@ static void system_reset(void) {
 #define SYSEX_MAX 64
 static uint8_t sysex_buf[SYSEX_MAX];
 static uint8_t sysex_len;
+static uint8_t sysex_overflow;
 static uint8_t in_sysex;
 static uint8_t cmd;        /* pending multi-byte command */
 static uint8_t cmd_need;   /* data bytes still needed */
@@ -674,14 +1056,15 @@ static void handle_sysex(void) {
     if (sysex_len == 0) return;
     uint8_t id = sysex_buf[0];
     const uint8_t *d = sysex_buf + 1;
-    uint8_t n = (uint8_t)(sysex_len - 1);
+    /* an over-long sysex reaches the handlers with a wrong length and is refused */
+    uint8_t n = sysex_overflow ? 0xFF : (uint8_t)(sysex_len - 1);
     switch (id) {
     case 0x79: send_firmware_name(); break;
     case 0x6B: send_capabilities(); break;
     case 0x69: send_analog_mapping(); break;
-    case 0x6D: if (n >= 1) send_pin_state(d[0]); break;
+    case 0x6D: if (n >= 1 && n != 0xFF) send_pin_state(d[0]); break;
     case 0x7A:
-        if (n >= 2) {
+        if (n >= 2 && n != 0xFF) {
             uint16_t v = (uint16_t)read7(d, 2);
             sampling_interval_ms = v < 1 ? 1 : v;
         }
@@ -689,18 +1072,27 @@ static void handle_sysex(void) {
     case SYSEX_OPTORIG_IDENTIFY: send_identity(); break;
     case SYSEX_OPTORIG_CONFIG: handle_config(d, n); break;
     case SYSEX_OPTORIG_GATE:
-        if (n >= 1 && d[0]) gate_open();
+        if (n >= 1 && n != 0xFF && d[0]) gate_open();
         else gate_close(REASON_HOST);
         break;
-    case SYSEX_OPTORIG_HEARTBEAT:
+    case SYSEX_OPTORIG_HEARTBEAT: {
+        uint8_t s = SREG;
+        cli();
         last_heartbeat_ms = millis_now;
-        send_event(EVENT_HEARTBEAT_ACK, micros64(), 0, laser_pin_level(), n >= 1 ? d[0] : 0);
+        event_push_locked(EVENT_HEARTBEAT_ACK, 0, laser_pin_on(), n >= 1 && n != 0xFF ? d[0] : 0, 0);
+        SREG = s;
         break;
-    case SYSEX_OPTORIG_ARM:
+    }
+    case SYSEX_OPTORIG_ARM: {
+        uint8_t s = SREG;
+        cli();
+        last_heartbeat_ms = millis_now;
         armed = 1;
-        last_heartbeat_ms = millis_now;
-        send_event_now(EVENT_ARMED, REASON_HOST);
+        event_push_locked(EVENT_ARMED, 0, laser_pin_on(), REASON_HOST, 1);
+        interlock_poll_locked(); /* read the interlock at ARM too */
+        SREG = s;
         break;
+    }
     case SYSEX_OPTORIG_SYNC: handle_sync(d, n); break;
     default: break;
     }
@@ -713,14 +1105,12 @@ static void handle_command(void) {
         uint8_t value = (uint8_t)(cmd_data[0] | (cmd_data[1] << 7));
         for (uint8_t bit = 0; bit < 8; bit++) {
             uint8_t pin = (uint8_t)(port * 8 + bit);
-            if (pin < NUM_PINS && pin_mode[pin] == F_OUTPUT)
-                digital_write_pin(pin, (value >> bit) & 1);
+            if (pin < NUM_PINS && pin_mode[pin] == F_OUTPUT) digital_write_pin(pin, (value >> bit) & 1);
         }
     } else if (base == 0xE0) {
         uint8_t pin = cmd & 0x0F;
         uint16_t value = (uint16_t)(cmd_data[0] | (cmd_data[1] << 7));
-        if (pin < NUM_PINS && !pin_reserved(pin) && pin_mode[pin] == F_PWM)
-            pwm_set(pin, value > 255 ? 255 : (uint8_t)value);
+        if (!pin_reserved(pin) && pin_mode[pin] == F_PWM) pwm_set(pin, value > 255 ? 255 : (uint8_t)value);
     } else if (base == 0xC0) {
         uint8_t ch = cmd & 0x0F;
         if (ch < 6) {
@@ -750,18 +1140,19 @@ static void parse_byte(uint8_t c) {
         if (c == 0xF7) {
             in_sysex = 0;
             handle_sysex();
-        } else if (c & 0x80) {
-            in_sysex = 0; /* malformed: drop and re-parse as a command */
-        } else {
-            if (sysex_len < SYSEX_MAX) sysex_buf[sysex_len++] = c;
             return;
         }
-        if (!(c & 0x80) || c == 0xF7) return;
+        if (!(c & 0x80)) {
+            if (sysex_len < SYSEX_MAX) sysex_buf[sysex_len++] = c;
+            else sysex_overflow = 1;
+            return;
+        }
+        in_sysex = 0; /* malformed: drop it and parse this byte as a command */
     }
     if (c & 0x80) {
         cmd_need = 0;
         cmd_have = 0;
-        if (c == 0xF0) { in_sysex = 1; sysex_len = 0; return; }
+        if (c == 0xF0) { in_sysex = 1; sysex_len = 0; sysex_overflow = 0; return; }
         if (c == 0xF9) { send_version(); return; }
         if (c == 0xFF) { system_reset(); return; }
         uint8_t base = c & 0xF0;
@@ -777,86 +1168,59 @@ static void parse_byte(uint8_t c) {
 
 /* ================================================================ main loop */
 
-static void check_safety(void) {
-    if (armed && (uint32_t)(millis_now - last_heartbeat_ms) > cfg.watchdog_ms) {
-        armed = 0;
-        gate_close(REASON_WATCHDOG);
-        send_event_now(EVENT_WATCHDOG, REASON_WATCHDOG);
-    }
-    if (gate_is_open && (uint32_t)(millis_now - gate_opened_ms) >= cfg.max_on_ms) {
-        gate_close(REASON_CAP);
-        send_event_now(EVENT_CAP, REASON_CAP);
-    }
-    if (cfg.interlock_pin != INTERLOCK_PIN_NONE) {
-        uint8_t level = (*pin_in(cfg.interlock_pin) & pin_mask(cfg.interlock_pin)) ? 1 : 0;
-        uint8_t tripped = level == cfg.interlock_trip_level;
-        if (tripped && !interlock_tripped) {
-            interlock_tripped = 1;
-            gate_close(REASON_INTERLOCK);
-            send_event_now(EVENT_INTERLOCK, REASON_INTERLOCK);
-        } else if (!tripped && interlock_tripped) {
-            interlock_tripped = 0;
-            send_event_now(EVENT_INTERLOCK_CLEARED, REASON_INTERLOCK);
-        }
-    }
-    if (ramp_active) {
-        uint32_t elapsed = millis_now - ramp_start_ms;
-        if (elapsed >= cfg.ramp_down_ms) {
-            ramp_active = 0;
-            pwm_set(cfg.pwm_pin, 0);
-        } else {
-            pwm_set(cfg.pwm_pin, (uint8_t)((uint32_t)cfg.pwm_level * (cfg.ramp_down_ms - elapsed) /
-                                           cfg.ramp_down_ms));
-        }
-    }
-}
-
 static void report_inputs(void) {
     for (uint8_t port = 0; port < 3; port++) {
         if (!(report_digital_ports & (1u << port))) continue;
         uint8_t v = read_port_inputs(port);
-        if (v != last_port_value[port]) {
-            last_port_value[port] = v;
-            send_port(port, v);
-        }
+        if (v != last_port_value[port] && send_port(port, v)) last_port_value[port] = v;
     }
-    if (report_analog_mask && (uint32_t)(millis_now - last_sample_ms) >= sampling_interval_ms) {
-        last_sample_ms = millis_now;
-        for (uint8_t ch = 0; ch < 6; ch++) {
-            if (!(report_analog_mask & (1u << ch))) continue;
+    uint32_t now_ms = millis();
+    if (report_analog_mask && !analog_pending && (uint32_t)(now_ms - last_sample_ms) >= sampling_interval_ms) {
+        last_sample_ms = now_ms;
+        analog_pending = report_analog_mask;
+    }
+    analog_pending &= report_analog_mask; /* reporting switched off meanwhile */
+    if (analog_pending) {
+        /* one conversion (~104 us) per iteration keeps the iteration short */
+        uint8_t ch = 0;
+        while (!(analog_pending & (1u << ch))) ch++;
+        analog_pending &= (uint8_t)~(1u << ch);
+        if (tx_begin(3)) {
             uint16_t v = adc_read(ch);
-            serial_write((uint8_t)(0xE0 | ch));
-            serial_write(v & 0x7F);
-            serial_write((uint8_t)(v >> 7));
+            tx_put((uint8_t)(0xE0 | ch));
+            tx_put(v & 0x7F);
+            tx_put((uint8_t)(v >> 7));
+            tx_kick();
         }
     }
     if (sync_edge_pending) {
+        /* choose the next random interval while the pulse is high */
         uint8_t s = SREG;
         cli();
-        uint64_t us = sync_edge_us;
-        uint32_t count = sync_count;
         sync_edge_pending = 0;
-        /* choose the next random interval while the pulse is high */
         SREG = s;
         uint32_t span = (uint32_t)(sync_max_ms - sync_min_ms) + 1u;
         uint32_t interval_ms = sync_min_ms + rng_next() % span - sync_width_ms;
         cli();
         sync_interval_ticks = interval_ms * 2000UL;
         SREG = s;
-        send_event(EVENT_SYNC, us, count, 1, 0);
     }
 }
 
 int main(void) {
-    /* laser pin already LOW (init3); now the rest of the hardware */
+    /* laser pin already at its off level (.init3); now the rest of the hardware */
     config_defaults();
-    apply_laser_pin(cfg.ttl_pin);
-    for (uint8_t pin = 0; pin < NUM_PINS; pin++) pin_mode[pin] = F_OUTPUT;
-    pin_mode[0] = pin_mode[1] = F_INPUT;
-    /* Timer1: normal mode, prescaler 8 (0.5 us ticks), overflow interrupt for the clock */
+    for (uint8_t pin = 0; pin < NUM_PINS; pin++) pin_mode[pin] = F_INPUT; /* DDR reset value */
+    apply_laser_pin(cfg.ttl_pin, cfg.active_low);
+    /* Timer1: normal mode, prescaler 8 (0.5 us ticks), overflow interrupt for the clock and
+     * COMPB for the safety tick */
     TCCR1A = 0;
+    TCNT1 = 0; /* (a reset clears it; said explicitly so the first tick is never a wrap away) */
     TCCR1B = _BV(CS11);
-    TIMSK1 = _BV(TOIE1);
+    tick_next = TICK_TICKS;
+    OCR1B = (uint16_t)TICK_TICKS;
+    TIFR1 = _BV(TOV1) | _BV(OCF1A) | _BV(OCF1B);
+    TIMSK1 = _BV(TOIE1) | _BV(OCIE1B);
     /* Timer0 and Timer2: fast PWM, prescaler 64 (~977 Hz), outputs disconnected */
     TCCR0A = _BV(WGM01) | _BV(WGM00);
     TCCR0B = _BV(CS01) | _BV(CS00);
@@ -870,14 +1234,29 @@ int main(void) {
     sei();
     send_version();
     send_firmware_name();
-    send_event_now(EVENT_READY, REASON_RESET);
+    event_now(EVENT_READY, REASON_RESET, 1);
+    uint16_t seen_tick = tick_count;
+    uint32_t loop_start = ticks32();
     for (;;) {
-        wdt_reset();
-        millis_update();
-        int16_t c;
-        while ((c = serial_read()) >= 0) parse_byte((uint8_t)c);
-        millis_update();
-        check_safety();
+        /* the hardware watchdog is fed only while both the main loop and the safety tick run */
+        uint16_t t = tick_count;
+        if (t != seen_tick) {
+            seen_tick = t;
+            wdt_reset();
+        }
+        for (uint8_t i = 0; i < RX_BUDGET_PER_LOOP; i++) {
+            int16_t c = serial_read();
+            if (c < 0) break;
+            parse_byte((uint8_t)c);
+        }
+        events_flush();
         report_inputs();
+        events_flush();
+        ee_poll();
+        uint32_t now = ticks32();
+        uint32_t took = now - loop_start;
+        loop_start = now;
+        if (took > 0xFFFFu) took = 0xFFFFu;
+        if ((uint16_t)took > stat_loop_max) stat_loop_max = (uint16_t)took;
     }
 }

@@ -17,6 +17,20 @@
  *     mark <text>               write "M <cycle> <text>" to the log
  *     cycle                     answer "C <cycle>" on stdout
  *     quit                      stop
+ *
+ *   optorig_sim --script SCRIPT [--watch ADDR]... [--dump NAME:ADDR:SIZE]... FIRMWARE.elf LOGFILE
+ *
+ * Script mode (fuzzing, benchmarks): no pty and no pacing, the emulation runs as fast as it
+ * can. SCRIPT has one action per line, sorted by cycle:
+ *     <cycle> tx <hex bytes>    queue bytes for the UART (fed one at a time, each only once the
+ *                               UART's receive FIFO is empty, so "U" below is when it arrives)
+ *     <cycle> pin <pin> <0|1>   drive an input pin
+ *     <cycle> reset             reset the MCU
+ *     <cycle> end               stop
+ * Extra log lines: "U <cycle> <byte hex>" per byte fed, "O <cycle> <hex>" bytes the firmware
+ * sent, "G <cycle> <index> <value>" whenever a watched RAM byte (--watch, data-space address
+ * as printed by avr-nm) changes, sampled every 160 cycles (10 us), and at the end
+ * "V <cycle> <name> <value>" for every --dump (little-endian, SIZE bytes).
  * UART timing: simavr 1.6 counts a parity bit even with parity off, so each byte would
  * take 11 bit times instead of 10; the harness corrects cycles_per_byte to 10 bits.
  */
@@ -91,11 +105,32 @@ static int64_t now_ns(void) {
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* Levels the harness drives from outside (-1 = not driven), re-applied after a reset. */
+static int driven[20] = {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1};
+
 static void drive_pin(int pin, int level) {
+    if (pin < 0 || pin >= 20) return;
     char port = pin < 8 ? 'D' : pin < 14 ? 'B' : 'C';
     int bit = pin < 8 ? pin : pin < 14 ? pin - 8 : pin - 14;
     avr_irq_t *irq = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ(port), bit);
+    driven[pin] = level ? 1 : 0;
     if (irq) avr_raise_irq(irq, level ? 1 : 0);
+}
+
+/* avr_reset() clears the PIN registers but not the irq values, so raising the same level
+ * again would be filtered out: force every externally driven pin back onto the port. */
+static void reset_mcu(void) {
+    avr_reset(avr);
+    for (int pin = 0; pin < 20; pin++) {
+        if (driven[pin] < 0) continue;
+        char port = pin < 8 ? 'D' : pin < 14 ? 'B' : 'C';
+        int bit = pin < 8 ? pin : pin < 14 ? pin - 8 : pin - 14;
+        avr_irq_t *irq = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ(port), bit);
+        if (irq) {
+            irq->value = (uint32_t)!driven[pin];
+            avr_raise_irq(irq, (uint32_t)driven[pin]);
+        }
+    }
 }
 
 static char cmdline[256];
@@ -108,7 +143,7 @@ static void handle_command(char *line) {
         fprintf(logf_, "M %llu pin %d %d\n", (unsigned long long)avr->cycle, pin, level);
     } else if (strncmp(line, "reset", 5) == 0) {
         fprintf(logf_, "M %llu reset\n", (unsigned long long)avr->cycle);
-        avr_reset(avr);
+        reset_mcu();
     } else if (strncmp(line, "mark ", 5) == 0) {
         fprintf(logf_, "M %llu %s\n", (unsigned long long)avr->cycle, line + 5);
     } else if (strncmp(line, "cycle", 5) == 0) {
@@ -136,14 +171,127 @@ static void poll_stdin(void) {
 
 static void on_signal(int sig) { (void)sig; quit_requested = 1; }
 
+#define MAX_WATCH 8
+static int run_script(const char *script_path, unsigned *watch, int n_watch, char **dumps, int n_dump,
+                      avr_irq_t *uart_in, avr_uart_t *uart0) {
+    FILE *script = fopen(script_path, "r");
+    if (!script) { perror(script_path); return 2; }
+    char line[8192];
+    unsigned long long next_cycle = 0;
+    char action[16] = "";
+    char arg[8000] = "";
+    int have = 0, done = 0;
+    unsigned char watched[MAX_WATCH];
+    for (int i = 0; i < n_watch; i++) watched[i] = avr->data[watch[i]];
+    avr_cycle_count_t next_sample = 0, patched_cpb = 0;
+    while (!done) {
+        if (!have) {
+            if (!fgets(line, sizeof(line), script)) break;
+            arg[0] = 0;
+            if (sscanf(line, "%llu %15s %7999[^\n]", &next_cycle, action, arg) < 2) continue;
+            have = 1;
+        }
+        while (have && avr->cycle >= next_cycle) {
+            if (strcmp(action, "tx") == 0) {
+                for (char *h = arg; h[0] && h[1]; h += 2) {
+                    unsigned b;
+                    if (sscanf(h, "%2x", &b) == 1 && in_len < sizeof(inbuf)) {
+                        inbuf[(in_head + in_len) % sizeof(inbuf)] = (unsigned char)b;
+                        in_len++;
+                    }
+                }
+            } else if (strcmp(action, "pin") == 0) {
+                int pin, level;
+                if (sscanf(arg, "%d %d", &pin, &level) == 2) {
+                    drive_pin(pin, level);
+                    fprintf(logf_, "M %llu pin %d %d\n", (unsigned long long)avr->cycle, pin, level);
+                }
+            } else if (strcmp(action, "reset") == 0) {
+                fprintf(logf_, "M %llu reset\n", (unsigned long long)avr->cycle);
+                reset_mcu();
+            } else if (strcmp(action, "end") == 0) {
+                done = 1;
+            }
+            have = 0;
+            if (!done) {
+                if (!fgets(line, sizeof(line), script)) break;
+                arg[0] = 0;
+                if (sscanf(line, "%llu %15s %7999[^\n]", &next_cycle, action, arg) >= 2) have = 1;
+            }
+        }
+        /* run until the next action, sampling watched bytes every 160 cycles */
+        avr_cycle_count_t stop = have ? next_cycle : avr->cycle + 160;
+        if (stop > avr->cycle + 400) stop = avr->cycle + 400;
+        while (avr->cycle < stop) {
+            int state = avr_run(avr);
+            if (state == cpu_Done || state == cpu_Crashed) {
+                fprintf(logf_, "M %llu cpu stopped state=%d\n", (unsigned long long)avr->cycle, state);
+                done = 1;
+                break;
+            }
+            if (avr->cycle >= next_sample) {
+                next_sample = avr->cycle + 160;
+                for (int i = 0; i < n_watch; i++) {
+                    unsigned char v = avr->data[watch[i]];
+                    if (v != watched[i]) {
+                        watched[i] = v;
+                        fprintf(logf_, "G %llu %d %u\n", (unsigned long long)avr->cycle, i, v);
+                    }
+                }
+            }
+        }
+        if (uart0 && uart0->cycles_per_byte != patched_cpb) {
+            uart0->cycles_per_byte = uart0->cycles_per_byte * 10 / 11;
+            patched_cpb = uart0->cycles_per_byte;
+        }
+        if (in_len && uart_xon && (!uart0 || ((uart0->input.write - uart0->input.read) & (uart_fifo_fifo_size - 1)) < 2)) {
+            fprintf(logf_, "U %llu %02x\n", (unsigned long long)avr->cycle, inbuf[in_head]);
+            avr_raise_irq(uart_in, inbuf[in_head]);
+            in_head = (in_head + 1) % sizeof(inbuf);
+            in_len--;
+        }
+        if (out_len) {
+            fprintf(logf_, "O %llu ", (unsigned long long)avr->cycle);
+            for (size_t i = 0; i < out_len; i++) fprintf(logf_, "%02x", outbuf[i]);
+            fputc('\n', logf_);
+            out_len = 0;
+        }
+    }
+    for (int i = 0; i < n_dump; i++) {
+        char name[64];
+        unsigned addr, size;
+        if (sscanf(dumps[i], "%63[^:]:%x:%u", name, &addr, &size) != 3 || size > 8) continue;
+        unsigned long long v = 0;
+        for (unsigned k = 0; k < size; k++) v |= (unsigned long long)avr->data[addr + k] << (8 * k);
+        fprintf(logf_, "V %llu %s %llu\n", (unsigned long long)avr->cycle, name, v);
+    }
+    fprintf(logf_, "M %llu quit\n", (unsigned long long)avr->cycle);
+    fclose(script);
+    fclose(logf_);
+    return 0;
+}
+
 int main(int argc, char **argv) {
+    const char *script_path = NULL;
+    unsigned watch[MAX_WATCH];
+    int n_watch = 0, n_dump = 0;
+    char *dumps[16];
+    int a = 1;
+    while (a + 1 < argc && strncmp(argv[a], "--", 2) == 0) {
+        if (strcmp(argv[a], "--script") == 0) script_path = argv[a + 1];
+        else if (strcmp(argv[a], "--watch") == 0 && n_watch < MAX_WATCH) watch[n_watch++] = (unsigned)strtoul(argv[a + 1], NULL, 0) & 0xFFFF;
+        else if (strcmp(argv[a], "--dump") == 0 && n_dump < 16) dumps[n_dump++] = argv[a + 1];
+        a += 2;
+    }
+    argv += a - 1;
+    argc -= a - 1;
     if (argc < 3) {
-        fprintf(stderr, "usage: %s FIRMWARE.elf LOGFILE\n", argv[0]);
+        fprintf(stderr, "usage: optorig_sim [--script S [--watch ADDR]... [--dump N:ADDR:SIZE]...] FIRMWARE.elf LOGFILE\n");
         return 2;
     }
     logf_ = fopen(argv[2], "w");
     if (!logf_) { perror(argv[2]); return 2; }
-    setvbuf(logf_, NULL, _IOLBF, 0);
+    setvbuf(logf_, NULL, script_path ? _IOFBF : _IOLBF, script_path ? 1 << 20 : 0);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     signal(SIGPIPE, SIG_IGN);
@@ -179,6 +327,8 @@ int main(int argc, char **argv) {
         }
         avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ(ports[p].port), IOPORT_IRQ_DIRECTION_ALL), on_ddr, &ports[p]);
     }
+
+    if (script_path) return run_script(script_path, watch, n_watch, dumps, n_dump, uart_in, uart0);
 
     int slave_fd;
     char slave_name[256];

@@ -26,6 +26,9 @@ class LaserConfig:
     #: Longest continuous gate-open time, enforced by the firmware too (defence in depth).
     max_on_s: float = 30.0
     watchdog_timeout_ms: int = WATCHDOG_TIMEOUT_MS
+    #: The laser driver's TTL input is active low (LOW = light on); the firmware then drives
+    #: the pin HIGH when off, and from .init3 after a reset (docs/wiring.md).
+    active_low: bool = False
 
 
 class BoardEventKind(enum.Enum):

@@ -153,6 +153,8 @@ class FirmataBoard(OpenedByWith):
     ) -> None:
         if pwm_pin is not None and pwm_pin not in PWM_CAPABLE_PINS:
             raise ConfigError(f"pwm_pin: must be one of {PWM_CAPABLE_PINS}, got {pwm_pin}")
+        if not 0 <= pwm_level <= 255:
+            raise ConfigError(f"pwm_level: must be in [0, 255], got {pwm_level}")
         self._port_arg = port
         self._port = port
         self._laser_pin = laser_pin
@@ -205,6 +207,16 @@ class FirmataBoard(OpenedByWith):
     def port(self) -> str:
         return self._port
 
+    @property
+    def dropped_by_firmware(self) -> tuple[int, int]:
+        """(replies, events) the firmware dropped because its transmit queue was full, as of
+        the last IDENTIFY reply (protocol 2); (0, 0) before any."""
+        ident = self._identity or ()
+        n = fc.IDENTIFY_DROPPED_BYTES
+        if len(ident) < fc.IDENTIFY_FIXED_BYTES:
+            return (0, 0)
+        return (fc.from7(ident[6 : 6 + n]), fc.from7(ident[6 + n : 6 + 2 * n]))
+
     # ---- pyfirmata2 callbacks (iterator thread: trivial) -------------------------------
     def _on_identity(self, *data: int) -> None:
         if len(data) < 4:  # an echo of our own request, or noise: not an identity
@@ -213,9 +225,10 @@ class FirmataBoard(OpenedByWith):
         self._identity_event.set()
 
     def _on_event(self, *data: int) -> None:
-        if len(data) < 12:
+        decoded = fc.decode_event(data)
+        if decoded is None:
             return
-        event = RuleEvent(data[0], fc.from7(data[1:7]), fc.from7(data[7:10]), data[10], data[11])
+        event = RuleEvent(*decoded)
         now_ns = time.perf_counter_ns()
         if event.kind == fc.EVENT_HEARTBEAT_ACK:
             self._last_ack = time.monotonic()
@@ -223,7 +236,7 @@ class FirmataBoard(OpenedByWith):
         if event.kind == fc.EVENT_CONFIG_ACK:
             self._config_event.set()
             return
-        if event.kind == fc.EVENT_REFUSED and event.reason == fc.REASON_BAD_CONFIG:
+        if event.kind == fc.EVENT_REFUSED and event.reason in fc.CONFIG_REFUSAL_REASONS:
             self._config_refused = True
             self._config_event.set()
         if event.kind == fc.EVENT_WATCHDOG:
@@ -295,7 +308,8 @@ class FirmataBoard(OpenedByWith):
             self._device_timed = True
             ident = self._identity
             version = f"{ident[1]}.{ident[2]}.{ident[3]}" if len(ident) >= 4 else "?"
-            build = bytes(ident[6:]).decode("ascii", "replace") if len(ident) > 6 else ""
+            fixed = fc.IDENTIFY_FIXED_BYTES
+            build = bytes(ident[fixed:]).decode("ascii", "replace") if len(ident) > fixed else ""
             if ident[0] != OPTORIG_PROTOCOL_VERSION:
                 self._drop_board()
                 from rig.errors import FirmwareMismatch
@@ -387,8 +401,9 @@ class FirmataBoard(OpenedByWith):
             + fc.to7(self._pwm_level, 2)
             + fc.to7(int(round(config.ramp_down_ms)), 2)
             + bytes([interlock, self._interlock_trip_level])
-            + b"\x00"
+            + bytes([fc.POLARITY_ACTIVE_LOW if config.active_low else fc.POLARITY_ACTIVE_HIGH])
         )
+        assert len(payload) == fc.CONFIG_PAYLOAD_BYTES
         self._config_event.clear()
         self._config_refused = False
         self._send(SYSEX_OPTORIG_CONFIG, payload)

@@ -18,7 +18,10 @@ SYSEX_QUERY_FIRMWARE = 0x79
 
 # ---- optorig extension (config.h) ------------------------------------------------------
 OPTORIG_FW_NAME = "optorig"
-OPTORIG_PROTOCOL_VERSION = 1
+OPTORIG_PROTOCOL_VERSION = 2
+OPTORIG_FW_VERSION_MAJOR = 1
+OPTORIG_FW_VERSION_MINOR = 1
+OPTORIG_FW_VERSION_PATCH = 0
 SYSEX_OPTORIG_IDENTIFY = 0x01
 SYSEX_OPTORIG_CONFIG = 0x02
 SYSEX_OPTORIG_GATE = 0x03
@@ -48,6 +51,7 @@ REASON_CONFIG = 4
 REASON_NOT_ARMED = 5
 REASON_BAD_CONFIG = 6
 REASON_RESET = 7
+REASON_PIN_CONFLICT = 8
 REASON_NAMES = {
     REASON_HOST: "host",
     REASON_WATCHDOG: "watchdog",
@@ -57,12 +61,44 @@ REASON_NAMES = {
     REASON_NOT_ARMED: "not_armed",
     REASON_BAD_CONFIG: "bad_config",
     REASON_RESET: "reset",
+    REASON_PIN_CONFLICT: "pin_conflict",
 }
+#: Refusals of a CONFIG or SYNC message.
+CONFIG_REFUSAL_REASONS = (REASON_BAD_CONFIG, REASON_PIN_CONFLICT)
+
+POLARITY_ACTIVE_HIGH = 0
+POLARITY_ACTIVE_LOW = 1
+
+# ---- wire layout (config.h; docs/firmware.md lists every byte) ----------------------------
+CONFIG_PAYLOAD_BYTES = 24
+SYNC_PAYLOAD_BYTES = 9
+EVENT_US_BYTES = 7
+EVENT_PULSES_BYTES = 3
+EVENT_PAYLOAD_BYTES = 13
+IDENTIFY_FIXED_BYTES = 12
+IDENTIFY_DROPPED_BYTES = 3
+SAFETY_TICK_US = 250
+RX_BUDGET_PER_LOOP = 16
 
 MODE_CONTINUOUS = 0
 MODE_PULSE_TRAIN = 1
 PWM_PIN_NONE = 127
 INTERLOCK_PIN_NONE = 127
+
+
+def decode_event(data: bytes | list[int] | tuple[int, ...]) -> tuple[int, int, int, int, int] | None:
+    """An EVENT payload (after the sysex id) as (kind, device_us, pulses, level, reason)."""
+    if len(data) < EVENT_PAYLOAD_BYTES:
+        return None
+    us_end = 1 + EVENT_US_BYTES
+    pulses_end = us_end + EVENT_PULSES_BYTES
+    return (
+        data[0],
+        from7(data[1:us_end]),
+        from7(data[us_end:pulses_end]),
+        data[pulses_end],
+        data[pulses_end + 1],
+    )
 
 
 def to7(value: int, nbytes: int) -> bytes:

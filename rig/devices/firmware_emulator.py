@@ -20,6 +20,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from rig.devices import firmata_codes as fc
+from rig.devices.limits import (
+    FIRMWARE_MAX_FREQUENCY_HZ,
+    FIRMWARE_MIN_PULSE_GAP_MS,
+    FIRMWARE_MIN_PULSE_WIDTH_MS,
+    WATCHDOG_TIMEOUT_MS_MAX,
+    WATCHDOG_TIMEOUT_MS_MIN,
+)
+
+MAX_FREQUENCY_HZ = int(FIRMWARE_MAX_FREQUENCY_HZ)
+MIN_PULSE_WIDTH_US = int(round(FIRMWARE_MIN_PULSE_WIDTH_MS * 1000))
+MIN_PULSE_GAP_US = int(round(FIRMWARE_MIN_PULSE_GAP_MS * 1000))
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +54,75 @@ class RulesConfig:
     max_on_ms: int = 30_000
     watchdog_ms: int = 300
     interlock_enabled: bool = False
+    active_low: bool = False
+
+
+PWM_CAPABLE = (3, 5, 6, 11)
+NUM_PINS = 20
+
+
+def _valid_pin(pin: int) -> bool:
+    return 2 <= pin < NUM_PINS
+
+
+def config_refusal(payload: bytes, sync_pins: tuple[int, ...] = ()) -> int | None:
+    """The firmware's CONFIG check (optorig_fw.c handle_config): None if accepted, else the
+    REFUSED reason. ``sync_pins`` are the pins of an enabled camera sync output."""
+    if len(payload) != fc.CONFIG_PAYLOAD_BYTES:
+        return fc.REASON_BAD_CONFIG
+    mode, ttl = payload[0], payload[1]
+    period_us, width_us = fc.from7(payload[2:6]), fc.from7(payload[6:10])
+    max_on_ms, watchdog_ms = fc.from7(payload[10:14]), fc.from7(payload[14:16])
+    pwm_pin, pwm_level, ramp_ms = payload[16], fc.from7(payload[17:19]), fc.from7(payload[19:21])
+    interlock, trip_level, polarity = payload[21], payload[22], payload[23]
+    ok = (
+        mode in (fc.MODE_CONTINUOUS, fc.MODE_PULSE_TRAIN)
+        and fc_limits_watchdog(watchdog_ms)
+        and max_on_ms > 0
+        and pwm_level <= 255
+        and trip_level <= 1
+        and polarity <= 1
+        and ramp_ms <= 10_000
+    )
+    if mode == fc.MODE_PULSE_TRAIN:
+        ok = ok and (
+            width_us >= MIN_PULSE_WIDTH_US
+            and period_us >= 1_000_000 // MAX_FREQUENCY_HZ
+            and width_us + MIN_PULSE_GAP_US <= period_us
+            and period_us <= 10_000_000
+        )
+    if not ok:
+        return fc.REASON_BAD_CONFIG
+    pins_ok = (
+        _valid_pin(ttl)
+        and ttl not in sync_pins
+        and (pwm_pin == fc.PWM_PIN_NONE or (pwm_pin in PWM_CAPABLE and pwm_pin != ttl and pwm_pin not in sync_pins))
+        and (
+            interlock == fc.INTERLOCK_PIN_NONE
+            or (_valid_pin(interlock) and interlock not in (ttl, pwm_pin) and interlock not in sync_pins)
+        )
+    )
+    return None if pins_ok else fc.REASON_PIN_CONFLICT
+
+
+def sync_refusal(payload: bytes, role_pins: tuple[int, ...]) -> int | None:
+    """The firmware's SYNC check (handle_sync): ``role_pins`` = laser, PWM, interlock pins."""
+    if len(payload) != fc.SYNC_PAYLOAD_BYTES:
+        return fc.REASON_BAD_CONFIG
+    min_ms, max_ms, width_ms = fc.from7(payload[3:5]), fc.from7(payload[5:7]), fc.from7(payload[7:9])
+    if width_ms == 0 or min_ms <= width_ms or max_ms < min_ms:
+        return fc.REASON_BAD_CONFIG
+    if payload[0]:
+        sync_pin, led = payload[1], payload[2]
+        if not _valid_pin(sync_pin) or sync_pin in role_pins:
+            return fc.REASON_PIN_CONFLICT
+        if led != fc.PWM_PIN_NONE and (not _valid_pin(led) or led == sync_pin or led in role_pins):
+            return fc.REASON_PIN_CONFLICT
+    return None
+
+
+def fc_limits_watchdog(watchdog_ms: int) -> bool:
+    return WATCHDOG_TIMEOUT_MS_MIN <= watchdog_ms <= WATCHDOG_TIMEOUT_MS_MAX
 
 
 class FirmwareRules:
@@ -55,6 +135,8 @@ class FirmwareRules:
         self.opened_us = 0
         self.last_heartbeat_us = 0
         self.interlock_tripped = False
+        #: The interlock input itself (True = at its trip level), as the firmware reads it.
+        self.interlock_input_tripped = False
 
     def pulses_at(self, now_us: int) -> int:
         if not self.gate_open:
@@ -81,13 +163,25 @@ class FirmwareRules:
     def configure(self, config: RulesConfig, now_us: int) -> list[RuleEvent]:
         events = self.close(now_us, fc.REASON_CONFIG)
         self.config = config
+        # the firmware reads the interlock at CONFIG rather than assuming it closed
         self.interlock_tripped = False
-        return events + [RuleEvent(fc.EVENT_CONFIG_ACK, now_us, reason=fc.REASON_CONFIG)]
+        events.append(RuleEvent(fc.EVENT_CONFIG_ACK, now_us, reason=fc.REASON_CONFIG))
+        return events + self._read_interlock(now_us)
 
     def arm(self, now_us: int) -> list[RuleEvent]:
         self.armed = True
         self.last_heartbeat_us = now_us
-        return [RuleEvent(fc.EVENT_ARMED, now_us)]
+        return [RuleEvent(fc.EVENT_ARMED, now_us)] + self._read_interlock(now_us)
+
+    def _read_interlock(self, now_us: int) -> list[RuleEvent]:
+        if not self.config.interlock_enabled or self.interlock_input_tripped == self.interlock_tripped:
+            return []
+        self.interlock_tripped = self.interlock_input_tripped
+        if self.interlock_tripped:
+            return self.close(now_us, fc.REASON_INTERLOCK) + [
+                RuleEvent(fc.EVENT_INTERLOCK, now_us, reason=fc.REASON_INTERLOCK)
+            ]
+        return [RuleEvent(fc.EVENT_INTERLOCK_CLEARED, now_us, reason=fc.REASON_INTERLOCK)]
 
     def heartbeat(self, now_us: int, seq: int = 0) -> list[RuleEvent]:
         self.last_heartbeat_us = now_us
@@ -101,6 +195,7 @@ class FirmwareRules:
             return events
         if not self.armed:
             return events + [RuleEvent(fc.EVENT_REFUSED, now_us, reason=fc.REASON_NOT_ARMED)]
+        events += self._read_interlock(now_us)  # every gate-open reads the input
         if self.interlock_tripped:
             return events + [RuleEvent(fc.EVENT_REFUSED, now_us, reason=fc.REASON_INTERLOCK)]
         self.gate_open = True
@@ -108,13 +203,9 @@ class FirmwareRules:
         return events + [RuleEvent(fc.EVENT_GATE_OPENED, now_us, 0, 1, fc.REASON_HOST)]
 
     def set_interlock(self, tripped: bool, now_us: int) -> list[RuleEvent]:
-        if not self.config.interlock_enabled or tripped == self.interlock_tripped:
-            return []
-        self.interlock_tripped = tripped
-        if tripped:
-            events = self.close(now_us, fc.REASON_INTERLOCK)
-            return events + [RuleEvent(fc.EVENT_INTERLOCK, now_us, reason=fc.REASON_INTERLOCK)]
-        return [RuleEvent(fc.EVENT_INTERLOCK_CLEARED, now_us, reason=fc.REASON_INTERLOCK)]
+        """The interlock input changed (the firmware's pin-change interrupt)."""
+        self.interlock_input_tripped = tripped
+        return self._read_interlock(now_us)
 
     def poll(self, now_us: int) -> list[RuleEvent]:
         """Apply the watchdog and the cap as of ``now_us`` (at the exact expiry time)."""
@@ -136,7 +227,7 @@ class FirmwareRules:
 
 def encode_event(event: RuleEvent) -> bytes:
     body = bytearray([fc.SYSEX_OPTORIG_EVENT, event.kind])
-    body += fc.to7(event.device_us, 6) + fc.to7(event.pulses, 3)
+    body += fc.to7(event.device_us, fc.EVENT_US_BYTES) + fc.to7(event.pulses, fc.EVENT_PULSES_BYTES)
     body += bytes([event.pin_level & 0x7F, event.reason & 0x7F])
     return bytes([fc.START_SYSEX]) + bytes(body) + bytes([fc.END_SYSEX])
 
@@ -262,11 +353,24 @@ class EmulatedUno:
             return
         elif command == fc.SYSEX_OPTORIG_IDENTIFY:
             identity = bytes(
-                [fc.START_SYSEX, fc.SYSEX_OPTORIG_IDENTIFY, fc.OPTORIG_PROTOCOL_VERSION, 1, 0, 0]
+                [
+                    fc.START_SYSEX,
+                    fc.SYSEX_OPTORIG_IDENTIFY,
+                    fc.OPTORIG_PROTOCOL_VERSION,
+                    fc.OPTORIG_FW_VERSION_MAJOR,
+                    fc.OPTORIG_FW_VERSION_MINOR,
+                    fc.OPTORIG_FW_VERSION_PATCH,
+                ]
             )
-            identity += bytes([int(self.rules.armed), int(self.rules.gate_open)]) + b"emulated"
+            identity += bytes([int(self.rules.armed), int(self.rules.gate_open)])
+            identity += bytes(2 * fc.IDENTIFY_DROPPED_BYTES) + b"emulated"  # nothing dropped
             self._write(identity + bytes([fc.END_SYSEX]))
-        elif command == fc.SYSEX_OPTORIG_CONFIG and len(payload) >= 23:
+        elif command == fc.SYSEX_OPTORIG_CONFIG:
+            refusal = config_refusal(payload)
+            if refusal is not None:
+                events = self.rules.close(now_us, fc.REASON_CONFIG)
+                self._send(events + [RuleEvent(fc.EVENT_REFUSED, now_us, reason=refusal)])
+                return
             config = RulesConfig(
                 mode=payload[0],
                 period_us=fc.from7(payload[2:6]),
@@ -274,6 +378,7 @@ class EmulatedUno:
                 max_on_ms=fc.from7(payload[10:14]),
                 watchdog_ms=fc.from7(payload[14:16]),
                 interlock_enabled=payload[21] != fc.INTERLOCK_PIN_NONE,
+                active_low=payload[23] == fc.POLARITY_ACTIVE_LOW,
             )
             self._send(self.rules.configure(config, now_us))
         elif command == fc.SYSEX_OPTORIG_GATE:

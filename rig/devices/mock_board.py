@@ -45,6 +45,7 @@ def rules_config(config: LaserConfig, *, interlock_enabled: bool = False) -> Rul
         max_on_ms=int(round(config.max_on_s * 1000)),
         watchdog_ms=config.watchdog_timeout_ms,
         interlock_enabled=interlock_enabled,
+        active_low=config.active_low,
     )
 
 

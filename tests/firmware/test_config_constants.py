@@ -38,13 +38,17 @@ def test_sysex_ids_events_and_version_match_firmware() -> None:
     d = parse_defines()
     assert d["OPTORIG_FW_NAME"].strip('"') == firmata_board.OPTORIG_FW_NAME
     assert number(d["OPTORIG_PROTOCOL_VERSION"]) == firmata_board.OPTORIG_PROTOCOL_VERSION
-    prefixes = ("SYSEX_OPTORIG_", "EVENT_", "REASON_", "MODE_", "PWM_PIN_NONE", "INTERLOCK_PIN_NONE")
+    prefixes = (
+        "SYSEX_OPTORIG_", "EVENT_", "REASON_", "MODE_", "PWM_PIN_NONE", "INTERLOCK_PIN_NONE",
+        "POLARITY_", "CONFIG_PAYLOAD_BYTES", "SYNC_PAYLOAD_BYTES", "IDENTIFY_", "SAFETY_TICK_US",
+        "RX_BUDGET_PER_LOOP", "OPTORIG_FW_VERSION_",
+    )
     checked = 0
     for name, value in d.items():
         if name.startswith(prefixes):
             assert getattr(firmata_codes, name) == number(value), name
             checked += 1
-    assert checked >= 30
+    assert checked >= 45
     for name in dir(firmata_board):
         if name.startswith("SYSEX_OPTORIG_"):
             assert getattr(firmata_board, name) == number(d[name])

@@ -1,7 +1,11 @@
 """The real firmware (avr-gcc build) in simavr, driven through pyfirmata2 / FirmataBoard.
 
-Timing assertions use emulated CPU cycles from the harness's pin log (16 MHz), never the
-wall clock: on a shared 2-core machine the emulation can lag behind real time.
+Timing assertions use emulated CPU cycles from the harness's pin log (16 MHz), and waits are
+counted in emulated time too, never the wall clock: on a shared 2-core machine the emulation
+can lag far behind real time. For the same reason the host's heartbeat-ack timeout is raised
+here (the host would otherwise call a lagging emulator lost), and tests that do not test the
+watchdog give it its longest timeout, so a host thread starved by the machine's load cannot
+close the gate in the middle of a timing measurement.
 """
 
 from __future__ import annotations
@@ -44,21 +48,37 @@ def built() -> tuple[str, str]:
     return build_firmware()
 
 
+PATIENT_WATCHDOG_MS = 5000
+
+
 @pytest.fixture
 def sim(built: tuple[str, str], tmp_path: Path) -> Iterator[SimavrUno]:
     with SimavrUno(built[0], built[1], str(tmp_path / "pins.log")) as uno:
         yield uno
 
 
-def wait_for(board: FirmataBoard, kind: BoardEventKind, timeout_s: float = 10.0) -> BoardEvent:
+def wait_for(board: FirmataBoard, kind: BoardEventKind, sim: SimavrUno, emulated_s: float = 5.0) -> BoardEvent:
+    """The next ``kind`` event, within ``emulated_s`` of emulated time."""
     pause = threading.Event()
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    end = sim.cycle() + int(emulated_s * CYCLES_PER_S)
+    wall_net = time.monotonic() + 600  # only for a hung emulator
+    while time.monotonic() < wall_net:
         for event in board.events():
             if event.kind is kind:
                 return event
+        if sim.cycle() > end:
+            break
         pause.wait(0.005)
-    raise AssertionError(f"no {kind} within {timeout_s} s")
+    raise AssertionError(f"no {kind} within {emulated_s} s of emulated time")
+
+
+def run_emulated_until(sim: SimavrUno, done: object, emulated_s: float) -> None:
+    """Poll ``done()`` until it is true or ``emulated_s`` of emulated time passed."""
+    pause = threading.Event()
+    end = sim.cycle() + int(emulated_s * CYCLES_PER_S)
+    wall_net = time.monotonic() + 600
+    while not done() and sim.cycle() < end and time.monotonic() < wall_net:  # type: ignore[operator]
+        pause.wait(0.02)
 
 
 def rising_falling(edges: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
@@ -68,7 +88,7 @@ def rising_falling(edges: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
 def test_laser_pin_driven_low_first_thing_after_reset(sim: SimavrUno) -> None:
     with FirmataBoard(sim.port) as board:
         board.set_gate(True)
-        wait_for(board, BoardEventKind.GATE_OPENED)
+        wait_for(board, BoardEventKind.GATE_OPENED, sim)
         sim.command("reset")
         board.laser_off()
     lines = sim.lines()
@@ -86,16 +106,18 @@ def test_laser_pin_driven_low_first_thing_after_reset(sim: SimavrUno) -> None:
 @pytest.mark.parametrize(("frequency_hz", "width_ms"), [(20.0, 15.0), (40.0, 5.0)])
 def test_pulse_train_frequency_and_width_within_10us(sim: SimavrUno, frequency_hz: float, width_ms: float) -> None:
     with FirmataBoard(sim.port) as board:
-        board.configure(LaserConfig(frequency_hz=frequency_hz, pulse_width_ms=width_ms, max_on_s=60))
+        board.configure(
+            LaserConfig(
+                frequency_hz=frequency_hz, pulse_width_ms=width_ms, max_on_s=60,
+                watchdog_timeout_ms=PATIENT_WATCHDOG_MS,
+            )
+        )
         board.set_gate(True)
-        wait_for(board, BoardEventKind.GATE_OPENED)
+        wait_for(board, BoardEventKind.GATE_OPENED, sim)
         target = 102
-        deadline = time.monotonic() + 60
-        pause = threading.Event()
-        while len(rising_falling(sim.edges(LASER))[0]) < target and time.monotonic() < deadline:
-            pause.wait(0.05)
+        run_emulated_until(sim, lambda: len(rising_falling(sim.edges(LASER))[0]) >= target, 60.0)
         board.set_gate(False)
-        closed = wait_for(board, BoardEventKind.GATE_CLOSED)
+        closed = wait_for(board, BoardEventKind.GATE_CLOSED, sim)
     rises, falls = rising_falling(sim.edges(LASER))
     assert len(rises) >= target
     falls = [c for c in falls if c > rises[0]]
@@ -133,9 +155,9 @@ def test_watchdog_closes_gate_after_host_is_sigkilled(sim: SimavrUno) -> None:
 
 def test_firmware_cap_forces_gate_closed(sim: SimavrUno) -> None:
     with FirmataBoard(sim.port) as board:
-        board.configure(LaserConfig(mode="continuous", max_on_s=0.5))
+        board.configure(LaserConfig(mode="continuous", max_on_s=0.5, watchdog_timeout_ms=PATIENT_WATCHDOG_MS))
         board.set_gate(True)
-        cap = wait_for(board, BoardEventKind.CAP)
+        cap = wait_for(board, BoardEventKind.CAP, sim)
         assert cap.pin_level == 0
     rises, falls = rising_falling(sim.edges(LASER))
     on_ms = (falls[-1] - rises[-1]) / (CYCLES_PER_S / 1000)
@@ -144,22 +166,22 @@ def test_firmware_cap_forces_gate_closed(sim: SimavrUno) -> None:
 
 def test_interlock_forces_gate_closed_and_refuses_reopen(sim: SimavrUno) -> None:
     with FirmataBoard(sim.port, interlock_pin=2, interlock_trip_level=1) as board:
-        board.configure(LaserConfig(mode="continuous"))
+        board.configure(LaserConfig(mode="continuous", watchdog_timeout_ms=PATIENT_WATCHDOG_MS))
         # the pull-up reads an unwired switch as HIGH (tripped) until the key closes it
         sim.command("pin 2 0")
         pause = threading.Event()
-        deadline = time.monotonic() + 10
+        end = sim.cycle() + 10 * CYCLES_PER_S
         opened = False
-        while not opened and time.monotonic() < deadline:
+        while not opened and sim.cycle() < end:
             board.set_gate(True)  # refused until the firmware sees the switch closed
             pause.wait(0.05)
             opened = any(e.kind is BoardEventKind.GATE_OPENED for e in board.events())
         assert opened
         sim.command("pin 2 1")  # door opened
-        event = wait_for(board, BoardEventKind.INTERLOCK)
+        event = wait_for(board, BoardEventKind.INTERLOCK, sim)
         assert event.detail == "tripped" and event.pin_level == 0
         board.set_gate(True)
-        assert wait_for(board, BoardEventKind.FAULT).detail == "interlock"
+        assert wait_for(board, BoardEventKind.FAULT, sim).detail == "interlock"
     lines = sim.lines()
     trip = next(line.cycle for line in lines if line.kind == "M" and line.fields[:3] == ("pin", "2", "1"))
     rises, falls = rising_falling(sim.edges(LASER))
@@ -186,7 +208,7 @@ def test_plain_pyfirmata2_reads_and_writes_ordinary_pins(sim: SimavrUno) -> None
         pause = threading.Event()
         while sim.cycle() - start < CYCLES_PER_S // 10:
             pause.wait(0.02)
-        assert board.firmware == "optorig" and board.firmware_version == (1, 0)
+        assert board.firmware == "optorig" and board.firmware_version == (1, 1)
     finally:
         board.exit()
     assert (1 in [v for _, v in sim.edges(4)])
@@ -197,11 +219,13 @@ def test_camera_sync_pulses_at_random_intervals_are_reported_with_the_firmware_c
     with FirmataBoard(sim.port) as board:
         board.configure_sync(sync_pin=7, led_pin=12, min_interval_ms=100, max_interval_ms=300, width_ms=10)
         syncs: list[BoardEvent] = []
-        pause = threading.Event()
-        deadline = time.monotonic() + 30
-        while len(syncs) < 5 and time.monotonic() < deadline:
-            syncs += [e for e in board.events() if e.kind is BoardEventKind.SYNC]
-            pause.wait(0.02)
+
+        def five_syncs() -> bool:
+            syncs.extend(e for e in board.events() if e.kind is BoardEventKind.SYNC)
+            return len(syncs) >= 5
+
+        run_emulated_until(sim, five_syncs, 30.0)
+        run_emulated_until(sim, lambda: False, 0.05)  # let the 5th pulse end before disabling
         board.configure_sync(False)
     assert len(syncs) >= 5
     rises, falls = rising_falling(sim.edges(7))
@@ -240,21 +264,19 @@ def _pwm_duty_at(edges: list[tuple[int, int]], cycle: int) -> float:
 def test_ramp_down_on_host_close_and_step_off_on_fault(sim: SimavrUno) -> None:
     ms = CYCLES_PER_S // 1000
     with FirmataBoard(sim.port, pwm_pin=3, pwm_level=200) as board:
-        board.configure(LaserConfig(mode="continuous", ramp_down_ms=200, max_on_s=0.6))
+        board.configure(
+            LaserConfig(mode="continuous", ramp_down_ms=200, max_on_s=0.6, watchdog_timeout_ms=PATIENT_WATCHDOG_MS)
+        )
         board.set_gate(True)
-        wait_for(board, BoardEventKind.GATE_OPENED)
-        pause = threading.Event()
-        pause.wait(0.3)
+        wait_for(board, BoardEventKind.GATE_OPENED, sim)
+        start = sim.cycle()
+        run_emulated_until(sim, lambda: False, 0.3)
         board.set_gate(False)  # host close: TTL low at once, PWM ramps down over 200 ms
-        wait_for(board, BoardEventKind.GATE_CLOSED)
-        start = sim.cycle()
-        while sim.cycle() - start < 300 * ms:
-            pause.wait(0.02)
+        wait_for(board, BoardEventKind.GATE_CLOSED, sim)
+        run_emulated_until(sim, lambda: False, 0.3)
         board.set_gate(True)  # then a fault (the 0.6 s cap): PWM drops at once
-        wait_for(board, BoardEventKind.CAP)
-        start = sim.cycle()
-        while sim.cycle() - start < 50 * ms:
-            pause.wait(0.02)
+        wait_for(board, BoardEventKind.CAP, sim)
+        run_emulated_until(sim, lambda: False, 0.05)
     ttl_rises, ttl_falls = rising_falling(sim.edges(LASER))
     pwm = sim.edges(3)
     close, cap = [f for f in ttl_falls if f > ttl_rises[0]][:2]
@@ -305,3 +327,19 @@ def test_closed_loop_session_drives_the_real_firmware(sim: SimavrUno, tmp_path: 
     assert reported == len(rises)
     widths_ms = [(f - r) / (CYCLES_PER_S / 1000) for r, f in zip(rises, falls)]
     assert all(abs(w - 15.0) < 0.01 for w in widths_ms[:-1])  # the last may be cut by the close
+
+
+def test_firmata_board_sends_active_low_polarity(sim: SimavrUno) -> None:
+    """LaserConfig(active_low=True) reaches the firmware as CONFIG's polarity byte: the pin idles
+    HIGH and goes LOW only while the gate is open. (Old host and firmware: no polarity.)"""
+    with FirmataBoard(sim.port) as board:
+        board.configure(LaserConfig(mode="continuous", active_low=True, watchdog_timeout_ms=PATIENT_WATCHDOG_MS))
+        assert sim.edges(LASER)[-1][1] == 1
+        board.set_gate(True)
+        wait_for(board, BoardEventKind.GATE_OPENED, sim)
+        board.set_gate(False)
+        closed = wait_for(board, BoardEventKind.GATE_CLOSED, sim)
+        assert closed.pin_level == 0  # the event reports the laser off (polarity applied)
+        assert board.dropped_by_firmware == (0, 0)  # IDENTIFY of protocol 2 parsed
+    levels = [v for _, v in sim.edges(LASER)]
+    assert levels[-3:] == [1, 0, 1]
