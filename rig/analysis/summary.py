@@ -244,9 +244,44 @@ def compute_summary(session_dir: Path) -> dict[str, Any]:
     """
     from rig.analysis.camera_stats import camera_summary
 
-    summary = compute_summary_from(*read_record(session_dir))
+    record = read_record(session_dir)
+    summary = compute_summary_from(*record)
     summary["camera"] = camera_summary(Path(session_dir) / "frames.csv")
+    summary["latency_test"] = latency_test_summary(record[1], record[2])
     return summary
+
+
+def latency_test_summary(events: EventTable, header: dict[str, Any]) -> dict[str, Any] | None:
+    """The camera-to-light self-test of a session from its ``led_*`` events, or None when
+    the session did not run it. Definitions: rig/session/latency.py, docs/cameras.md."""
+    settings = header.get("latency_test")
+    started = events.of_kind("latency_test_start")
+    if not settings and not started:
+        return None
+    measured = events.of_kind("led_latency")
+
+    def values(key: str) -> list[float]:
+        out = []
+        for event in measured:
+            value = event.detail.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out.append(float(value))
+        return out
+
+    from rig.session.latency import latency_stats
+
+    return {
+        "flashes": len(measured) + len(events.of_kind("led_missed")),
+        "seen": len(measured),
+        "missed": len(events.of_kind("led_missed")),
+        "unexpected": len(events.of_kind("led_unexpected")),
+        "unsettled_at_end": len(events.of_kind("led_unsettled")),
+        "clock": started[0].detail.get("clock") if started else None,
+        "led_to_frame_ms": latency_stats(values("led_to_frame_ms")),
+        "frame_to_decision_ms": latency_stats(values("frame_to_decision_ms")),
+        "led_to_decision_ms": latency_stats(values("led_to_decision_ms")),
+        "led_roi": settings.get("led_roi") if isinstance(settings, dict) else None,
+    }
 
 
 def read_record(
@@ -279,6 +314,24 @@ def _fmt(value: Any, spec: str = ".1f", none: str = "-") -> str:
     if isinstance(value, float):
         return format(value, spec)
     return str(value)
+
+
+def format_latency_test(test: Any) -> str:
+    """One line for the camera-to-light self-test ('' when the session did not run it)."""
+    if not isinstance(test, dict):
+        return ""
+
+    def pair(key: str) -> str:
+        stats = test.get(key) if isinstance(test.get(key), dict) else {}
+        assert isinstance(stats, dict)
+        return f"p50 {_fmt(stats.get('p50'))} / p99 {_fmt(stats.get('p99'))} ms"
+
+    return (
+        f"LED latency test: {test.get('seen', 0)} of {test.get('flashes', 0)} flashes seen "
+        f"({test.get('missed', 0)} missed, {test.get('unexpected', 0)} unexpected); "
+        f"LED->frame {pair('led_to_frame_ms')}, frame->decision {pair('frame_to_decision_ms')}, "
+        f"LED->decision {pair('led_to_decision_ms')}"
+    )
 
 
 def format_summary_table(summary: dict[str, Any]) -> str:
@@ -339,6 +392,9 @@ def format_summary_table(summary: dict[str, Any]) -> str:
     safety = sum(p["safety_events"] for p in summary.get("phases", []))
     extras.append(f"safety events: {safety}")
     extras.append(f"dropped frames: {summary.get('dropped_frames', 0)}")
+    latency_line = format_latency_test(summary.get("latency_test"))
+    if latency_line:
+        lines.append(latency_line)
     if not summary.get("complete", False):
         extras.append("INCOMPLETE session (cut short)")
     lines.append("; ".join(extras))

@@ -1,0 +1,286 @@
+"""Camera-to-light latency self-test: sync LED command -> frame that shows it -> decision.
+
+The board switches its sync LED on at random times (the firmware's SYNC command; the mock
+board models the same command) and reports each rising edge with its own device clock.
+The camera sees the LED in a small region of interest (ROI) outside the arena. For every
+edge the engine finds the first frame whose ROI turns bright and records three numbers:
+
+- ``led_to_frame_ms``: board edge -> that frame's time (camera exposure, read-out,
+  transfer and the driver: the camera's part of the loop latency);
+- ``frame_to_decision_ms``: that frame -> the control loop's decision on it (tracking,
+  zone, policy: our part);
+- ``led_to_decision_ms``: the sum, light in the arena -> decision.
+
+Time base. Frames are stamped on the host (``Frame.captured_ns``, ``perf_counter_ns``),
+board edges on the device clock (``device_us``); the device clock is mapped to the host's
+with the smallest ``host_ns - device_us`` seen over all board reports, i.e. the report
+with the shortest transit (Cristian's method; the serial transit left over is
+sub-millisecond at 115200 baud, and it can only make the measured latency *longer*, never
+shorter). In a simulation the runner passes the media-clock time of each frame instead,
+and the mock board's reports carry the exact media time, so the measurement is exact to
+the frame period and independent of how loaded the machine is.
+
+Each measurement is an events.csv row (``led_latency``); edges never seen within
+``timeout_s`` are ``led_missed``, LED onsets with no edge before them ``led_unexpected``.
+summary.json aggregates them (p50, p99) per session (``rig.analysis.summary``).
+
+Core module: numpy only, no Qt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class LatencyTestSettings(BaseModel):
+    """Where the camera sees the sync LED and how the board blinks it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    led_roi: tuple[int, int, int, int] = Field(
+        description="x, y, width, height in px of a small box around the LED in the image"
+    )
+    threshold: float = Field(
+        40.0, gt=0, le=255, description="grey levels above the LED-off level that mean 'lit'"
+    )
+    min_interval_s: float = Field(1.0, gt=0, description="shortest time between LED flashes")
+    max_interval_s: float = Field(3.0, gt=0, description="longest time between LED flashes")
+    pulse_s: float = Field(
+        0.1, gt=0, description="LED on-time; longer than a frame period so no flash falls between frames"
+    )
+    timeout_s: float = Field(1.0, gt=0, description="a flash not seen within this is counted missed")
+    sync_pin: int = Field(7, ge=0, le=19, description="sync TTL output pin")
+    led_pin: int = Field(12, ge=0, le=19, description="LED pin")
+
+    @field_validator("led_roi")
+    @classmethod
+    def _roi(cls, value: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        x, y, w, h = value
+        if x < 0 or y < 0 or w < 1 or h < 1:
+            raise ValueError(f"x and y must be >= 0, width and height >= 1; got {list(value)}")
+        return value
+
+    @model_validator(mode="after")
+    def _intervals(self) -> LatencyTestSettings:
+        if self.max_interval_s < self.min_interval_s:
+            raise ValueError("max_interval_s must be >= min_interval_s")
+        if self.pulse_s >= self.min_interval_s:
+            raise ValueError("pulse_s must be shorter than min_interval_s")
+        if self.timeout_s > self.min_interval_s:
+            raise ValueError("timeout_s must not exceed min_interval_s (flashes would be confused)")
+        return self
+
+    def check_frame_size(self, width: int, height: int) -> None:
+        x, y, w, h = self.led_roi
+        if x + w > width or y + h > height:
+            raise ValueError(
+                f"led_roi {list(self.led_roi)} reaches outside the {width}x{height} px image"
+            )
+
+    def sync_kwargs(self) -> dict[str, int]:
+        """Keyword arguments of ``configure_sync`` (FirmataBoard and MockBoard)."""
+        return {
+            "sync_pin": self.sync_pin,
+            "led_pin": self.led_pin,
+            "min_interval_ms": int(round(self.min_interval_s * 1000)),
+            "max_interval_ms": int(round(self.max_interval_s * 1000)),
+            "width_ms": int(round(self.pulse_s * 1000)),
+        }
+
+
+def parse_roi(text: str) -> tuple[int, int, int, int]:
+    """``"X,Y,W,H"`` -> a tuple (raises ValueError naming what is wrong)."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 4:
+        raise ValueError(f"expected X,Y,W,H in px, got {text!r}")
+    try:
+        x, y, w, h = (int(p) for p in parts)
+    except ValueError:
+        raise ValueError(f"expected four whole numbers X,Y,W,H, got {text!r}") from None
+    return (x, y, w, h)
+
+
+class LedDetector:
+    """Is the LED lit in this frame? Mean grey of the ROI against a running LED-off level."""
+
+    def __init__(self, roi: tuple[int, int, int, int], threshold: float) -> None:
+        self._roi = roi
+        self._threshold = threshold
+        self._off_level: float | None = None
+        self.last_level = 0.0
+
+    def lit(self, image: NDArray[np.uint8]) -> bool:
+        x, y, w, h = self._roi
+        level = float(np.mean(image[y : y + h, x : x + w]))
+        self.last_level = level
+        if self._off_level is None:
+            self._off_level = level  # the LED is off before the first flash is commanded
+            return False
+        lit = level - self._off_level > self._threshold
+        if not lit:
+            # follow slow lighting drift, never the flashes
+            self._off_level += 0.1 * (level - self._off_level)
+        return lit
+
+
+@dataclass(frozen=True, slots=True)
+class LatencySample:
+    """One flash: board edge, the frame that first showed it, the decision on that frame."""
+
+    edge_ns: int
+    edge_device_us: int
+    frame_index: int
+    frame_ns: int
+    decision_ns: int
+
+    @property
+    def led_to_frame_ms(self) -> float:
+        return (self.frame_ns - self.edge_ns) / 1e6
+
+    @property
+    def frame_to_decision_ms(self) -> float:
+        return (self.decision_ns - self.frame_ns) / 1e6
+
+    @property
+    def led_to_decision_ms(self) -> float:
+        return (self.decision_ns - self.edge_ns) / 1e6
+
+    def detail(self) -> dict[str, object]:
+        return {
+            "edge_device_us": self.edge_device_us,
+            "seen_frame": self.frame_index,
+            "led_to_frame_ms": round(self.led_to_frame_ms, 3),
+            "frame_to_decision_ms": round(self.frame_to_decision_ms, 3),
+            "led_to_decision_ms": round(self.led_to_decision_ms, 3),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyOutcome:
+    """What one call to :meth:`LatencyProbe.match` settled: measured, missed, unexpected."""
+
+    kind: str  # "led_latency" | "led_missed" | "led_unexpected"
+    detail: dict[str, object]
+    sample: LatencySample | None = None
+
+
+@dataclass(slots=True)
+class _Onset:
+    frame_index: int
+    frame_ns: int
+    decision_ns: int
+
+
+class LatencyProbe:
+    """Pairs board LED edges with the frames in which the LED first turns on.
+
+    Feed it every frame (``on_frame``) and every SYNC report (``on_edge``) and any other
+    board report with a device time (``on_board_time``, to map the clocks), then call
+    ``match(now_ns)``; it returns what it could settle. Edges and onsets can arrive in
+    either order (a SYNC report may reach the host after the frame showing the LED).
+    """
+
+    def __init__(self, settings: LatencyTestSettings) -> None:
+        self.settings = settings
+        self.detector = LedDetector(settings.led_roi, settings.threshold)
+        self._offset_ns: int | None = None
+        self._edges: list[tuple[int, int]] = []  # (device_us, host_ns at receipt)
+        self._onsets: list[_Onset] = []
+        self._was_lit = False
+        self.samples: list[LatencySample] = []
+        self.missed = 0
+        self.unexpected = 0
+
+    # ---------------------------------------------------------------- inputs
+    def on_board_time(self, device_us: int, host_ns: int) -> None:
+        offset = host_ns - device_us * 1000
+        if self._offset_ns is None or offset < self._offset_ns:
+            self._offset_ns = offset
+
+    def on_edge(self, device_us: int, host_ns: int) -> None:
+        self.on_board_time(device_us, host_ns)
+        self._edges.append((device_us, host_ns))
+
+    def on_frame(self, index: int, image: NDArray[np.uint8], frame_ns: int, decision_ns: int) -> bool:
+        lit = self.detector.lit(image)
+        if lit and not self._was_lit:
+            self._onsets.append(_Onset(index, frame_ns, decision_ns))
+        self._was_lit = lit
+        return lit
+
+    # ---------------------------------------------------------------- matching
+    def _edge_ns(self, device_us: int) -> int:
+        assert self._offset_ns is not None
+        return device_us * 1000 + self._offset_ns
+
+    def match(self, now_ns: int) -> list[LatencyOutcome]:
+        """Settle what can be settled at ``now_ns`` (the newest frame's time)."""
+        out: list[LatencyOutcome] = []
+        timeout_ns = int(self.settings.timeout_s * 1e9)
+        while True:
+            edge = self._edges[0] if self._edges else None
+            onset = self._onsets[0] if self._onsets else None
+            if edge is not None:
+                edge_ns = self._edge_ns(edge[0])
+                if onset is not None and onset.frame_ns >= edge_ns:
+                    if onset.frame_ns - edge_ns <= timeout_ns:
+                        self._edges.pop(0)
+                        self._onsets.pop(0)
+                        sample = LatencySample(
+                            edge_ns, edge[0], onset.frame_index, onset.frame_ns, onset.decision_ns
+                        )
+                        self.samples.append(sample)
+                        out.append(LatencyOutcome("led_latency", sample.detail(), sample))
+                        continue
+                if now_ns - edge_ns > timeout_ns and (onset is None or onset.frame_ns - edge_ns > timeout_ns):
+                    self._edges.pop(0)
+                    self.missed += 1
+                    out.append(LatencyOutcome("led_missed", {"edge_device_us": edge[0]}))
+                    continue
+            if onset is not None and (edge is None or onset.frame_ns < self._edge_ns(edge[0])):
+                # Lit with no flash commanded before it: wait for a late report, then give up.
+                if now_ns - onset.frame_ns > timeout_ns:
+                    self._onsets.pop(0)
+                    self.unexpected += 1
+                    out.append(LatencyOutcome("led_unexpected", {"seen_frame": onset.frame_index}))
+                    continue
+            return out
+
+    def flush(self) -> list[LatencyOutcome]:
+        """At the end of the session: flashes still within their timeout (and onsets still
+        waiting for a report) are recorded as unsettled, neither measured nor missed."""
+        out = [
+            LatencyOutcome("led_unsettled", {"edge_device_us": device_us})
+            for device_us, _ in self._edges
+        ]
+        out += [LatencyOutcome("led_unsettled", {"seen_frame": o.frame_index}) for o in self._onsets]
+        self._edges.clear()
+        self._onsets.clear()
+        return out
+
+
+def latency_stats(values_ms: list[float]) -> dict[str, float | None]:
+    """p50, p99 and max of a list of milliseconds (None when empty)."""
+    if not values_ms:
+        return {"p50": None, "p99": None, "max": None}
+    arr = np.asarray(values_ms, dtype=np.float64)
+    return {
+        "p50": round(float(np.percentile(arr, 50)), 3),
+        "p99": round(float(np.percentile(arr, 99)), 3),
+        "max": round(float(arr.max()), 3),
+    }
+
+
+__all__ = [
+    "LatencyOutcome",
+    "LatencyProbe",
+    "LatencySample",
+    "LatencyTestSettings",
+    "LedDetector",
+    "latency_stats",
+    "parse_roi",
+]
