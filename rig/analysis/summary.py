@@ -242,12 +242,19 @@ def compute_summary(session_dir: Path) -> dict[str, Any]:
     need not exist, and ``end_reason`` may be null (then ``complete`` is false).
     Raises RecordError (naming the file, line and column) on a corrupt record.
     """
+    record = read_record(session_dir)
+    return add_record_sections(compute_summary_from(*record), session_dir, record[1], record[2])
+
+
+def add_record_sections(
+    summary: dict[str, Any], session_dir: Path, events: EventTable, header: dict[str, Any]
+) -> dict[str, Any]:
+    """Add the ``camera`` and ``latency_test`` sections (every writer of summary.json calls
+    this, so ``rig report`` never rewrites it without them)."""
     from rig.analysis.camera_stats import camera_summary
 
-    record = read_record(session_dir)
-    summary = compute_summary_from(*record)
     summary["camera"] = camera_summary(Path(session_dir) / "frames.csv")
-    summary["latency_test"] = latency_test_summary(record[1], record[2])
+    summary["latency_test"] = latency_test_summary(events, header)
     return summary
 
 
@@ -314,6 +321,22 @@ def _fmt(value: Any, spec: str = ".1f", none: str = "-") -> str:
     if isinstance(value, float):
         return format(value, spec)
     return str(value)
+
+
+def format_camera(camera: Any) -> str:
+    """One line for the camera section: measured fps, camera drops vs engine drops."""
+    if not isinstance(camera, dict):
+        return ""
+    fps = camera.get("measured_fps")
+    clock = "camera clock" if camera.get("clock") == "camera" else "source time"
+    cam_drops = camera.get("camera_dropped")
+    cam_text = "unknown (no frame IDs)" if cam_drops is None else str(cam_drops)
+    monotonic = camera.get("timestamps_monotonic")
+    mono_text = "" if monotonic is None else ("" if monotonic else "; timestamps NOT monotonic")
+    return (
+        f"camera: {_fmt(fps, '.2f')} fps measured ({clock}); frames lost by the camera/link "
+        f"{cam_text}, skipped by the engine {camera.get('engine_dropped', 0)}{mono_text}"
+    )
 
 
 def format_latency_test(test: Any) -> str:
@@ -392,6 +415,9 @@ def format_summary_table(summary: dict[str, Any]) -> str:
     safety = sum(p["safety_events"] for p in summary.get("phases", []))
     extras.append(f"safety events: {safety}")
     extras.append(f"dropped frames: {summary.get('dropped_frames', 0)}")
+    camera_line = format_camera(summary.get("camera"))
+    if camera_line:
+        lines.append(camera_line)
     latency_line = format_latency_test(summary.get("latency_test"))
     if latency_line:
         lines.append(latency_line)

@@ -110,6 +110,7 @@ def _run(default_loaded: Any, tmp_path: Path, delay_s: float) -> dict[str, Any]:
     assert session is not None
     summary = json.loads((session / "summary.json").read_text())
     events = read_csv(session / "events.csv")
+    summary["_dir"] = session
     summary["_samples"] = [json.loads(e["detail"]) for e in events if e["kind"] == "led_latency"]
     return summary
 
@@ -161,3 +162,25 @@ def test_self_test_refuses_an_roi_outside_the_image(default_loaded: Any, tmp_pat
     )
     assert runner.run() is EndReason.ERROR
     assert "led_roi" in (runner.status.fault or "")
+
+
+def test_rig_report_keeps_and_shows_the_camera_and_latency_sections(
+    default_loaded: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``rig report`` rewrote summary.json without the camera section and its text never
+    showed it (fails on the old code: no 'camera:' line, 'camera' key gone after report)."""
+    from rig.cli import main
+
+    session = _run(default_loaded, tmp_path, 0.033)["_dir"]
+    capsys.readouterr()
+    assert main(["report", str(session), "--out", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    assert "camera: 30.00 fps measured (source time)" in out
+    assert "frames lost by the camera/link unknown (no frame IDs)" in out
+    assert "skipped by the engine 0" in out
+    assert "LED latency test: 15 of 15 flashes seen" in out
+    summary = json.loads((session / "summary.json").read_text())
+    assert summary["camera"]["measured_fps"] == pytest.approx(30.0)
+    assert summary["latency_test"]["seen"] == 15
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "<h2>Camera</h2>" in page and "Camera-to-light latency self-test" in page
