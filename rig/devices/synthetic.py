@@ -303,7 +303,7 @@ class SyntheticArena(OpenedByWith):
         if camera_delay_s < 0:
             raise ValueError(f"camera_delay_s: must be >= 0, got {camera_delay_s}")
         self._sync_led = sync_led
-        self._led_roi = tuple(int(v) for v in led_roi)
+        self._led_roi = (int(led_roi[0]), int(led_roi[1]), int(led_roi[2]), int(led_roi[3]))
         self._camera_delay_s = float(camera_delay_s)
         self._exposure_s = float(exposure_s) if exposure_s is not None else 1.0 / fps
         self._calibration = calibration
@@ -321,6 +321,20 @@ class SyntheticArena(OpenedByWith):
         self._is_open = False
         self._index = 0
         self._n_frames = None if duration_s is None else int(round(duration_s * fps))
+
+    def show_sync_led(
+        self,
+        board: SyncLedView,
+        led_roi: tuple[int, int, int, int] = DEFAULT_LED_ROI,
+        camera_delay_s: float = 0.0,
+    ) -> None:
+        """Show ``board``'s sync LED in ``led_roi`` from now on (call before ``open()``)."""
+        if camera_delay_s < 0:
+            raise ValueError(f"camera_delay_s: must be >= 0, got {camera_delay_s}")
+        self._sync_led = board
+        self._led_roi = (int(led_roi[0]), int(led_roi[1]), int(led_roi[2]), int(led_roi[3]))
+        self._camera_delay_s = float(camera_delay_s)
+        self._background = None
 
     # ------------------------------------------------------------- FrameSource
     @property

@@ -30,10 +30,43 @@ Core module: numpy only, no Qt.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rig.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rig.clock import MediaClock
+    from rig.devices.board import LaserBoard
+    from rig.devices.frames import FrameSource
+
+
+class SyncOutput(Protocol):
+    """A board with the firmware's SYNC command (FirmataBoard, MockBoard)."""
+
+    def configure_sync(
+        self,
+        enabled: bool = True,
+        *,
+        sync_pin: int = 7,
+        led_pin: int | None = 12,
+        min_interval_ms: int = 1000,
+        max_interval_ms: int = 5000,
+        width_ms: int = 10,
+    ) -> None: ...
+
+
+def sync_output(board: LaserBoard) -> SyncOutput:
+    """``board`` as a sync LED output, or ConfigError saying why it cannot be one."""
+    if not callable(getattr(board, "configure_sync", None)):
+        raise ConfigError(
+            f"latency test: the board {board.info.port} has no sync LED output "
+            "(needs the optorig firmware or the mock board)"
+        )
+    return cast(SyncOutput, board)
 
 
 class LatencyTestSettings(BaseModel):
@@ -81,7 +114,7 @@ class LatencyTestSettings(BaseModel):
                 f"led_roi {list(self.led_roi)} reaches outside the {width}x{height} px image"
             )
 
-    def sync_kwargs(self) -> dict[str, int]:
+    def sync_kwargs(self) -> dict[str, int]:  # keys match SyncOutput.configure_sync
         """Keyword arguments of ``configure_sync`` (FirmataBoard and MockBoard)."""
         return {
             "sync_pin": self.sync_pin,
@@ -284,3 +317,146 @@ __all__ = [
     "latency_stats",
     "parse_roi",
 ]
+
+
+# --------------------------------------------------------------------------- stand-alone
+@dataclass(frozen=True, slots=True)
+class LatencyCheckResult:
+    """What ``rig camera latency`` measured (no session, no tracking)."""
+
+    source: str
+    board: str
+    seconds: float
+    frames: int
+    clock: str
+    samples: tuple[LatencySample, ...]
+    missed: int
+    unexpected: int
+
+    @property
+    def led_to_frame_ms(self) -> dict[str, float | None]:
+        return latency_stats([s.led_to_frame_ms for s in self.samples])
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.samples) and self.missed == 0 and self.unexpected == 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "board": self.board,
+            "seconds": round(self.seconds, 3),
+            "frames": self.frames,
+            "clock": self.clock,
+            "flashes": len(self.samples) + self.missed,
+            "seen": len(self.samples),
+            "missed": self.missed,
+            "unexpected": self.unexpected,
+            "led_to_frame_ms": self.led_to_frame_ms,
+            "samples_ms": [round(s.led_to_frame_ms, 3) for s in self.samples],
+        }
+
+    def text(self) -> str:
+        stats = self.led_to_frame_ms
+
+        def ms(key: str) -> str:
+            value = stats[key]
+            return "-" if value is None else f"{value:.1f}"
+
+        lines = [
+            f"source            {self.source}",
+            f"board             {self.board}",
+            f"frames read       {self.frames} over {self.seconds:.1f} s ({self.clock} clock)",
+            f"LED flashes       {len(self.samples) + self.missed} commanded, {len(self.samples)} seen, "
+            f"{self.missed} missed, {self.unexpected} seen without a command",
+            f"LED -> frame      p50 {ms('p50')} ms, p99 {ms('p99')} ms, max {ms('max')} ms",
+        ]
+        problems = []
+        if not self.samples:
+            problems.append("no flash was seen: is the LED in the ROI and the threshold right?")
+        if self.missed:
+            problems.append(f"{self.missed} flash(es) not seen within the timeout (ROI, threshold, exposure)")
+        if self.unexpected:
+            problems.append(f"the ROI turned bright {self.unexpected} time(s) with no flash commanded (light leak?)")
+        lines.append(f"result            {'OK' if not problems else 'PROBLEMS'}")
+        lines += [f"  - {p}" for p in problems]
+        return "\n".join(lines)
+
+
+def measure_latency(
+    source: FrameSource,
+    board: LaserBoard,
+    settings: LatencyTestSettings,
+    seconds: float,
+    *,
+    media_clock: MediaClock | None = None,
+) -> LatencyCheckResult:
+    """Open ``board`` and ``source``, blink the sync LED for ``seconds`` (by the frames'
+    own time) and pair each flash with the first frame showing it. ``media_clock``: the
+    MediaClock a mock board runs on beside a synthetic source (advanced to each frame).
+    The "decision" here is the LED detection itself (no tracking)."""
+    import time
+
+    from rig.devices.board import BoardEventKind
+
+    if not seconds > 0:
+        raise ConfigError(f"--seconds: must be > 0, got {seconds:g}")
+    sync = sync_output(board)
+    probe = LatencyProbe(settings)
+    frames = 0
+    first_t: float | None = None
+    last_t = 0.0
+    board.open()
+    try:
+        source.open()
+        try:
+            width, height = source.frame_size
+            try:
+                settings.check_frame_size(int(width), int(height))
+            except ValueError as err:
+                raise ConfigError(f"--roi: {err}") from None
+            sync.configure_sync(True, **settings.sync_kwargs())
+            while True:
+                frame = source.read()
+                if frame is None:
+                    break
+                if first_t is None:
+                    first_t = frame.t_s
+                last_t = frame.t_s - first_t
+                if media_clock is not None:
+                    media_clock.sleep_until_ns(int(round(last_t * 1e9)))
+                    frame_ns = media_clock.now_ns()
+                    decision_ns = frame_ns + (time.perf_counter_ns() - frame.captured_ns)
+                else:
+                    frame_ns = frame.captured_ns
+                    decision_ns = time.perf_counter_ns()
+                probe.on_frame(frame.index, frame.image, frame_ns, decision_ns)
+                frames += 1
+                for event in board.events():
+                    if event.device_us is None:
+                        continue
+                    if event.kind is BoardEventKind.SYNC:
+                        probe.on_edge(event.device_us, event.host_ns)
+                    else:
+                        probe.on_board_time(event.device_us, event.host_ns)
+                probe.match(frame_ns)
+                if last_t >= seconds:
+                    break
+        finally:
+            try:
+                sync.configure_sync(False, **settings.sync_kwargs())
+            except Exception:  # the board may be gone; closing it below is what matters
+                pass
+            source.close()
+    finally:
+        board.close()
+    return LatencyCheckResult(
+        source=source.name,
+        board=f"{board.info.kind}:{board.info.port}",
+        seconds=last_t,
+        frames=frames,
+        clock="media" if media_clock is not None else "host",
+        samples=tuple(probe.samples),
+        missed=probe.missed,
+        unexpected=probe.unexpected,
+    )

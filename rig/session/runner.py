@@ -50,7 +50,7 @@ from rig.errors import (
 )
 from rig.policy import PolicyEvent, ZonePolicy
 from rig.session.acquisition import AcquisitionThread, LatestFrameSlot
-from rig.session.latency import LatencyProbe, LatencyTestSettings
+from rig.session.latency import LatencyProbe, LatencyTestSettings, sync_output
 from rig.session.control import ControlLoop, PhasePlan, TrackerLike, plan_phases
 from rig.session.observer import SessionObserver
 from rig.session.sides import SideChoice, assign_side
@@ -357,11 +357,7 @@ class SessionRunner:
                 f"delivers {frame_size[0]}x{frame_size[1]} px"
             )
         if self._latency_test is not None:
-            if not callable(getattr(self._board, "configure_sync", None)):
-                raise ConfigError(
-                    f"latency test: the board {self._board.info.port} has no sync LED output "
-                    "(needs the optorig firmware or the mock board)"
-                )
+            sync_output(self._board)  # refuses a board without the SYNC command, early
             try:
                 self._latency_test.check_frame_size(int(frame_size[0]), int(frame_size[1]))
             except ValueError as err:
@@ -383,8 +379,7 @@ class SessionRunner:
         if self._latency_test is not None:
             # Flashes start after the background is built, so none is sampled into it.
             self._latency_probe = LatencyProbe(self._latency_test)
-            configure_sync = getattr(self._board, "configure_sync")
-            configure_sync(True, **self._latency_test.sync_kwargs())
+            sync_output(self._board).configure_sync(True, **self._latency_test.sync_kwargs())
             self._event(
                 "latency_test_start",
                 {
@@ -945,7 +940,8 @@ class SessionRunner:
         # 4. Devices.
         if self._latency_probe is not None:
             try:
-                getattr(self._board, "configure_sync")(False, **self._latency_test.sync_kwargs())  # type: ignore[union-attr]
+                assert self._latency_test is not None
+                sync_output(self._board).configure_sync(False, **self._latency_test.sync_kwargs())
             except BaseException:
                 log.debug("could not switch the sync LED off", exc_info=True)
         try:
