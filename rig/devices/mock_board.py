@@ -46,11 +46,24 @@ class _SyncSchedule:
     lazily, so a synthetic camera can ask for the LED level at any time, even ahead of the
     board's clock (the schedule is fixed when the command is taken, as on the device)."""
 
-    def __init__(self, config: SyncConfig, start_ns: int) -> None:
+    def __init__(self, config: SyncConfig, start_ns: int, rng_state: int = SYNC_RNG_SEED) -> None:
         self.config = config
-        self._rng = SYNC_RNG_SEED
+        self._start_rng = rng_state
+        self._rng = rng_state
         self.edges_ns: list[int] = [start_ns + config.min_interval_ms * 1_000_000]
+        #: generator state after the interval that follows each edge was drawn
+        self._rng_after: list[int] = []
         self.reported = 0
+
+    def rng_state_at(self, t_ns: int) -> int:
+        """The device's generator state at ``t_ns``: it draws one interval per edge that
+        has happened (the schedule may have been generated further ahead)."""
+        state = self._start_rng
+        for edge, after in zip(self.edges_ns, self._rng_after):
+            if edge > t_ns:
+                break
+            state = after
+        return state
 
     def _next_interval_ms(self) -> int:
         x = self._rng
@@ -63,7 +76,9 @@ class _SyncSchedule:
 
     def extend_to(self, t_ns: int) -> None:
         while self.edges_ns[-1] <= t_ns:
-            self.edges_ns.append(self.edges_ns[-1] + self._next_interval_ms() * 1_000_000)
+            interval_ms = self._next_interval_ms()
+            self._rng_after.append(self._rng)
+            self.edges_ns.append(self.edges_ns[-1] + interval_ms * 1_000_000)
 
     def lit_during(self, start_ns: int, end_ns: int) -> bool:
         """True when the output is high at any time in ``[start_ns, end_ns]``."""
@@ -140,6 +155,7 @@ class MockBoard(OpenedByWith):
         self._t0_ns = self._clock.now_ns()
         self.commands: list[MockCommand] = []
         self._sync: _SyncSchedule | None = None
+        self._sync_rng = SYNC_RNG_SEED  # the firmware's generator state survives re-configuring
         #: When True, the next set_gate(True) raises BoardLost (as a pulled cable would).
         self.fail_next_write = False
 
@@ -206,6 +222,8 @@ class MockBoard(OpenedByWith):
             self._require_open()
             self._poll_locked()
             if width_ms <= 0 or min_interval_ms <= width_ms or max_interval_ms < min_interval_ms:
+                if self._sync is not None:
+                    self._sync_rng = self._sync.rng_state_at(self._clock.now_ns())
                 self._sync = None
                 raise ConfigError(
                     f"{self._port}: board refused the sync configuration (need 0 < width_ms "
@@ -213,7 +231,10 @@ class MockBoard(OpenedByWith):
                     f"{max_interval_ms})"
                 )
             self._record("sync")
-            self._sync = _SyncSchedule(config, self._clock.now_ns()) if enabled else None
+            now_ns = self._clock.now_ns()
+            if self._sync is not None:
+                self._sync_rng = self._sync.rng_state_at(now_ns)
+            self._sync = _SyncSchedule(config, now_ns, self._sync_rng) if enabled else None
 
     @property
     def sync_config(self) -> SyncConfig | None:
@@ -278,6 +299,7 @@ class MockBoard(OpenedByWith):
             now_us = self._now_us()
             self._rules = FirmwareRules()
             self._sync = None  # opening resets the board: no sync output until commanded
+            self._sync_rng = SYNC_RNG_SEED
             self._rules.configure(rules_config(self._config, interlock_enabled=self._interlock), now_us)
             self._rules.arm(now_us)
             self._events.append(BoardEvent(BoardEventKind.READY, self._clock.now_ns(), now_us))

@@ -184,3 +184,46 @@ def test_rig_report_keeps_and_shows_the_camera_and_latency_sections(
     assert summary["latency_test"]["seen"] == 15
     page = (tmp_path / "rep" / "report.html").read_text()
     assert "<h2>Camera</h2>" in page and "Camera-to-light latency self-test" in page
+
+
+def test_rig_camera_latency_on_the_synthetic_camera(capsys: pytest.CaptureFixture[str]) -> None:
+    """The stand-alone command recovers the simulated 66 ms delay within one frame."""
+    from rig.cli import main
+
+    code = main(["camera", "latency", "--source", "synthetic", "--board", "mock",
+                 "--camera-delay-ms", "66", "--seconds", "12", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert result["seen"] >= 4 and result["missed"] == 0 and result["clock"] == "media"
+    assert all(66 - 0.01 <= v < 66 + 1000 / 30 + 0.01 for v in result["samples_ms"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--source", "video:tests/data/m4s1_labelled_frames.mp4", "--board", "mock"], "cannot see the board's LED"),
+        (["--source", "synthetic", "--board", "firmata:/dev/null"], "only visible to the synthetic"),
+        (["--source", "camera:0", "--board", "firmata:/dev/null"], "--roi"),
+        (["--source", "synthetic", "--board", "mock", "--roi", "1,2,3"], "X,Y,W,H"),
+    ],
+)
+def test_rig_camera_latency_refuses_what_cannot_work(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rig.cli import main
+
+    assert main(["camera", "latency", *argv]) != 0
+    assert message in capsys.readouterr().err
+
+
+def test_rig_run_latency_test_needs_a_box_on_a_real_camera(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rig.cli import main
+
+    protocol = Path(__file__).resolve().parents[2] / "protocols" / "rtpp_redondo2014.yaml"
+    code = main(["run", str(protocol), "--animal", "m1", "--source", "camera:0", "--board",
+                 "firmata:/dev/null", "--out", str(tmp_path), "--latency-test"])
+    assert code != 0
+    assert "--latency-test: give the LED's box" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing created
