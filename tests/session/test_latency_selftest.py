@@ -24,6 +24,7 @@ from tests.conftest import protocol_variant
 from tests.session.helpers import read_csv
 
 FPS = 30.0
+VIDEO = str(Path(__file__).resolve().parents[1] / "data" / "m4s1_labelled_frames.mp4")
 SETTINGS = LatencyTestSettings(
     led_roi=DEFAULT_LED_ROI, min_interval_s=0.5, max_interval_s=1.0, pulse_s=0.1, timeout_s=0.5
 )
@@ -201,7 +202,7 @@ def test_rig_camera_latency_on_the_synthetic_camera(capsys: pytest.CaptureFixtur
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--source", "video:tests/data/m4s1_labelled_frames.mp4", "--board", "mock"], "cannot see the board's LED"),
+        (["--source", f"video:{VIDEO}", "--board", "mock"], "cannot see the board's LED"),
         (["--source", "synthetic", "--board", "firmata:/dev/null"], "only visible to the synthetic"),
         (["--source", "camera:0", "--board", "firmata:/dev/null"], "--roi"),
         (["--source", "synthetic", "--board", "mock", "--roi", "1,2,3"], "X,Y,W,H"),
