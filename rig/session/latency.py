@@ -12,13 +12,14 @@ edge the engine finds the first frame whose ROI turns bright and records three n
 - ``led_to_decision_ms``: the sum, light in the arena -> decision.
 
 Time base. Frames are stamped on the host (``Frame.captured_ns``, ``perf_counter_ns``),
-board edges on the device clock (``device_us``); the device clock is mapped to the host's
-with the smallest ``host_ns - device_us`` seen over all board reports, i.e. the report
-with the shortest transit (Cristian's method; the serial transit left over is
-sub-millisecond at 115200 baud, and it can only make the measured latency *longer*, never
-shorter). In a simulation the runner passes the media-clock time of each frame instead,
-and the mock board's reports carry the exact media time, so the measurement is exact to
-the frame period and independent of how loaded the machine is.
+board edges on the device clock (``device_us``); ``DeviceClockMap`` maps the device clock
+to the host's from the lower envelope of (host receipt - device time) over the board's
+reports, fitted as a line because the board's resonator drifts (up to 0.5 %). What
+remains is the shortest transit of a report (USB serial: about 1-2 ms), by which the
+measured latency can be *shorter* than the true one, never longer. In a simulation the
+runner passes the media-clock time of each frame instead, and the mock board's reports
+carry the exact media time, so the measurement is exact to the frame period and
+independent of how loaded the machine is.
 
 Each measurement is an events.csv row (``led_latency``); edges never seen within
 ``timeout_s`` are ``led_missed``, LED onsets with no edge before them ``led_unexpected``.
@@ -160,6 +161,64 @@ class LedDetector:
         return lit
 
 
+class DeviceClockMap:
+    """Maps the board's microsecond clock to the host's ``perf_counter_ns``.
+
+    Each board report gives ``offset = host receipt - device time``: the true offset plus
+    the report's transit (serial, USB, the reader thread), never less. The lower envelope
+    of the offsets is the true offset plus the shortest transit. The board's clock also
+    drifts against the host's (an Uno's ceramic resonator is within +-0.5 %: up to 5 ms per
+    second), so the envelope is a line, not a constant: the minimum offset of each
+    ``bin_s`` bin of device time over the last ``window_s``: the slope from a least-squares
+    fit, the level from the lowest of the last ``level_s`` (a supporting line).
+    A device clock that goes backwards (the board reset) starts the map afresh.
+    """
+
+    def __init__(self, bin_s: float = 5.0, window_s: float = 300.0, level_s: float = 30.0) -> None:
+        self._bin_us = int(bin_s * 1e6)
+        self._window_us = int(window_s * 1e6)
+        self._level_us = int(level_s * 1e6)
+        self._bins: dict[int, tuple[int, int]] = {}  # bin -> (device_us, offset_ns) of its min
+        self._newest_us: int | None = None
+
+    @property
+    def ready(self) -> bool:
+        return bool(self._bins)
+
+    def add(self, device_us: int, host_ns: int) -> None:
+        if self._newest_us is not None and device_us < self._newest_us - self._bin_us:
+            self._bins.clear()  # the board restarted its clock
+            self._newest_us = None
+        offset = host_ns - device_us * 1000
+        key = device_us // self._bin_us
+        current = self._bins.get(key)
+        if current is None or offset < current[1]:
+            self._bins[key] = (device_us, offset)
+        if self._newest_us is None or device_us > self._newest_us:
+            self._newest_us = device_us
+            oldest = (device_us - self._window_us) // self._bin_us
+            for stale in [k for k in self._bins if k < oldest]:
+                del self._bins[stale]
+
+    def to_host_ns(self, device_us: int) -> int:
+        if not self._bins:
+            raise RuntimeError("no board report with a device time yet")
+        points = sorted(self._bins.values())
+        if len(points) < 3:
+            return device_us * 1000 + min(offset for _, offset in points)
+        ref_us, ref_offset = points[-1]
+        x = np.array([(d - ref_us) / 1e6 for d, _ in points], dtype=np.float64)
+        y = np.array([float(o - ref_offset) for _, o in points], dtype=np.float64)
+        slope = float(np.polyfit(x, y, 1)[0])
+        # The drift from the long fit; the level from the lowest recent point (every offset
+        # is the true one plus a transit, so the lowest is the closest), carried to the
+        # newest time along the drift, so a slope error hardly matters.
+        recent = x >= -self._level_us / 1e6
+        intercept = float(np.min((y - slope * x)[recent]))
+        offset = ref_offset + intercept + slope * (device_us - ref_us) / 1e6
+        return device_us * 1000 + int(round(offset))
+
+
 @dataclass(frozen=True, slots=True)
 class LatencySample:
     """One flash: board edge, the frame that first showed it, the decision on that frame."""
@@ -220,7 +279,7 @@ class LatencyProbe:
     def __init__(self, settings: LatencyTestSettings) -> None:
         self.settings = settings
         self.detector = LedDetector(settings.led_roi, settings.threshold)
-        self._offset_ns: int | None = None
+        self.clock_map = DeviceClockMap()
         self._edges: list[tuple[int, int]] = []  # (device_us, host_ns at receipt)
         self._onsets: list[_Onset] = []
         self._was_lit = False
@@ -230,9 +289,7 @@ class LatencyProbe:
 
     # ---------------------------------------------------------------- inputs
     def on_board_time(self, device_us: int, host_ns: int) -> None:
-        offset = host_ns - device_us * 1000
-        if self._offset_ns is None or offset < self._offset_ns:
-            self._offset_ns = offset
+        self.clock_map.add(device_us, host_ns)
 
     def on_edge(self, device_us: int, host_ns: int) -> None:
         self.on_board_time(device_us, host_ns)
@@ -247,8 +304,7 @@ class LatencyProbe:
 
     # ---------------------------------------------------------------- matching
     def _edge_ns(self, device_us: int) -> int:
-        assert self._offset_ns is not None
-        return device_us * 1000 + self._offset_ns
+        return self.clock_map.to_host_ns(device_us)
 
     def match(self, now_ns: int) -> list[LatencyOutcome]:
         """Settle what can be settled at ``now_ns`` (the newest frame's time)."""

@@ -228,3 +228,30 @@ def test_rig_run_latency_test_needs_a_box_on_a_real_camera(
     assert code != 0
     assert "--latency-test: give the LED's box" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing created
+
+
+def test_clock_map_follows_a_drifting_board_clock() -> None:
+    """A board resonator 0.5 % fast and 1 ms + an exponential tail (mean 1.5 ms) of report
+    transit: flashes are mapped to the host clock within -0.5..+3 ms over 10 minutes (a
+    constant offset would be 3 s off by then). Fails on a constant minimum offset."""
+    from rig.session.latency import DeviceClockMap
+
+    rng = np.random.default_rng(10)
+    clock_map = DeviceClockMap()
+    true_offset_ns = 123_456_789_000
+    drift = 1.005  # device microseconds per host microsecond
+    errors = []
+    host_us = 0.0
+    while host_us < 600e6:
+        host_us += float(rng.uniform(0.2e6, 3e6))
+        device_us = int(host_us * drift)
+        transit_ns = int(1e6 + rng.exponential(1.5e6))
+        true_host_ns = int(host_us * 1000) + true_offset_ns
+        clock_map.add(device_us, true_host_ns + transit_ns)
+        mapped = clock_map.to_host_ns(device_us)
+        errors.append((mapped - true_host_ns) / 1e6)
+    late = errors[60:]  # once the fit has a minute or two of reports
+    assert max(late) < 3.0 and min(late) > -0.5, (min(late), max(late))
+    # the board resets: its clock restarts and the map starts afresh
+    clock_map.add(1000, true_offset_ns + 700_000_000_000)
+    assert clock_map.to_host_ns(1000) == true_offset_ns + 700_000_000_000
