@@ -158,6 +158,7 @@ class SessionRunner:
         self._source_info = source_info
         self._latency_test = latency_test
         self._latency_probe: LatencyProbe | None = None
+        self._latency_roi_in_arena = False
         #: Source time of the first frame read: the media clock counts from it.
         self._media_origin_s: float | None = None
 
@@ -362,6 +363,9 @@ class SessionRunner:
                 self._latency_test.check_frame_size(int(frame_size[0]), int(frame_size[1]))
             except ValueError as err:
                 raise ConfigError(f"latency test: {err}") from None
+            self._latency_roi_in_arena = _roi_in_arena(
+                self._latency_test.led_roi, self._loaded.calibration, (int(frame_size[0]), int(frame_size[1]))
+            )
         self._create_record()
         self._event(
             "session_start",
@@ -380,6 +384,13 @@ class SessionRunner:
             # Flashes start after the background is built, so none is sampled into it.
             self._latency_probe = LatencyProbe(self._latency_test)
             sync_output(self._board).configure_sync(True, **self._latency_test.sync_kwargs())
+            if self._latency_roi_in_arena:
+                # The animal can cover or shade the box, and the LED lights the floor.
+                log.warning(
+                    "latency test: the LED box %s overlaps the arena; put the LED outside it",
+                    list(self._latency_test.led_roi),
+                )
+                self._event("latency_test_warning", {"led_roi_in_arena": True})
             self._event(
                 "latency_test_start",
                 {
@@ -1011,6 +1022,13 @@ class SessionRunner:
 
         assert self._session_dir is not None
         write_summary(self._session_dir)
+
+
+def _roi_in_arena(roi: tuple[int, int, int, int], calibration: Any, frame_size: tuple[int, int]) -> bool:
+    from rig.tracking.detect import arena_mask
+
+    x, y, w, h = roi
+    return bool(arena_mask(calibration, frame_size)[y : y + h, x : x + w].any())
 
 
 def _camera_report(source: FrameSource) -> dict[str, object] | None:

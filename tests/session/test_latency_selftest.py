@@ -255,3 +255,20 @@ def test_clock_map_follows_a_drifting_board_clock() -> None:
     # the board resets: its clock restarts and the map starts afresh
     clock_map.add(1000, true_offset_ns + 700_000_000_000)
     assert clock_map.to_host_ns(1000) == true_offset_ns + 700_000_000_000
+
+
+def test_an_led_box_inside_the_arena_is_warned_about(default_loaded: Any, tmp_path: Path) -> None:
+    loaded = protocol_variant(
+        default_loaded, phases=[{"name": "test", "duration_s": 2.0, "mode": "off"}],
+        tracking={"background": {"duration_s": 1.0}},
+    )
+    clock = MediaClock()
+    board = MockBoard("mock", clock=clock)
+    runner = SessionRunner(
+        loaded, SyntheticArena(loaded.calibration, fps=FPS), board, tmp_path, "m1",
+        speed=None, media_clock=clock, simulated=True,
+        latency_test=LatencyTestSettings(led_roi=(300, 200, 20, 20)),
+    )
+    assert runner.run() is EndReason.COMPLETED
+    events = read_csv(runner.session_dir / "events.csv")  # type: ignore[operator]
+    assert [e["kind"] for e in events].count("latency_test_warning") == 1
