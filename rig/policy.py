@@ -13,7 +13,9 @@ session time. The rule, in order:
    consecutive lost frames the state of the accepted zone is held; from frame G+1 the light
    is off until the animal is found again (closed-loop phases only).
 4. **Phase mode**: ``off`` never lights; ``closed_loop`` lights while the accepted
-   compartment is the stimulated one (``swap_sides`` swaps it for the phase); ``open_loop``
+   zone is a lit one — the stimulated side's compartment, or the protocol's
+   ``arena.stimulated_zones`` (``swap_sides`` exchanges left and right for the phase);
+   any other named zone (a 3-chamber centre) is a compartment without light; ``open_loop``
    lights for the whole phase or on its on/off schedule, wherever the animal is.
 5. **Safety** (after the rule, always wins): once the light has been on continuously for
    ``safety.max_continuous_on_s`` it is forced off for ``safety.forced_off_s``; once the
@@ -66,13 +68,24 @@ class ZonePolicy:
     """The laser rule of one session (see the module docstring). Not thread-safe: the
     control loop thread is its only user."""
 
-    def __init__(self, decision: Decision, safety: Safety, stim_side: str) -> None:
+    def __init__(
+        self,
+        decision: Decision,
+        safety: Safety,
+        stim_side: str,
+        light_zones: frozenset[str] | None = None,
+    ) -> None:
         if stim_side not in ("left", "right"):
             raise ValueError(f"stim_side must be 'left' or 'right', got {stim_side!r}")
         self.decision = decision
         self.safety = safety
         self.base_stim_side = stim_side
         self.stim_side = stim_side
+        #: Named zones that get light (None: the zone named like the stimulated side).
+        self._base_light_zones = (
+            None if light_zones is None else frozenset(ZoneId(n) for n in light_zones)
+        )
+        self.light_zones = self._light_zones(swap=False)
         self._phase: Phase | None = None
         self._phase_start_s = 0.0
         # zone state
@@ -97,6 +110,17 @@ class ZonePolicy:
         self._phase_start_s = t_s
         other = "right" if self.base_stim_side == "left" else "left"
         self.stim_side = other if phase.swap_sides else self.base_stim_side
+        self.light_zones = self._light_zones(swap=phase.swap_sides)
+
+    def _light_zones(self, swap: bool) -> frozenset[ZoneId]:
+        """The zones lit in closed loop; ``swap`` exchanges left and right (reversal)."""
+        if self._base_light_zones is None:
+            side = self.stim_side
+            return frozenset({ZoneId.from_side(side)})
+        if not swap:
+            return self._base_light_zones
+        mirror = {ZoneId.LEFT: ZoneId.RIGHT, ZoneId.RIGHT: ZoneId.LEFT}
+        return frozenset(mirror.get(z, z) for z in self._base_light_zones)
 
     @property
     def laser_on(self) -> bool:
@@ -105,6 +129,17 @@ class ZonePolicy:
     @property
     def accepted_zone(self) -> ZoneId | None:
         return self._accepted
+
+    @property
+    def lit_zone(self) -> ZoneId | None:
+        """In a closed-loop phase, the zone whose rule decides the light (the accepted zone,
+        or the last compartment while holding in the neutral band); else None."""
+        if self._phase is None or self._phase.mode != "closed_loop":
+            return None
+        zone = self._accepted
+        if zone is ZoneId.NEUTRAL:
+            zone = self._last_compartment
+        return zone
 
     @property
     def lost_frames(self) -> int:
@@ -209,7 +244,7 @@ class ZonePolicy:
         if self._candidate_count >= self.decision.debounce_frames:
             self._accepted = zone
             self._candidate, self._candidate_count = None, 0
-            if zone in (ZoneId.LEFT, ZoneId.RIGHT):
+            if zone.is_compartment:
                 self._last_compartment = zone
             events.append(PolicyEvent("zone_entry", {"zone": zone.value}))
 
@@ -236,4 +271,4 @@ class ZonePolicy:
             zone = self._last_compartment
         if zone is None:
             return False, "zone"
-        return zone is ZoneId.from_side(self.stim_side), "zone"
+        return zone in self.light_zones, "zone"

@@ -166,7 +166,9 @@ def _tables(model: type[BaseModel], path: str, out: list[str], level: int) -> No
         sub = _model_of(info.annotation)
         type_name = _type_name(info.annotation)
         if sub is not None:
-            is_list = get_origin(info.annotation) is list
+            is_list = get_origin(info.annotation) is list or any(
+                get_origin(arg) is list for arg in get_args(info.annotation)
+            )
             child_path = f"{full}[]" if is_list else full
             children.append((sub, child_path))
             type_name = type_name.replace(sub.__name__, "section")

@@ -57,11 +57,25 @@ def frame_durations_s(frames: FrameTable) -> NDArray[np.float64]:
     return durations
 
 
-def stim_labels(frames: FrameTable) -> NDArray[np.str_]:
-    """Per frame: ``stim``, ``nonstim``, ``neutral`` or ``lost``."""
-    labels = np.where(frames.zone == frames.stim_side, "stim", "nonstim").astype("<U7")
-    labels[frames.zone == "neutral"] = "neutral"
-    labels[frames.zone == "lost"] = "lost"
+def stim_labels(frames: FrameTable, light_zones: frozenset[str] | None = None) -> NDArray[np.str_]:
+    """Per frame: ``stim``, ``nonstim``, ``neutral`` or ``lost``.
+
+    Side layouts (no ``light_zones``): ``stim`` is the frame's stimulated side, ``nonstim``
+    the other side, any other named zone (a 3-chamber box's centre) counts as ``neutral``
+    here (its own time is in the per-zone table). With ``light_zones`` (protocol
+    ``arena.stimulated_zones``): ``stim`` is a lit zone, ``nonstim`` any other named zone.
+    """
+    zone = frames.zone
+    if light_zones is None:
+        stim = zone == frames.stim_side
+        nonstim = zone == np.where(frames.stim_side == "left", "right", "left")
+    else:
+        stim = np.isin(zone, sorted(light_zones))
+        nonstim = ~stim & (zone != "neutral") & (zone != "lost")
+    labels = np.full(zone.shape, "neutral", dtype="<U7")
+    labels[stim] = "stim"
+    labels[nonstim] = "nonstim"
+    labels[zone == "lost"] = "lost"
     return labels
 
 
@@ -100,6 +114,33 @@ def transitions(frames: FrameTable) -> Transitions:
     return Transitions(entry=entry, crossing=crossing)
 
 
+def zone_entries(frames: FrameTable) -> NDArray[np.bool_]:
+    """Per frame: an entry into a named zone (any layout: left, centre, inner ...).
+
+    Same definition as ``transitions().entry`` for every named zone: a frame in zone Z
+    (not ``neutral``, not ``lost``) whose previous located frame was in another zone.
+    """
+    n = len(frames)
+    entry = np.zeros(n, dtype=np.bool_)
+    previous_zone: str | None = None
+    for i, zone in enumerate(frames.zone.tolist()):
+        if zone == "lost":
+            continue
+        if zone != "neutral" and previous_zone is not None and zone != previous_zone:
+            entry[i] = True
+        previous_zone = zone
+    return entry
+
+
+def zone_names(frames: FrameTable, declared: tuple[str, ...] = ()) -> list[str]:
+    """The named zones to report: those declared by the protocol, then any other seen."""
+    names = list(declared)
+    for zone in dict.fromkeys(frames.zone.tolist()):
+        if zone not in ("neutral", "lost") and zone not in names:
+            names.append(str(zone))
+    return names
+
+
 def step_lengths_cm(frames: FrameTable) -> NDArray[np.float64]:
     """Per frame: distance from the previous tracked frame of the same phase (0 if none)."""
     n = len(frames)
@@ -121,6 +162,9 @@ class FollowRule:
     debounce_frames: int = 3
     tracking_loss_grace_frames: int = 5
     neutral_band: str = "hold"  # "hold" or "off"
+    #: Named zones that get light (protocol ``arena.stimulated_zones``); None: the zone
+    #: named like the frame's stim_side.
+    light_zones: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +264,12 @@ def follow_expectation(
             elif zone == "neutral":
                 expected[i] = FOLLOW_EITHER if rule.neutral_band == "hold" else FOLLOW_OFF
             else:
-                expected[i] = FOLLOW_ON if zone == str(frames.stim_side[i]) else FOLLOW_OFF
+                lit = (
+                    zone in rule.light_zones
+                    if rule.light_zones is not None
+                    else zone == str(frames.stim_side[i])
+                )
+                expected[i] = FOLLOW_ON if lit else FOLLOW_OFF
     # Safety limits force the light off whatever the rule; frames at the window edges
     # (within half a frame before the limit, or the debounce after the resume) are not checked.
     t = frames.t_s

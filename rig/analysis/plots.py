@@ -207,7 +207,7 @@ def latency_histogram_figure(latency_ms: np.ndarray, percentiles: dict[str, Any]
             value = percentiles.get(key)
             if value is not None:
                 ax.axvline(value, color=colour, lw=1, label=f"{key} {value:.1f} ms")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper right")  # "best" can be slow (a warning) on a busy machine
         ax.set_yscale("log")
     else:
         ax.text(0.5, 0.5, "no latency recorded", ha="center", transform=ax.transAxes)

@@ -16,10 +16,14 @@ Only numpy, csv and json are used here: the engine calls the summary at every se
 
 from __future__ import annotations
 
+import re
+
 import csv
+from array import array
 import json
 import math
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,8 @@ FRAME_COLUMNS_OPTIONAL = (
 )
 FRAME_COLUMNS_REQUIRED = tuple(c for c in FRAME_COLUMNS if c not in FRAME_COLUMNS_OPTIONAL)
 ZONES = ("left", "right", "neutral", "lost")
+#: Named zones of ``arena.zones`` (same pattern as the protocol model's zone names).
+_ZONE_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 MODES = ("off", "closed_loop", "open_loop")
 
 
@@ -107,30 +113,71 @@ class EventTable:
         return [e for e in self.events if e.kind in kinds]
 
 
+class _LineReader:
+    """The complete lines of a file (without newline), read one at a time, so a 2-hour
+    frames.csv never sits in memory as text; ``torn`` counts the torn rows dropped: a last
+    line without its newline, and everything from the first NUL byte (a power cut can
+    leave a tail of NULs; the line in progress when they start is incomplete too)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.torn = 0
+        try:
+            self._handle = path.open("rb")
+        except FileNotFoundError as err:
+            raise RecordError(f"{path}: file not found") from err
+        except OSError as err:
+            raise RecordError(f"{path}: cannot read ({err.strerror})") from err
+
+    def __iter__(self) -> Iterator[str]:
+        with self._handle as handle:
+            try:
+                for raw in handle:
+                    nul = raw.find(b"\x00")
+                    if nul >= 0:
+                        tail = [raw[nul:], *handle]
+                        count = sum(
+                            1
+                            for chunk in tail
+                            for line in chunk.split(b"\n")
+                            if line.strip(b"\x00").strip()
+                        )
+                        self.torn += max(1, count)
+                        return
+                    if not raw.endswith(b"\n"):
+                        if raw.strip():
+                            self.torn += 1
+                        return
+                    yield raw[:-1].decode("utf-8", errors="replace").rstrip("\r")
+            except OSError as err:
+                raise RecordError(f"{self.path}: cannot read ({err.strerror})") from err
+
+
 def _complete_lines(path: Path) -> tuple[list[str], int]:
     """The file's complete lines (without newline) and the number of torn rows dropped."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as err:
-        raise RecordError(f"{path}: file not found") from err
-    except OSError as err:
-        raise RecordError(f"{path}: cannot read ({err.strerror})") from err
-    text = data.decode("utf-8", errors="replace")
-    torn = 0
-    # A power cut can leave a tail of NUL bytes: everything from the first NUL is torn.
-    nul = text.find("\x00")
-    if nul >= 0:
-        tail = text[nul:]
-        torn += max(1, sum(1 for line in tail.split("\n") if line.strip("\x00").strip()))
-        text = text[:nul]
-        # The line in progress when the NULs start is incomplete too.
-        if text and not text.endswith("\n"):
-            text = text[: text.rfind("\n") + 1]
-    lines = text.split("\n")
-    last = lines.pop()  # text after the final newline: "" if the file ends cleanly
-    if last.strip():
-        torn += 1
-    return [line.rstrip("\r") for line in lines], torn
+    reader = _LineReader(path)
+    lines = list(reader)
+    return lines, reader.torn
+
+
+class _Codes:
+    """A text column stored as small integer codes (memory: 2 bytes a row)."""
+
+    def __init__(self) -> None:
+        self.codes = array("H")
+        self.values: dict[str, int] = {}
+
+    def append(self, value: str) -> None:
+        code = self.values.get(value)
+        if code is None:
+            code = self.values[value] = len(self.values)
+        self.codes.append(code)
+
+    def to_numpy(self, empty_dtype: str) -> NDArray[np.str_]:
+        if not self.codes:
+            return np.empty(0, dtype=empty_dtype)
+        table = np.asarray(list(self.values), dtype=np.str_)
+        return table[np.frombuffer(self.codes, dtype=np.uint16)]
 
 
 def _float(value: str, path: Path, line_no: int, column: str) -> float:
@@ -171,22 +218,30 @@ def _bool(value: str, path: Path, line_no: int, column: str) -> bool:
 
 
 def read_frames(path: Path) -> FrameTable:
-    """Read frames.csv, dropping a torn last line; raise RecordError on anything else bad."""
+    """Read frames.csv, dropping a torn last line; raise RecordError on anything else bad.
+
+    Streams the file: rows go straight into typed arrays (about 100 bytes a row), so the
+    summary of a 2-hour session stays far below the 200 MB target (benchmarks/bench_soak.py).
+    """
     path = Path(path)
-    lines, torn = _complete_lines(path)
-    if not lines or not lines[0].strip():
+    reader = _LineReader(path)
+    rows = csv.reader(iter(reader))
+    first = next(rows, None)
+    if first is None or not any(h.strip() for h in first):
         raise RecordError(f"{path}: empty file (no header row)")
-    rows = list(csv.reader(lines))
-    header = [h.strip() for h in rows[0]]
+    header = [h.strip() for h in first]
     missing = [c for c in FRAME_COLUMNS_REQUIRED if c not in header]
     if missing:
         raise RecordError(f"{path}: header: missing column(s) {', '.join(missing)}")
     index = {name: header.index(name) for name in header}
     n_fields = len(header)
-    body = rows[1:]
-    n = len(body)
-    cols: dict[str, list[Any]] = {name: [] for name in FRAME_COLUMNS_REQUIRED + FRAME_COLUMNS_OPTIONAL}
-    for i, row in enumerate(body):
+    float_names = ("t_s", "x_px", "y_px", "x_cm", "y_cm", "latency_ms", "truth_x_cm", "truth_y_cm")
+    floats = {name: array("d") for name in float_names}
+    ints = {name: array("q") for name in ("frame", "dropped")}
+    bools = {name: bytearray() for name in ("tracked", "laser_on")}
+    texts = {name: _Codes() for name in ("zone", "phase", "stim_side", "mode")}
+    n = 0
+    for i, row in enumerate(rows):
         line_no = i + 2
         if len(row) != n_fields:
             raise RecordError(
@@ -197,57 +252,67 @@ def read_frames(path: Path) -> FrameTable:
             j = index.get(name)
             return "" if j is None else row[j]
 
-        cols["frame"].append(_int(get("frame"), path, line_no, "frame"))
-        cols["t_s"].append(_float(get("t_s"), path, line_no, "t_s"))
-        for name in ("x_px", "y_px", "x_cm", "y_cm", "latency_ms", "truth_x_cm", "truth_y_cm"):
-            cols[name].append(_float(get(name), path, line_no, name))
-        cols["tracked"].append(_bool(get("tracked"), path, line_no, "tracked"))
-        cols["laser_on"].append(_bool(get("laser_on"), path, line_no, "laser_on"))
+        ints["frame"].append(_int(get("frame"), path, line_no, "frame"))
+        for name in float_names:
+            floats[name].append(_float(get(name), path, line_no, name))
+        bools["tracked"].append(_bool(get("tracked"), path, line_no, "tracked"))
+        bools["laser_on"].append(_bool(get("laser_on"), path, line_no, "laser_on"))
         zone = get("zone").strip()
-        if zone not in ZONES:
+        if zone not in ZONES and not _ZONE_NAME.fullmatch(zone):
             raise RecordError(
-                f"{path}: line {line_no}: column zone: expected one of {', '.join(ZONES)}, "
-                f"got {zone!r}"
+                f"{path}: line {line_no}: column zone: expected one of {', '.join(ZONES)} "
+                f"or a zone name of the protocol (lower case letters, digits, _), got {zone!r}"
             )
-        cols["zone"].append(zone)
-        cols["phase"].append(get("phase"))
+        texts["zone"].append(zone)
+        texts["phase"].append(get("phase"))
         side = get("stim_side").strip()
         if side not in ("left", "right"):
             raise RecordError(
                 f"{path}: line {line_no}: column stim_side: expected left or right, got {side!r}"
             )
-        cols["stim_side"].append(side)
+        texts["stim_side"].append(side)
         mode = get("mode").strip()
         if mode not in MODES:
             raise RecordError(
                 f"{path}: line {line_no}: column mode: expected one of {', '.join(MODES)}, "
                 f"got {mode!r}"
             )
-        cols["mode"].append(mode)
+        texts["mode"].append(mode)
         dropped = get("dropped")
-        cols["dropped"].append(_int(dropped, path, line_no, "dropped") if dropped != "" else 0)
-    t_s = np.asarray(cols["t_s"], dtype=np.float64)
+        ints["dropped"].append(_int(dropped, path, line_no, "dropped") if dropped != "" else 0)
+        n += 1
+
+    def f64(name: str) -> NDArray[np.float64]:
+        return np.frombuffer(floats[name], dtype=np.float64).copy() if n else np.empty(0, np.float64)
+
+    def i64(name: str) -> NDArray[np.int64]:
+        return np.frombuffer(ints[name], dtype=np.int64).copy() if n else np.empty(0, np.int64)
+
+    def b8(name: str) -> NDArray[np.bool_]:
+        return np.frombuffer(bytes(bools[name]), dtype=np.uint8).astype(np.bool_)
+
+    t_s = f64("t_s")
     if n and not np.all(np.isfinite(t_s)):
         bad = int(np.flatnonzero(~np.isfinite(t_s))[0])
         raise RecordError(f"{path}: line {bad + 2}: column t_s: missing time")
     return FrameTable(
-        frame=np.asarray(cols["frame"], dtype=np.int64),
+        frame=i64("frame"),
         t_s=t_s,
-        x_px=np.asarray(cols["x_px"], dtype=np.float64),
-        y_px=np.asarray(cols["y_px"], dtype=np.float64),
-        x_cm=np.asarray(cols["x_cm"], dtype=np.float64),
-        y_cm=np.asarray(cols["y_cm"], dtype=np.float64),
-        tracked=np.asarray(cols["tracked"], dtype=np.bool_),
-        zone=np.asarray(cols["zone"], dtype=np.str_) if n else np.empty(0, dtype="<U7"),
-        phase=np.asarray(cols["phase"], dtype=np.str_) if n else np.empty(0, dtype="<U1"),
-        laser_on=np.asarray(cols["laser_on"], dtype=np.bool_),
-        latency_ms=np.asarray(cols["latency_ms"], dtype=np.float64),
-        stim_side=np.asarray(cols["stim_side"], dtype=np.str_) if n else np.empty(0, dtype="<U5"),
-        mode=np.asarray(cols["mode"], dtype=np.str_) if n else np.empty(0, dtype="<U11"),
-        dropped=np.asarray(cols["dropped"], dtype=np.int64),
-        truth_x_cm=np.asarray(cols["truth_x_cm"], dtype=np.float64),
-        truth_y_cm=np.asarray(cols["truth_y_cm"], dtype=np.float64),
-        torn_rows=torn,
+        x_px=f64("x_px"),
+        y_px=f64("y_px"),
+        x_cm=f64("x_cm"),
+        y_cm=f64("y_cm"),
+        tracked=b8("tracked"),
+        zone=texts["zone"].to_numpy("<U7"),
+        phase=texts["phase"].to_numpy("<U1"),
+        laser_on=b8("laser_on"),
+        latency_ms=f64("latency_ms"),
+        stim_side=texts["stim_side"].to_numpy("<U5"),
+        mode=texts["mode"].to_numpy("<U11"),
+        dropped=i64("dropped"),
+        truth_x_cm=f64("truth_x_cm"),
+        truth_y_cm=f64("truth_y_cm"),
+        torn_rows=reader.torn,
         has_dropped_column="dropped" in index,
     )
 

@@ -557,10 +557,13 @@ def _render_html(
     parts.append("</table>")
     if not summary["complete"]:
         torn = summary["torn_rows"]
+        from rig.analysis.summary import incomplete_text
+
         parts.append(
-            "<div class='warn'><b>Incomplete session.</b> The session did not end normally "
-            f"(end reason: {esc(str(summary['end_reason']))}); torn rows ignored: frames.csv "
-            f"{torn['frames']}, events.csv {torn['events']}. Metrics cover the recorded part.</div>"
+            "<div class='warn'><b>Incomplete session.</b> "
+            f"{esc(incomplete_text(summary))} (end reason: {esc(str(summary['end_reason']))}); "
+            f"torn rows ignored: frames.csv {torn['frames']}, events.csv {torn['events']}. "
+            "Metrics cover the recorded part.</div>"
         )
     bias = summary.get("baseline_side_bias_pct")
     if bias is None:

@@ -58,7 +58,29 @@ def _follow_rule(protocol: dict[str, Any]) -> m.FollowRule:
             "tracking_loss_grace_frames", defaults.tracking_loss_grace_frames, int
         ),
         neutral_band=pick("neutral_band", defaults.neutral_band, str),
+        light_zones=_light_zones(protocol),
     )
+
+
+def _arena(protocol: dict[str, Any]) -> dict[str, Any]:
+    arena = protocol.get("arena")
+    return arena if isinstance(arena, dict) else {}
+
+
+def _light_zones(protocol: dict[str, Any]) -> frozenset[str] | None:
+    names = _arena(protocol).get("stimulated_zones")
+    if isinstance(names, list) and all(isinstance(n, str) for n in names):
+        return frozenset(names)
+    return None
+
+
+def _declared_zones(protocol: dict[str, Any]) -> tuple[str, ...]:
+    """Zone names from the protocol's ``arena.zones`` (empty for the two-compartment
+    layouts, whose zones are left and right)."""
+    zones = _arena(protocol).get("zones")
+    if not isinstance(zones, list):
+        return ("left", "right")
+    return tuple(str(z["name"]) for z in zones if isinstance(z, dict) and "name" in z)
 
 
 def _schedules(protocol: dict[str, Any]) -> dict[str, m.OpenLoopSchedule | None] | None:
@@ -95,6 +117,37 @@ def _phase_bounds(frames: FrameTable) -> list[tuple[str, int, int, float, float]
     return bounds
 
 
+def _planned_vs_actual(
+    header: dict[str, Any], phases: list[dict[str, Any]], interval_s: float
+) -> list[dict[str, Any]]:
+    """Per planned phase (session.json ``phases``): planned_s, actual_s (time covered by
+    its frames) and whether it ran in full (within 1.5 frame intervals)."""
+    plan = header.get("phases")
+    if not isinstance(plan, list):
+        return []
+    tolerance_s = 1.5 * interval_s if math.isfinite(interval_s) and interval_s > 0 else 0.1
+    out: list[dict[str, Any]] = []
+    for item in plan:
+        if not isinstance(item, dict):
+            continue
+        try:
+            name = str(item["name"])
+            planned_s = float(item["end_s"]) - float(item["start_s"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        ran = next((p for p in phases if p["phase"] == name), None)
+        actual_s = float(ran["duration_s"] or 0.0) if ran else 0.0
+        out.append(
+            {
+                "phase": name,
+                "planned_s": _round(planned_s),
+                "actual_s": _round(actual_s),
+                "ran_in_full": actual_s >= planned_s - tolerance_s,
+            }
+        )
+    return out
+
+
 def compute_summary_from(
     frames: FrameTable,
     events: EventTable,
@@ -106,10 +159,12 @@ def compute_summary_from(
     protocol = protocol or {}
     n = len(frames)
     durations = m.frame_durations_s(frames)
-    labels = m.stim_labels(frames)
-    trans = m.transitions(frames)
-    steps = m.step_lengths_cm(frames)
     rule = _follow_rule(protocol)
+    labels = m.stim_labels(frames, rule.light_zones)
+    trans = m.transitions(frames)
+    zone_entry = m.zone_entries(frames)
+    names = m.zone_names(frames, _declared_zones(protocol))
+    steps = m.step_lengths_cm(frames)
     schedules = _schedules(protocol)
     session_end_s = float(frames.t_s[-1]) if n else 0.0
     windows = m.safety_off_windows(list(events.events), session_end_s)
@@ -128,9 +183,10 @@ def compute_summary_from(
         stim_side = str(frames.stim_side[start])
         mode = str(frames.mode[start])
         zone = frames.zone[rows]
-        entry = trans.entry[rows]
-        in_stim = zone == stim_side
-        in_nonstim = zone == m.other_side(stim_side)
+        # Same as trans.entry for left/right layouts; also counts entries into named zones.
+        entry = zone_entry[rows]
+        in_stim = lab == "stim"
+        in_nonstim = lab == "nonstim"
         stim_rows = np.flatnonzero(in_stim)
         latency = (
             float(frames.t_s[start + stim_rows[0]]) - t_start if stim_rows.size else None
@@ -145,6 +201,14 @@ def compute_summary_from(
         visits_stim = int((entry & in_stim).sum())
         visits_nonstim = int((entry & in_nonstim).sum())
         follow = m.follow_counts(expected[rows], frames.laser_on[rows])
+        per_zone = {
+            z: {
+                "time_s": _round(float(d[zone == z].sum())),
+                "time_pct": _pct(float(d[zone == z].sum()), total),
+                "entries": int((zone_entry[rows] & (zone == z)).sum()),
+            }
+            for z in names
+        }
         phases.append(
             {
                 "phase": name,
@@ -168,6 +232,7 @@ def compute_summary_from(
                 "lost_tracking_pct": _pct(float((zone == "lost").sum()), float(stop - start)),
                 "dropped_frames": max(0, dropped_end - previous_dropped),
                 "laser_follow_match_fraction": _round(follow["match_fraction"]),
+                "zones": per_zone,
             }
         )
         previous_dropped = dropped_end
@@ -180,7 +245,29 @@ def compute_summary_from(
         if ends:
             reason = ends[-1].detail.get("reason")
             end_reason = str(reason) if reason is not None else None
-    complete = end_reason is not None and frames.torn_rows == 0
+    interval_s = m.median_interval_s(frames.t_s) if n > 1 else math.nan
+    planned = _planned_vs_actual(header, phases, interval_s)
+    missing = [p for p in planned if not p["ran_in_full"]]
+    for phase_entry in phases:
+        match = next((p for p in planned if p["phase"] == phase_entry["phase"]), None)
+        phase_entry["planned_s"] = match["planned_s"] if match else None
+        phase_entry["actual_s"] = phase_entry["duration_s"]
+    # Complete means: the protocol's end was reached, every planned phase ran its planned
+    # length, and no row was torn. Anything less is said (``incomplete``), never implied.
+    complete = (
+        end_reason == "completed" and frames.torn_rows == 0 and events.torn_rows == 0
+        and not missing
+    )
+    incomplete: list[str] = []
+    if end_reason is None:
+        incomplete.append("no end reason recorded (the session was cut short)")
+    elif end_reason != "completed":
+        incomplete.append(f"ended {end_reason}")
+    incomplete += [
+        f"{p['phase']}: ran {p['actual_s'] or 0:.1f} of {p['planned_s']:.1f} s" for p in missing
+    ]
+    if frames.torn_rows or events.torn_rows:
+        incomplete.append("torn last row ignored")
 
     baseline = next((p for p in phases if p["mode"] == "off"), None)
     test = next((p for p in phases if p["mode"] == "closed_loop"), None)
@@ -211,6 +298,9 @@ def compute_summary_from(
         "started_at": header.get("started_at"),
         "complete": complete,
         "end_reason": end_reason,
+        "incomplete": incomplete,
+        "planned_s": _round(sum(p["planned_s"] for p in planned)) if planned else None,
+        "planned_phases": planned,
         "frames": n,
         "duration_s": _round(float(durations.sum())),
         "median_frame_interval_s": _round(m.median_interval_s(frames.t_s), 6),
@@ -400,6 +490,14 @@ def format_summary_table(summary: dict[str, Any]) -> str:
         )
     if not summary.get("phases"):
         lines.append("(no frames recorded)")
+    zone_keys = list(summary["phases"][0].get("zones", {})) if summary.get("phases") else []
+    if zone_keys and zone_keys != ["left", "right"]:
+        lines.append("time s (entries) per zone:")
+        for p in summary["phases"]:
+            cells = [
+                f"{z} {_fmt(v['time_s'])} ({v['entries']})" for z, v in p.get("zones", {}).items()
+            ]
+            lines.append(f"  {str(p['phase'])[:12]:<12} " + "  ".join(cells))
     follow = summary.get("laser_follow", {})
     lat = follow.get("latency_ms", {})
     match = follow.get("match_fraction")
@@ -421,7 +519,16 @@ def format_summary_table(summary: dict[str, Any]) -> str:
     latency_line = format_latency_test(summary.get("latency_test"))
     if latency_line:
         lines.append(latency_line)
-    if not summary.get("complete", False):
-        extras.append("INCOMPLETE session (cut short)")
     lines.append("; ".join(extras))
+    if not summary.get("complete", False):
+        lines.append(incomplete_text(summary))
     return "\n".join(lines)
+
+
+def incomplete_text(summary: dict[str, Any]) -> str:
+    """One line for an incomplete session: ``INCOMPLETE: ended source_ended; test: ran
+    0.0 of 1200.0 s; ...`` (CLI, GUI and report use the same words)."""
+    reasons = summary.get("incomplete") or []
+    if not reasons:
+        reasons = [f"ended {summary.get('end_reason') or 'without an end reason'}"]
+    return "INCOMPLETE: " + "; ".join(str(r) for r in reasons)

@@ -22,6 +22,7 @@ from types import ModuleType
 
 from rig import __version__
 from rig.errors import RigError
+from rig.exitcodes import exit_codes_text
 
 EPILOG = """\
 examples:
@@ -32,6 +33,7 @@ examples:
   rig report data/sessions/2026-11-28_10-22-05_m017_rtpp-redondo2014
 
 Run `rig COMMAND --help` for each command's options.
+
 """
 
 
@@ -51,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rig",
         description="optorig: closed-loop optogenetics place-preference rig controller.",
-        epilog=EPILOG,
+        epilog=EPILOG + exit_codes_text() + "\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"optorig {__version__}")

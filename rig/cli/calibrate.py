@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 from rig.cli._common import add_command
@@ -92,6 +93,21 @@ def parse_corners(text: str) -> list[tuple[float, float]]:
     return [(values[i], values[i + 1]) for i in range(0, 8, 2)]
 
 
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_calibration_name(name: str) -> None:
+    """``--name`` becomes a file name in calibration/: letters, digits, ``_ . -`` only (no
+    path separators, no ``..``), so it can never write outside that folder."""
+    from rig.errors import ConfigError
+
+    if not _NAME_RE.fullmatch(name or "") or ".." in name:
+        raise ConfigError(
+            f"--name: use letters, digits, '_', '.' and '-' (no folders or '..'), at most 64 "
+            f"characters, got {name!r}"
+        )
+
+
 def run_arena(args: argparse.Namespace) -> int:
     import datetime as dt
     import shutil
@@ -105,6 +121,7 @@ def run_arena(args: argparse.Namespace) -> int:
     from rig.protocol.yamlfile import field_path, translate_validation_error
 
     corners = parse_corners(args.corners)
+    check_calibration_name(args.name)
     image_path: Path = args.image
     if not image_path.is_file():
         raise ConfigError(f"--image: {image_path}: file not found")

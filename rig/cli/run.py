@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from rig.cli._common import add_command
 from rig.errors import ConfigError, RigError
+from rig.exitcodes import exit_code_for
+from rig.session.status import EndReason
 
 if TYPE_CHECKING:
     from rig.protocol.load import LoadedProtocol
@@ -22,16 +24,11 @@ if TYPE_CHECKING:
 
 ORDER = 10
 
-_EXIT_CODES = {
-    "completed": 0,
-    "stopped_by_user": 0,
-    "error": 1,
-    "camera_lost": 3,
-    "board_lost": 3,
-    "safety_limit": 4,
-    "recorder_fault": 5,
-    "emergency_stop": 6,
-}
+
+
+#: --speed bounds: slower than 1/100 of real time or faster than 1000x is a typo.
+SPEED_MIN = 0.01
+SPEED_MAX = 1000.0
 
 
 def parse_speed(text: str) -> float | None:
@@ -42,9 +39,18 @@ def parse_speed(text: str) -> float | None:
         value = float(text)
     except ValueError:
         raise ConfigError(f"--speed: use max or a number > 0, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise ConfigError(f"--speed: must be > 0, got {text!r}")
+    if not (math.isfinite(value) and SPEED_MIN <= value <= SPEED_MAX):
+        raise ConfigError(
+            f"--speed: must be max or between {SPEED_MIN:g} and {SPEED_MAX:g}, got {text!r}"
+        )
     return value
+
+
+def parse_out(text: str) -> Path:
+    """``--out``: a folder name is required (an empty one would mean the current folder)."""
+    if not text.strip():
+        raise ConfigError("--out: give a folder for the session records (got an empty name)")
+    return Path(text)
 
 
 # ----------------------------------------------------------------------------- progress
@@ -143,6 +149,7 @@ def execute_session(runner: SessionRunner, board: Any, *, progress: bool) -> int
             print(f"warning: could not write board_commands.csv: {err}", file=sys.stderr)
     status = runner.status
     session_dir = runner.session_dir
+    summary: dict[str, Any] | None = None
     if session_dir is not None and (session_dir / "summary.json").exists():
         import json
 
@@ -153,10 +160,14 @@ def execute_session(runner: SessionRunner, board: Any, *, progress: bool) -> int
             print(format_summary_table(summary))
         except (OSError, ValueError, KeyError, TypeError) as err:
             print(f"warning: could not show the summary: {err}", file=sys.stderr)
-    print(f"session: {end.value}, {status.frames} frames, record in {session_dir}")
-    if not end.is_success:
+    where = f"record in {session_dir}" if session_dir is not None else "no record was created"
+    print(f"session: {end.value}, {status.frames} frames, {where}")
+    # (an incomplete session's table ends with its INCOMPLETE line: what did not run)
+    if end is EndReason.SOURCE_ENDED:
+        print(f"error: session INCOMPLETE: {status.fault or end.value}", file=sys.stderr)
+    elif not end.is_success:
         print(f"error: session ended: {end.value}: {status.fault or ''}".rstrip(": "), file=sys.stderr)
-    return _EXIT_CODES.get(end.value, 1)
+    return exit_code_for(end.value)
 
 
 def _with_calibration(loaded: LoadedProtocol, path: str) -> LoadedProtocol:
@@ -211,7 +222,12 @@ def _show_led(source: Any, board: Any, settings: Any, delay_ms: float) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from rig.devices.registry import make_session_devices, parse_board_spec, parse_source_spec
+    from rig.devices.registry import (
+        check_source,
+        make_session_devices,
+        parse_board_spec,
+        parse_source_spec,
+    )
     from rig.protocol.load import load_protocol
     from rig.session.runner import SessionRunner
 
@@ -223,6 +239,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     speed = parse_speed(args.speed)
     if source_spec.is_live and speed != 1.0:
         raise ConfigError("--speed: a live camera runs in real time (speed 1)")
+    out = parse_out(args.out)
+    check_source(source_spec, loaded.calibration)  # before any board is opened
     devices = make_session_devices(
         source_spec, board_spec, loaded.calibration, loaded.protocol.tracking.camera_fps
     )
@@ -233,7 +251,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         loaded,
         devices.source,
         board,
-        Path(args.out),
+        out,
         args.animal,
         experimenter=args.experimenter,
         notes=args.notes,
@@ -248,22 +266,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from rig.devices.registry import make_session_devices, parse_source_spec
+    from rig.devices.registry import check_source, make_session_devices, parse_source_spec
     from rig.protocol.load import load_protocol
     from rig.session.runner import SessionRunner
 
     loaded = load_protocol(args.protocol)
     if args.calibration:
         loaded = _with_calibration(loaded, args.calibration)
-    source_spec = parse_source_spec(f"video:{args.video}")
+    source_spec = dataclasses.replace(
+        parse_source_spec(f"video:{args.video}"), start_s=args.start_s, end_s=args.end_s
+    )
     speed = parse_speed(args.speed)
+    out = parse_out(args.out)
+    check_source(source_spec, loaded.calibration)
     devices = make_session_devices(source_spec, "mock:replay", loaded.calibration)
     board = devices.board
     runner = SessionRunner(
         loaded,
         devices.source,
         board,
-        Path(args.out),
+        out,
         args.animal or Path(args.video).stem,
         experimenter=args.experimenter,
         notes=args.notes or f"replay of {args.video}",
@@ -276,6 +298,64 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return execute_session(runner, board, progress=args.progress)
 
 
+def _cmd_demo_arenas(args: argparse.Namespace, loaded: LoadedProtocol, scale: float) -> int:
+    """``rig demo --arenas N``: N chambers with N mice under one synthetic camera."""
+    import yaml
+
+    from rig.devices.mock_board import MockBoard
+    from rig.devices.regions import TiledSynthetic, grid_regions, region_calibration
+    from rig.session.multi import ArenaSpec, MultiArenaRunner
+
+    n = int(args.arenas)
+    if not 1 <= n <= 4:
+        raise ConfigError(f"--arenas: 1 to 4 arenas, got {n}")
+    size = (1280, 1024)
+    regions = grid_regions(n, size)
+    arenas = []
+    for i, region in enumerate(regions):
+        cal = region_calibration(region)
+        raw = yaml.safe_dump(cal.model_dump(mode="json"), sort_keys=False).encode()
+        arena_loaded = dataclasses.replace(loaded, calibration=cal, calibration_raw=raw)
+        side = "left" if i % 2 == 0 else "right"
+        board = MockBoard(f"demo-{region.name}")
+        arenas.append(ArenaSpec(region, arena_loaded, board, f"{args.animal}-{region.name}", side))
+    source = TiledSynthetic(
+        size,
+        regions,
+        [a.loaded.calibration for a in arenas],
+        [args.seed + i for i in range(n)],
+        fps=loaded.protocol.tracking.camera_fps,
+    )
+    multi = MultiArenaRunner(
+        source, arenas, Path(args.out), speed=parse_speed(args.speed), simulated=True,
+        duration_scale=scale,
+    )
+    print(f"demo: {n} arenas, run {multi.run_id}: {loaded.summary()}", file=sys.stderr)
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        multi.request_stop()
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, _on_signal)
+    try:
+        ends = multi.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    worst = 0
+    for arena, runner in zip(arenas, multi.runners, strict=True):
+        end = ends[arena.region.name]
+        status = runner.status
+        print(
+            f"arena {arena.region.name} ({arena.animal_id}, stimulated {runner.status.stim_side}): "
+            f"{end.value}, {status.frames} frames, record in {runner.session_dir}"
+        )
+        worst = max(worst, exit_code_for(end.value))
+    print(f"run: {Path(args.out) / f'run_{multi.run_id}.json'}")
+    return worst
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from rig.clock import MediaClock
     from rig.devices.mock_board import MockBoard
@@ -285,11 +365,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     loaded = load_default_protocol()
     speed = parse_speed(args.speed)
+    out = parse_out(args.out)
     scale = 1.0
     if args.duration_s is not None:
         if not args.duration_s > 0:
             raise ConfigError(f"--duration-s: must be > 0, got {args.duration_s:g}")
         scale = args.duration_s / loaded.protocol.duration_s
+    if args.arenas != 1:
+        return _cmd_demo_arenas(args, loaded, scale)
     source = SyntheticArena(
         loaded.calibration, fps=loaded.protocol.tracking.camera_fps, seed=args.seed
     )
@@ -301,7 +384,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         loaded,
         source,
         board,
-        Path(args.out),
+        out,
         args.animal,
         notes="rig demo: synthetic arena, mock board",
         speed=speed,
@@ -379,6 +462,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.add_argument("--protocol", required=True, help="protocol YAML file")
     replay.add_argument("--calibration", help="arena calibration for this video (default: the protocol's)")
     replay.add_argument("--speed", default="max", help="max (default), 1 (real time), 2, ...")
+    replay.add_argument("--start-s", type=float, default=0.0, help="replay from this time in the video (s; default 0)")
+    replay.add_argument("--end-s", type=float, default=None, help="replay up to this time in the video (s; default: its end)")
     replay.add_argument("--animal", help="animal ID (default: the video's file name)")
     replay.add_argument("--experimenter", default="", help="who re-scores the session")
     replay.add_argument("--notes", default="", help="free-text notes for session.json")
@@ -393,12 +478,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "Run the embedded demo protocol on the synthetic arena with a mock board, faster "
         "than real time through the real engine threads; prints the summary and where "
         "the record is.",
-        "  rig demo\n  rig demo --out /tmp/demo --duration-s 20 --speed 10\n",
+        "  rig demo\n  rig demo --out /tmp/demo --duration-s 20 --speed 10\n"
+        "  rig demo --arenas 4 --out /tmp/demo4 --duration-s 30\n",
     )
     demo.add_argument("--duration-s", type=float, help="scale the protocol to this total length (s)")
     demo.add_argument("--speed", default="max", help="max (default), 1 (real time), 10, ...")
     demo.add_argument("--seed", type=int, default=0, help="synthetic animal's random seed")
     demo.add_argument("--animal", default="demo1", help="animal ID (default demo1)")
+    demo.add_argument(
+        "--arenas",
+        type=int,
+        default=1,
+        help="several chambers under one 1280x1024 synthetic camera (1-4), one mouse and one "
+        "mock laser channel each; one session folder per arena, linked by a run id",
+    )
     _latency_args(demo)
     _common(demo, out_default=".")
     demo.set_defaults(func=_cmd_demo)

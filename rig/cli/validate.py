@@ -17,13 +17,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help_text="check protocol and calibration files",
         description=(
             "Check protocol files (and the calibration files they name) without running "
-            "anything. Prints one summary line per valid file and every problem of an "
+            "anything, including the geometry of named zones (inside the arena, overlaps "
+            "only where declared, neutral bands between lit and unlit zones). Prints one "
+            "summary line per valid file and every problem of an "
             "invalid one as FILE:LINE FIELD: reason. Calibration files (with `kind: arena` "
             "or `kind: laser_power`) are accepted too. Exit status: 0 when every file is "
             "valid, 2 otherwise."
         ),
         examples=(
             "  rig validate protocols/rtpp_redondo2014.yaml\n"
+            "  rig validate protocols/three_chamber.yaml protocols/open_field_inner.yaml\n"
             "  rig validate protocols/*.yaml calibration/*.yaml\n"
         ),
     )

@@ -120,6 +120,17 @@ def _make_pyfirmata_board(port: str, baudrate: int) -> Any:
         def __del__(self) -> None:  # pyfirmata2 closes the port here; we close explicitly
             pass
 
+        def iterate(self) -> None:
+            """pyfirmata2's parser raises (IndexError, KeyError...) on bytes that are not
+            Firmata, and the exception kills its reader thread with a traceback. A device
+            that echoes or sends garbage is counted instead; ``_connect`` then says so."""
+            try:
+                super().iterate()
+            except (IndexError, KeyError, ValueError, TypeError, UnicodeDecodeError):
+                self.malformed_messages += 1
+
+        malformed_messages = 0
+
     return _Board()
 
 
@@ -196,6 +207,8 @@ class FirmataBoard(OpenedByWith):
 
     # ---- pyfirmata2 callbacks (iterator thread: trivial) -------------------------------
     def _on_identity(self, *data: int) -> None:
+        if len(data) < 4:  # an echo of our own request, or noise: not an identity
+            return
         self._identity = tuple(data)
         self._identity_event.set()
 
@@ -308,7 +321,14 @@ class FirmataBoard(OpenedByWith):
             board.digital[self._laser_pin].mode = 1
             board.digital[self._laser_pin].write(0)
         else:
+            malformed = int(getattr(board, "malformed_messages", 0))
             self._drop_board()
+            if malformed:
+                raise BoardLost(
+                    f"{self._port}: the device answered with {malformed} message(s) that are "
+                    "not Firmata (it echoes or sends other data): this is not a board running "
+                    "the optorig firmware; check --board / the port (docs/firmware.md)"
+                )
             raise BoardLost(
                 f"{self._port}: no Firmata firmware answered within {self._ready_timeout_s:g} s "
                 "(is the optorig firmware flashed? see docs/firmware.md)"

@@ -39,6 +39,8 @@ class SourceSpec:
     device: int | str | None = None  # camera index or device path; serial for pylon/genicam
     path: Path | None = None  # video file; image folder an emulated pylon camera plays
     seed: int = 0  # synthetic
+    start_s: float = 0.0  # video: part of the file to replay
+    end_s: float | None = None
 
     @property
     def is_live(self) -> bool:
@@ -52,7 +54,11 @@ class SourceSpec:
             detail = str(self.path)
         else:
             detail = f"seed={self.seed}"
-        return {"kind": self.kind, "detail": detail}
+        out: dict[str, object] = {"kind": self.kind, "detail": detail}
+        if self.kind == "video" and (self.start_s > 0 or self.end_s is not None):
+            out["start_s"] = self.start_s
+            out["end_s"] = self.end_s
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +84,14 @@ def parse_source_spec(spec: str) -> SourceSpec:
     if kind == "camera":
         if not arg:
             raise ConfigError("--source: camera needs a device, e.g. camera:0 or camera:/dev/video0")
-        device: int | str = int(arg) if arg.isdigit() else arg
-        return SourceSpec("camera", device=device)
+        if arg.isdigit():
+            return SourceSpec("camera", device=int(arg))
+        if arg.startswith("/"):
+            return SourceSpec("camera", device=arg)
+        raise ConfigError(
+            f"--source: camera needs a device number or a device path (camera:0, "
+            f"camera:/dev/video0), got {arg!r}"
+        )
     if kind in ("pylon", "genicam"):
         serial, _, options = arg.partition(",")
         images: Path | None = None
@@ -176,7 +188,7 @@ def _make_video(
     from rig.devices.video_replay import VideoReplay
 
     assert spec.path is not None
-    return VideoReplay(spec.path)
+    return VideoReplay(spec.path, start_s=spec.start_s, end_s=spec.end_s)
 
 
 def _make_synthetic(
@@ -196,6 +208,26 @@ SOURCE_FACTORIES: dict[str, SourceFactory] = {
     "video": _make_video,
     "synthetic": _make_synthetic,
 }
+
+
+def check_source(spec: SourceSpec, calibration: ArenaCalibration) -> None:
+    """Fail fast with a ConfigError (exit 2) on a source that cannot work, before a board
+    is opened: a video is opened, its first frame decoded and its size compared with the
+    calibration. Cameras are checked when the session opens them."""
+    if spec.kind != "video":
+        return
+    source = make_source(spec, calibration)
+    try:
+        source.open()
+        width, height = source.frame_size
+    finally:
+        source.close()
+    camera = calibration.camera
+    if (width, height) != (camera.width_px, camera.height_px):
+        raise ConfigError(
+            f"--source: {spec.path}: frames are {width}x{height} px but the calibration "
+            f"{calibration.name!r} is for {camera.width_px}x{camera.height_px} px"
+        )
 
 
 def make_source(

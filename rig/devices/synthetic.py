@@ -90,12 +90,21 @@ class _Walker:
     """The animal's motion in arena cm (origin top-left, x right, y down)."""
 
     def __init__(
-        self, width_cm: float, length_cm: float, divider: bool, rng: np.random.Generator
+        self,
+        width_cm: float,
+        length_cm: float,
+        divider: bool,
+        rng: np.random.Generator,
+        round_floor: bool = False,
     ) -> None:
         self.width_cm = width_cm
         self.length_cm = length_cm
         self.divider = divider
         self.rng = rng
+        #: A round open field inscribed in the arena's rectangle (centre, radius in cm).
+        self.round_floor = round_floor
+        self.cx, self.cy = width_cm / 2, length_cm / 2
+        self.radius = min(width_cm, length_cm) / 2
         m = WALL_MARGIN_CM
         self.x_min, self.x_max = m, width_cm - m
         self.y_min, self.y_max = m, length_cm - m
@@ -113,6 +122,8 @@ class _Walker:
         self.best_distance = math.inf
         self.blocked_s = 0.0
         self.tail_phase = 0.0
+        if round_floor:
+            self.x, self.y = self.cx - self.radius / 2, self.cy
 
     # --------------------------------------------------------------- planning
     def _side(self, x: float) -> int:
@@ -178,7 +189,24 @@ class _Walker:
                 step = rel
         return points
 
+    def _round_goals(self) -> list[tuple[float, float]]:
+        """Along the round wall (70 %) or to a random point of the field."""
+        r_walk = self.radius - WALL_MARGIN_CM - NOSE_CM
+        if self.rng.random() < 0.7:
+            a0 = math.atan2(self.y - self.cy, self.x - self.cx)
+            sweep = float(self.rng.uniform(0.5, 2.0)) * (1 if self.clockwise else -1)
+            return [
+                (self.cx + r_walk * math.cos(a0 + sweep * k / 4), self.cy + r_walk * math.sin(a0 + sweep * k / 4))
+                for k in range(1, 5)
+            ]
+        a = float(self.rng.uniform(-math.pi, math.pi))
+        r = r_walk * math.sqrt(float(self.rng.uniform(0.0, 1.0)))
+        return [(self.cx + r * math.cos(a), self.cy + r * math.sin(a))]
+
     def _plan(self) -> None:
+        if self.round_floor:
+            self.waypoints = self._round_goals()
+            return
         if self.rng.random() < 0.7:
             goals = self._perimeter_goal()
         else:
@@ -243,6 +271,17 @@ class _Walker:
 
     def _keep_inside(self) -> None:
         """Keep the whole animal (nose to tail base) inside the walls and off the divider."""
+        if self.round_floor:
+            cos_h, sin_h = math.cos(self.heading), math.sin(self.heading)
+            limit = self.radius - 0.4
+            for reach_cm in (0.0, NOSE_CM, -BODY_LENGTH_CM / 2):
+                px, py = self.x + reach_cm * cos_h, self.y + reach_cm * sin_h
+                d = math.hypot(px - self.cx, py - self.cy)
+                allowed = limit - (WALL_MARGIN_CM if reach_cm == 0.0 else 0.0)
+                if d > allowed:
+                    self.x -= (px - self.cx) / d * (d - allowed)
+                    self.y -= (py - self.cy) / d * (d - allowed)
+            return
         self.x = min(max(self.x, self.x_min), self.x_max)
         self.y = min(max(self.y, self.y_min), self.y_max)
         cos_h, sin_h = math.cos(self.heading), math.sin(self.heading)
@@ -271,7 +310,8 @@ class SyntheticArena(OpenedByWith):
     fluctuation amplitude (0.05 = +-5 %). ``tether``: draw a thin cable from the head to
     the top image edge. ``divider``: draw a divider wall with a doorway between the
     compartments. ``hidden_s``: time intervals (start_s, end_s) during which the animal
-    is not drawn (absent / hidden); their frames carry ``truth=None``.
+    is not drawn (absent / hidden); their frames carry ``truth=None``. ``round_floor``: a
+    round open field (the disc inscribed in the calibrated rectangle) instead of a box.
 
     ``sync_led``: a board whose sync LED the camera sees (``MockBoard.sync_led_lit``),
     drawn in ``led_roi`` (x, y, w, h px). ``camera_delay_s``: the frame with time ``t``
@@ -293,6 +333,7 @@ class SyntheticArena(OpenedByWith):
         tether: bool = False,
         divider: bool = False,
         hidden_s: Sequence[tuple[float, float]] = (),
+        round_floor: bool = False,
         sync_led: SyncLedView | None = None,
         led_roi: tuple[int, int, int, int] = DEFAULT_LED_ROI,
         camera_delay_s: float = 0.0,
@@ -315,6 +356,7 @@ class SyntheticArena(OpenedByWith):
         self._flicker = float(flicker)
         self._tether = tether
         self._divider = divider
+        self._round_floor = round_floor
         self._hidden_s = tuple((float(a), float(b)) for a, b in hidden_s)
         self._size = (calibration.camera.width_px, calibration.camera.height_px)
         self._background: NDArray[np.uint8] | None = None
@@ -361,7 +403,8 @@ class SyntheticArena(OpenedByWith):
         rng = np.random.default_rng(self._seed)
         self._rng = rng
         self._walker = _Walker(
-            self._calibration.width_cm, self._calibration.length_cm, self._divider, rng
+            self._calibration.width_cm, self._calibration.length_cm, self._divider, rng,
+            self._round_floor,
         )
         self.empty_arena()
         width_px, height_px = self._size
@@ -402,7 +445,16 @@ class SyntheticArena(OpenedByWith):
         cv2.fillPoly(image, [_fixed(wall)], WALL_GREY, cv2.LINE_AA, _SHIFT)
         # Floor with a gentle vignette (brighter in the middle, as under one lamp).
         floor = np.zeros_like(image)
-        cv2.fillPoly(floor, [_fixed(cal.corners_px)], 255, cv2.LINE_AA, _SHIFT)
+        if self._round_floor:
+            # A round open field: the disc inscribed in the calibrated square, walls around.
+            r_cm = min(cal.width_cm, cal.length_cm) / 2
+            circle = [
+                mapper.to_px(cal.width_cm / 2 + r_cm * math.cos(a), cal.length_cm / 2 + r_cm * math.sin(a))
+                for a in np.linspace(0, 2 * math.pi, 180, endpoint=False)
+            ]
+            cv2.fillPoly(floor, [_fixed(circle)], 255, cv2.LINE_AA, _SHIFT)
+        else:
+            cv2.fillPoly(floor, [_fixed(cal.corners_px)], 255, cv2.LINE_AA, _SHIFT)
         ys, xs = np.mgrid[0:height_px, 0:width_px].astype(np.float32)
         cx, cy = width_px / 2, height_px / 2
         r2 = ((xs - cx) / cx) ** 2 + ((ys - cy) / cy) ** 2

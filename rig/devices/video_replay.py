@@ -36,11 +36,31 @@ def _to_grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
 
 
 class VideoReplay(OpenedByWith):
-    """A recorded video file read frame by frame (grey). ``loop`` restarts it at the end."""
+    """A recorded video file read frame by frame (grey). ``loop`` restarts it at the end.
 
-    def __init__(self, path: Path | str, loop: bool = False) -> None:
+    ``start_s`` / ``end_s`` choose a part of a longer file (``rig replay --start-s/--end-s``):
+    frames before ``start_s`` are decoded and skipped, the stream ends at the first frame at
+    or after ``end_s``. Frame indices and times stay those of the file.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        loop: bool = False,
+        *,
+        start_s: float = 0.0,
+        end_s: float | None = None,
+    ) -> None:
+        if not (math.isfinite(start_s) and start_s >= 0):
+            raise ConfigError(f"--start-s: must be >= 0 s, got {start_s:g}")
+        if end_s is not None and not (math.isfinite(end_s) and end_s > start_s):
+            raise ConfigError(f"--end-s: must be after --start-s ({start_s:g} s), got {end_s:g}")
+        if loop and (start_s > 0 or end_s is not None):
+            raise ConfigError("--start-s/--end-s: not with a looping replay")
         self._path = Path(path)
         self._loop = loop
+        self._start_s = start_s
+        self._end_s = end_s
         self._capture: Any = None
         self._fps = FALLBACK_FPS
         self._size = (0, 0)
@@ -113,6 +133,13 @@ class VideoReplay(OpenedByWith):
         self._size = (width, height)
         self._reset_position()
         self._pending_first = first  # decoded to check the file; returned by the first read()
+        if self._frame_count > 0 and self._start_s >= self._frame_count / fps:
+            capture.release()
+            self._capture = None
+            raise ConfigError(
+                f"--start-s: {self._start_s:g} s is past the end of {self._path.name} "
+                f"({self._frame_count / fps:.1f} s)"
+            )
         log.info("%s: %dx%d, %.3f fps, %d frames", self._path, width, height, fps, self._frame_count)
 
     def _reset_position(self) -> None:
@@ -140,7 +167,17 @@ class VideoReplay(OpenedByWith):
         return index_t_s
 
     def read(self) -> Frame | None:
-        """The next frame as grey, or ``None`` at the end (unless looping)."""
+        """The next frame as grey, or ``None`` at the end (of the file or of ``end_s``)."""
+        while True:
+            frame = self._read_any()
+            if frame is None:
+                return None
+            if self._end_s is not None and frame.t_s >= self._end_s:
+                return None
+            if frame.t_s >= self._start_s:
+                return frame
+
+    def _read_any(self) -> Frame | None:
         capture = self._capture
         if capture is None:
             raise RuntimeError("VideoReplay.read() before open()")
@@ -207,7 +244,14 @@ class VideoReplay(OpenedByWith):
                     raise ConfigError(f"{self._path}: no frame could be decoded")
                 picks = np.unique(np.linspace(0, len(frames) - 1, min(n, len(frames))).round())
                 return [frames[int(i)] for i in picks]
-            wanted = [int(i) for i in np.unique(np.linspace(0, count - 1, min(n, count)).round())]
+            first = min(count - 1, int(math.ceil(self._start_s * self._fps)))
+            last = count - 1
+            if self._end_s is not None:
+                last = max(first, min(count - 1, int(math.ceil(self._end_s * self._fps)) - 1))
+            span = last - first + 1
+            wanted = [
+                int(i) for i in np.unique(np.linspace(first, last, min(n, span)).round())
+            ]
             out: list[NDArray[np.uint8]] = []
             position = 0
             for target in wanted:

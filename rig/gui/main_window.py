@@ -29,7 +29,7 @@ from rig.gui.widgets.live_view import LiveView
 from rig.gui.widgets.setup_panel import SetupPanel
 from rig.gui.widgets.status_bar import SessionStatusBar
 from rig.gui.widgets.summary_dialog import SummaryDialog, open_path
-from rig.gui.widgets.video_view import ZONE_COLOURS, ZoneOverlay
+from rig.gui.widgets.video_view import ZoneOverlay, zone_colour
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +149,13 @@ def zone_overlays(loaded: Any, stim_side: str = "") -> tuple[list[tuple[float, f
     overlays = []
     for zone, polygon in zone_map.polygons_px(mapper).items():
         name = str(zone.value)
-        label = name.upper() + (" (stim)" if name == stim_side else "")
+        lit = loaded.protocol.arena.stimulated_zones or [stim_side]
+        label = name.upper() + (" (stim)" if name in lit else "")
         if name == "neutral":
             label = ""
-        overlays.append(ZoneOverlay(name, tuple(polygon), ZONE_COLOURS[name], label))
+        overlays.append(
+            ZoneOverlay(name, tuple(polygon), zone_colour(name), label)
+        )
     return [(float(x), float(y)) for x, y in calibration.corners_px], overlays
 
 
@@ -389,7 +392,7 @@ class MainWindow(QMainWindow):
             from rig.zones import ZoneMap
 
             zone_map = ZoneMap.from_protocol(protocol.arena, loaded.calibration)
-            zone_map_boundaries = [zone_map.left.x_max_cm, zone_map.right.x_min_cm]
+            zone_map_boundaries = zone_map.x_boundaries_cm()
         except Exception:
             log.exception("zone map for plots")
         self.plots.reset(

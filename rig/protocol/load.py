@@ -183,6 +183,12 @@ def _check_arena(
     width, length = calibration.width_cm, calibration.length_cm
     size = f"the arena in {cal_path.name} is {width:g} cm wide x {length:g} cm long"
     issues: list[FileIssue] = []
+    if protocol.arena.zones is not None:
+        from rig.zones_check import check_zones
+
+        for problem in check_zones(protocol.arena, width, length):
+            issues.append(doc.issue(problem.loc, problem.message))
+        return issues
     compartments = protocol.arena.compartments
     if compartments is None:
         band = protocol.arena.neutral_band_cm
@@ -304,11 +310,16 @@ def describe(loaded: LoadedProtocol) -> str:
         light = "continuous"
         if stim.ramp_down_ms > 0:
             light += f" (ramp-down {stim.ramp_down_ms:g} ms)"
+    for name in stim.zones:
+        zone_stim = stim.for_zone(name)
+        light += f" ({name}: {zone_stim.frequency_hz:g} Hz {zone_stim.pulse_width_ms:g} ms)"
     light += f" {stim.wavelength_nm:g} nm"
     if stim.target_power_mw is not None:
         light += f" {stim.target_power_mw:g} mW"
     side = p.arena.stimulated
-    if side.rule == "fixed":
+    if p.arena.stimulated_zones is not None:
+        stimulated = ", ".join(p.arena.stimulated_zones) + " (zones)"
+    elif side.rule == "fixed":
         stimulated = f"{side.side} (fixed)"
     else:
         stimulated = f"counterbalanced by {side.rule} (even: {side.side})"

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rig.devices.limits import FIRMWARE_MAX_FREQUENCY_HZ, FIRMWARE_MIN_PULSE_WIDTH_MS
+from rig.zones import CircleCm, PolygonCm
 
 SCHEMA_VERSION = 1
 
@@ -107,8 +108,50 @@ class SideAssignment(_Model):
     )
 
 
+ZoneName = Annotated[
+    str, Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z0-9_]*$")
+]
+
+
+class ZoneSpec(_Model):
+    """A named zone: a polygon (vertices in order) or a circle (centre and radius), in cm."""
+
+    name: ZoneName = Field(description="Zone name (lower case letters, digits, _), e.g. left.")
+    shape: Literal["polygon", "circle"] = Field(description="`polygon` or `circle`.")
+    points_cm: Annotated[list[tuple[float, float]], Field(min_length=3, max_length=200)] | None = (
+        Field(None, description="polygon: vertices [x_cm, y_cm] in order; it closes itself.")
+    )
+    centre_cm: tuple[float, float] | None = Field(None, description="circle: centre [x_cm, y_cm].")
+    radius_cm: float | None = Field(None, gt=0, description="circle: radius.")
+
+    @model_validator(mode="after")
+    def _shape_fields(self) -> ZoneSpec:
+        if self.shape == "polygon":
+            if self.points_cm is None:
+                raise ValueError("points_cm: a polygon zone needs its vertices")
+            if self.centre_cm is not None or self.radius_cm is not None:
+                raise ValueError("centre_cm/radius_cm: only for circle zones")
+            from rig.zones_check import polygon_problem
+
+            problem = polygon_problem(self.points_cm)
+            if problem:
+                raise ValueError(f"points_cm: {problem}")
+        else:
+            if self.centre_cm is None or self.radius_cm is None:
+                raise ValueError("centre_cm and radius_cm: a circle zone needs both")
+            if self.points_cm is not None:
+                raise ValueError("points_cm: only for polygon zones")
+        return self
+
+    def shape_cm(self) -> PolygonCm | CircleCm:
+        if self.points_cm is not None:
+            return PolygonCm(tuple((float(x), float(y)) for x, y in self.points_cm))
+        assert self.centre_cm is not None and self.radius_cm is not None
+        return CircleCm(float(self.centre_cm[0]), float(self.centre_cm[1]), self.radius_cm)
+
+
 class Arena(_Model):
-    """The chamber: calibration file, compartments, neutral band, stimulated side."""
+    """The chamber: calibration file, zones (compartments), neutral band, stimulated zones."""
 
     calibration: str = Field(
         description="Arena calibration file, looked up beside the protocol, then in calibration/."
@@ -128,6 +171,66 @@ class Arena(_Model):
         default_factory=lambda: SideAssignment(),
         description="The stimulated side or the counterbalancing rule.",
     )
+    zones: list[ZoneSpec] | None = Field(
+        None,
+        description="Named polygon and circle zones (any layout: 3 chambers, open field ...). "
+        "A point on an edge is inside; where zones touch or overlap the zone listed first "
+        "wins; outside every zone is neutral. Replaces `compartments` and the split layout.",
+    )
+    overlaps: list[tuple[ZoneName, ZoneName]] = Field(
+        default_factory=list,
+        description="Pairs of zones allowed to overlap (e.g. [inner, outer] in an open "
+        "field); any other overlap is an error.",
+    )
+    stimulated_zones: list[ZoneName] | None = Field(
+        None,
+        description="Zones that get light in closed-loop phases. When empty, the zone named "
+        "like the stimulated side (`left` or `right`) gets light.",
+    )
+    min_neutral_band_cm: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="Smallest gap required between a zone that gets light and one that does "
+        "not (checked by `rig validate`; 0 lets them touch).",
+    )
+
+    @model_validator(mode="after")
+    def _zones_consistent(self) -> Arena:
+        if self.zones is None:
+            if self.stimulated_zones is not None or self.overlaps:
+                raise ValueError("stimulated_zones and overlaps need named `zones`")
+            return self
+        if self.compartments is not None:
+            raise ValueError("give either `zones` or `compartments`, not both")
+        names = [z.name for z in self.zones]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"zones: zone names must be unique, repeated: {', '.join(repeated)}")
+        reserved = sorted(set(names) & {"neutral", "lost"})
+        if reserved:
+            raise ValueError(f"zones: {', '.join(reserved)} is reserved (outside every zone)")
+        known = set(names)
+        for a, b in self.overlaps:
+            for n in (a, b):
+                if n not in known:
+                    raise ValueError(f"overlaps: no zone named {n!r}")
+        if self.stimulated_zones is not None:
+            for n in self.stimulated_zones:
+                if n not in known:
+                    raise ValueError(f"stimulated_zones: no zone named {n!r}")
+        elif not {"left", "right"} <= known:
+            raise ValueError(
+                "stimulated_zones: name the zones that get light, or call two zones `left` "
+                "and `right` so the stimulated side chooses"
+            )
+        return self
+
+    def light_zones(self, stim_side: str) -> frozenset[str]:
+        """Names of the zones that get light for a stimulated side (closed loop)."""
+        if self.zones is None or self.stimulated_zones is None:
+            return frozenset({stim_side})
+        return frozenset(self.stimulated_zones)
 
 
 class OpenLoopSchedule(_Model):
@@ -162,6 +265,29 @@ class Phase(_Model):
         if self.schedule is not None and self.mode != "open_loop":
             raise ValueError(
                 f"schedule: a schedule is only used in open_loop phases, not in {self.mode!r}"
+            )
+        return self
+
+
+class ZoneStimulation(_Model):
+    """Pulse-train settings of one zone, overriding `stimulation`'s (per-zone light)."""
+
+    frequency_hz: float | None = Field(None, gt=0, description="Pulse frequency in this zone.")
+    pulse_width_ms: float | None = Field(None, gt=0, description="Pulse width in this zone.")
+    target_power_mw: float | None = Field(
+        None,
+        gt=0,
+        description="Not supported: optorig's boards switch the laser by TTL and cannot set "
+        "its power per zone; set the power at the laser driver.",
+    )
+
+    @model_validator(mode="after")
+    def _no_power(self) -> ZoneStimulation:
+        if self.target_power_mw is not None:
+            raise ValueError(
+                "target_power_mw: the board switches the laser on and off (TTL) and cannot "
+                "change its power per zone; set the power at the laser driver and use one "
+                "stimulation.target_power_mw"
             )
         return self
 
@@ -201,6 +327,26 @@ class Stimulation(_Model):
     power_calibration: str | None = Field(
         None, description="Laser power calibration file (beside the protocol or in calibration/)."
     )
+    zones: dict[ZoneName, ZoneStimulation] = Field(
+        default_factory=dict,
+        description="Per-zone pulse trains, e.g. {inner: {frequency_hz: 40}}: when the light "
+        "comes on in that zone the board is reconfigured (gate closed) and the configuration "
+        "it acknowledged is recorded (`laser_config` event). Zones not listed use the "
+        "settings above.",
+    )
+
+    def for_zone(self, name: str) -> Stimulation:
+        """The stimulation in zone ``name`` (this one when the zone has no override)."""
+        override = self.zones.get(name)
+        if override is None:
+            return self
+        data = self.model_dump()
+        data["zones"] = {}
+        for key in ("frequency_hz", "pulse_width_ms"):
+            value = getattr(override, key)
+            if value is not None:
+                data[key] = value
+        return Stimulation.model_validate(data)
 
     @property
     def period_ms(self) -> float:
@@ -233,7 +379,22 @@ class Stimulation(_Model):
                 )
             if self.ramp_down_ms > 0:
                 raise ValueError("ramp_down_ms: a ramp-down is only used with continuous light")
+        elif self.zones:
+            raise ValueError("zones: per-zone trains need mode pulse_train")
+        for name in self.zones:
+            try:
+                self.for_zone(name)
+            except ValueError as err:
+                raise ValueError(f"zones.{name}: {_first_error(err)}") from None
         return self
+
+
+def _first_error(err: ValueError) -> str:
+    errors = getattr(err, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return str(first.get("msg", err)).removeprefix("Value error, ")
+    return str(err)
 
 
 class Decision(_Model):
@@ -333,18 +494,43 @@ class Tracking(_Model):
         return self
 
 
+#: Video codecs the recorder can write (rig.session.video.CODECS; a test keeps them equal).
+VIDEO_CODECS = ("MJPG", "FFV1", "H264", "MP4V")
+
+
 class Recording(_Model):
     """What is saved besides frames.csv and events.csv."""
 
     save_video: bool = Field(False, description="Save the raw video next to the record.")
-    codec: Annotated[str, Field(min_length=4, max_length=4)] = Field(
-        "MJPG", description="FourCC of the saved video (e.g. MJPG, mp4v)."
+    codec: str = Field(
+        "MJPG",
+        description="Codec of the saved video: MJPG (video.avi, default), FFV1 (video.mkv, "
+        "lossless, for re-scoring), H264 (video.mp4, near-lossless), MP4V (video.mp4).",
     )
     output_dir: str = Field(
         "sessions/{date}_{time}_{animal}_{protocol}",
         description="Session folder pattern; fields {date} {time} {animal} {protocol}. "
         "An existing folder is never reused.",
     )
+
+    @field_validator("codec")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        if value.upper() not in VIDEO_CODECS:
+            raise ValueError(f"must be one of {', '.join(VIDEO_CODECS)}, got {value!r}")
+        return value.upper()
+
+    @field_validator("output_dir")
+    @classmethod
+    def _relative_folder(cls, value: str) -> str:
+        parts = value.replace("\\", "/").split("/")
+        if not value.strip() or all(part in ("", ".") for part in parts):
+            raise ValueError(
+                f"must name a folder inside --out (e.g. sessions/{{date}}_{{time}}_{{animal}}), got {value!r}"
+            )
+        if value.startswith(("/", "\\")) or ".." in parts or (len(value) > 1 and value[1] == ":"):
+            raise ValueError(f"must be a relative path inside --out without '..', got {value!r}")
+        return value
 
 
 class Protocol(_Model):
@@ -370,6 +556,29 @@ class Protocol(_Model):
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
             raise ValueError(f"phases: phase names must be unique, repeated: {', '.join(duplicated)}")
+        frame_s = 1.0 / self.tracking.camera_fps
+        for index, phase in enumerate(self.phases):
+            if phase.duration_s < frame_s:
+                raise ValueError(
+                    f"phases[{index}].duration_s: {phase.duration_s:g} s is shorter than one "
+                    f"camera frame ({frame_s:.4g} s at tracking.camera_fps "
+                    f"{self.tracking.camera_fps:g})"
+                )
+        zone_names = (
+            {z.name for z in self.arena.zones} if self.arena.zones is not None else {"left", "right"}
+        )
+        for name in self.stimulation.zones:
+            if name not in zone_names:
+                raise ValueError(
+                    f"stimulation.zones: no zone named {name!r} in the arena "
+                    f"(zones: {', '.join(sorted(zone_names))})"
+                )
+            duty = self.stimulation.for_zone(name).duty_cycle
+            if duty > self.safety.max_duty_cycle + 1e-9:
+                raise ValueError(
+                    f"stimulation.zones.{name}: duty cycle {duty:.0%} exceeds "
+                    f"safety.max_duty_cycle {self.safety.max_duty_cycle:.0%}"
+                )
         if self.stimulation.duty_cycle > self.safety.max_duty_cycle + 1e-9:
             raise ValueError(
                 f"stimulation: duty cycle {self.stimulation.duty_cycle:.0%} exceeds "

@@ -20,6 +20,7 @@ import difflib
 import inspect
 import os
 import re
+import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,11 @@ from rig.errors import CalibrationError, ProtocolError, RigError
 
 Loc = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
+
+#: Protocol, calibration and rig files are small; anything larger is a mistake (or an attack).
+MAX_FILE_BYTES = 1_000_000
+#: Values a document may expand to through its aliases (a protocol has a few hundred).
+MAX_EXPANDED_NODES = 100_000
 
 
 class _Loader(yaml.SafeLoader):
@@ -174,10 +180,25 @@ def read_yaml(path: str | os.PathLike[str], error: ErrorFactory, what: str) -> Y
         raise fail(f"{what} file not found{hint}")
     if path.is_dir():
         raise fail(f"is a folder, not a {what} file")
+    # stat, not open: a FIFO would block an open() for ever, /dev/zero never ends.
     try:
-        raw = path.read_bytes()
+        info = path.stat()
     except OSError as err:
         raise fail(f"cannot read the file: {err.strerror}") from err
+    if not stat.S_ISREG(info.st_mode):
+        raise fail(f"not a regular file (a device, pipe or socket); give a {what} file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise fail(
+            f"the file is {info.st_size / 1e6:.1f} MB; a {what} file is at most "
+            f"{MAX_FILE_BYTES // 1_000_000} MB"
+        )
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as err:
+        raise fail(f"cannot read the file: {err.strerror}") from err
+    if len(raw) > MAX_FILE_BYTES:
+        raise fail(f"the file grew past {MAX_FILE_BYTES // 1_000_000} MB while being read")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -188,6 +209,8 @@ def read_yaml(path: str | os.PathLike[str], error: ErrorFactory, what: str) -> Y
         ) from err
     try:
         root = yaml.compose(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        if root is not None:
+            _check_expansion(root, fail)  # before load(): an alias bomb expands there
         data = yaml.load(text, Loader=_Loader)  # noqa: S506
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
@@ -201,6 +224,8 @@ def read_yaml(path: str | os.PathLike[str], error: ErrorFactory, what: str) -> Y
         ) from err
     except yaml.YAMLError as err:
         raise fail(f"invalid YAML: {err}") from err
+    except RecursionError:
+        raise fail("invalid YAML: nested too deeply") from None
     if root is None or data is None:
         raise fail(f"the file is empty; a {what} file is a list of `key: value` lines")
     if not isinstance(data, dict) or not isinstance(root, yaml.MappingNode):
@@ -213,6 +238,40 @@ def read_yaml(path: str | os.PathLike[str], error: ErrorFactory, what: str) -> Y
     if duplicates:
         raise error([FileIssue(label, line, field_path(loc), why) for loc, line, why in duplicates])
     return doc
+
+
+def _check_expansion(root: yaml.Node, fail: Callable[[str, int | None], RigError]) -> None:
+    """Refuse a document whose aliases expand to more than ``MAX_EXPANDED_NODES`` nodes
+    (a "billion laughs" alias bomb) or refer to themselves. Linear in the composed graph."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            raise fail("an alias refers to itself (recursive YAML is not allowed)",
+                       node.start_mark.line + 1)
+        active.add(key)
+        total = 1
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                total += size(k) + size(v)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                total += size(item)
+        active.discard(key)
+        sizes[key] = total
+        if total > MAX_EXPANDED_NODES:
+            raise fail(
+                f"aliases (*name) expand to more than {MAX_EXPANDED_NODES} values; "
+                "write the values out or use fewer aliases",
+                node.start_mark.line + 1,
+            )
+        return total
+
+    size(root)
 
 
 def _duplicate_keys(node: yaml.Node, loc: Loc) -> list[tuple[Loc, int, str]]:

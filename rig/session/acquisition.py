@@ -4,7 +4,9 @@
   replaces an unread one in the slot (the replaced frame is counted as dropped), so the
   control loop always sees the newest frame and latency cannot grow.
 - Recorded and synthetic sources are paced at their own timestamps times ``speed``
-  (1 = real time, 2 = twice as fast); pacing uses the injected clock. After pacing, the
+  (1 = real time, 2 = twice as fast); pacing uses the injected clock. They never drop a
+  frame: the hand-over waits for the loop, and a source running late (a busy machine)
+  re-bases its schedule instead of bursting to catch up. After pacing, the
   frame's ``captured_ns`` is re-stamped (the moment it "arrives", as from a camera), so
   latency never includes the pacing wait.
 - ``speed=None`` (max) hands frames over with back-pressure: the thread waits until the
@@ -24,6 +26,9 @@ from rig.clock import Clock
 from rig.devices.frames import Frame, FrameSource
 
 log = logging.getLogger(__name__)
+
+#: A paced (speed N) recorded source more than this late re-bases its schedule.
+LATE_REBASE_NS = 250_000_000
 
 
 class LatestFrameSlot:
@@ -67,6 +72,12 @@ class LatestFrameSlot:
             if frame is not None:
                 self._cond.notify_all()
             return frame
+
+    def wait_taken(self, timeout_s: float) -> None:
+        """Wait (bounded) until the frame in the slot has been taken by the control loop."""
+        with self._cond:
+            if self._frame is not None:
+                self._cond.wait_for(lambda: self._frame is None or self._closed, timeout_s)
 
     def close(self, error: BaseException | None = None) -> None:
         """No more frames will come (end of stream, or ``error``)."""
@@ -154,7 +165,20 @@ class AcquisitionThread(threading.Thread):
                     base_ns, base_t_s, self._rebase = self._clock.now_ns(), frame.t_s, False
                 due_ns = base_ns + int((frame.t_s - base_t_s) / speed * 1e9)
                 self._clock.sleep_until_ns(due_ns)
-                self._slot.put(dataclasses.replace(frame, captured_ns=time.perf_counter_ns()))
+                if self._clock.now_ns() - due_ns > LATE_REBASE_NS:
+                    # Behind schedule (a busy machine): slow down instead of bursting to
+                    # catch up. A simulation has no deadline to meet.
+                    base_ns, base_t_s = self._clock.now_ns(), frame.t_s
+                # A recorded source waits for the loop (never drops): it is slow, not lost.
+                if not self._slot.put_wait(
+                    dataclasses.replace(frame, captured_ns=time.perf_counter_ns()),
+                    self._stop_event,
+                ):
+                    break
+                # A simulated camera renders its next frame in this thread, holding the GIL
+                # for most of a millisecond; let the control loop pick this frame up first,
+                # as it would from a real camera whose next frame comes a period later.
+                self._slot.wait_taken(min(0.5 / max(self._source.fps, 1.0) / speed, 0.05))
         except BaseException as err:  # handed to the control loop, which ends the session
             self._slot.close(err)
             return

@@ -13,6 +13,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -20,7 +21,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rig.calibration import PixelMapper
-from rig.devices.board import LaserBoard
+from rig.devices.board import LaserBoard, LaserConfig
+from rig.devices.mock_board import rules_config
 from rig.policy import LaserDecision, PolicyEvent, ZonePolicy
 from rig.protocol.models import Phase, Protocol as ProtocolModel, Safety
 from rig.zones import ZoneId, ZoneMap
@@ -84,6 +86,10 @@ class StepResult:
     laser_on: bool
     latency_ns: int
     extra_events: tuple[PolicyEvent, ...] = ()
+    #: Time spent in the tracker (part of ``latency_ns``), for the engine benchmark.
+    track_ns: int = 0
+    #: Time from capture to the start of processing (hand-over from the acquisition thread).
+    wait_ns: int = 0
 
 
 class ControlLoop:
@@ -97,6 +103,8 @@ class ControlLoop:
         policy: ZonePolicy,
         board: LaserBoard,
         safety: Safety,
+        zone_configs: Mapping[ZoneId, LaserConfig] | None = None,
+        base_config: LaserConfig | None = None,
     ) -> None:
         self.tracker = tracker
         self.mapper = mapper
@@ -112,9 +120,17 @@ class ControlLoop:
         self._last_t_s: float | None = None
         self.total_on_s = 0.0
         self.gate_commands = 0
+        #: Per-zone trains (protocol ``stimulation.zones``); the board is reconfigured,
+        #: gate closed, before the light comes on in a zone whose train differs.
+        self._zone_configs = dict(zone_configs or {})
+        self._base_config = base_config
+        self.board_config = base_config
+        self.reconfigurations = 0
 
     def process(self, image: NDArray[np.uint8], captured_ns: int, t_s: float) -> StepResult:
+        start_ns = time.perf_counter_ns()
         track = self.tracker.track(image)
+        track_ns = time.perf_counter_ns() - start_ns
         x_cm: float | None
         y_cm: float | None
         if track.found:
@@ -152,6 +168,18 @@ class ControlLoop:
                     ),
                 )
 
+        keep_on_since = False
+        if want_on and self._zone_configs and self._base_config is not None:
+            lit = self.policy.lit_zone
+            target = self._zone_configs.get(lit, self._base_config) if lit else self._base_config
+            if target != self.board_config:
+                was_open = self.gate_open
+                extra = extra + (self._reconfigure(target, lit, t_s),)
+                # The gate closed only to change trains: the light's continuous on-time
+                # keeps counting from when it came on (the firmware's cap restarts with
+                # the re-opened gate, so this account and the policy's must not).
+                keep_on_since = was_open
+
         if want_on != self.gate_open:
             with self.gate_lock:
                 if want_on and self.emergency:
@@ -160,10 +188,42 @@ class ControlLoop:
                     self.board.set_gate(want_on)
                     self.gate_commands += 1
                     self.gate_open = want_on
-                    if want_on:
+                    if want_on and not keep_on_since:
                         self._on_since_s = t_s
         latency_ns = time.perf_counter_ns() - captured_ns
-        return StepResult(track, x_cm, y_cm, zone, decision, self.gate_open, latency_ns, extra)
+        return StepResult(
+            track, x_cm, y_cm, zone, decision, self.gate_open, latency_ns, extra,
+            track_ns, start_ns - captured_ns,
+        )
+
+    def _reconfigure(self, config: LaserConfig, zone: ZoneId | None, t_s: float) -> PolicyEvent:
+        """Close the gate, send the zone's train (the board acknowledges or raises), record.
+
+        ``configure`` returns only once the board acknowledged the configuration (the
+        optorig firmware's CONFIG ack; the mock's emulation of it) and raises otherwise, so
+        the recorded event says what the board accepted, in the units it runs at.
+        """
+        with self.gate_lock:
+            if self.gate_open:
+                self.board.set_gate(False)
+                self.gate_commands += 1
+                self.gate_open = False
+            self.board.configure(config)
+        self.board_config = config
+        self.reconfigurations += 1
+        rules = rules_config(config)
+        return PolicyEvent(
+            "laser_config",
+            {
+                "zone": zone.value if zone is not None else "",
+                "mode": config.mode,
+                "frequency_hz": config.frequency_hz,
+                "pulse_width_ms": config.pulse_width_ms,
+                "period_us": rules.period_us,
+                "width_us": rules.width_us,
+                "acknowledged": True,
+            },
+        )
 
     def emergency_off(self) -> None:
         """Close the gate now from any thread; the loop will not open it again."""

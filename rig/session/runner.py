@@ -55,6 +55,7 @@ from rig.session.control import ControlLoop, PhasePlan, TrackerLike, plan_phases
 from rig.session.observer import SessionObserver
 from rig.session.sides import SideChoice, assign_side
 from rig.session.status import ArmingProgress, EndReason, FrameUpdate, RunnerStatus, RunState
+from rig.session.video import DEFAULT_QUEUE_BYTES
 from rig.session.writer import (
     EventRow,
     FrameRow,
@@ -68,6 +69,7 @@ from rig.zones import ZoneId, ZoneMap
 
 if TYPE_CHECKING:
     from rig.protocol.load import LoadedProtocol
+    from rig.protocol.models import Stimulation
 
 log = logging.getLogger(__name__)
 _record_log = logging.getLogger("optorig.session_record")
@@ -76,6 +78,9 @@ _record_log.setLevel(logging.INFO)
 
 #: A median background is accepted when the animal stands out in this share of its samples.
 BACKGROUND_MIN_VISIBLE = 0.8
+#: How often the loop wakes while waiting for a non-live source (to see a stop or a
+#: writer fault); a non-live source has no timeout.
+_NON_LIVE_POLL_S = 0.25
 #: At most this many sampling windows (of ``tracking.background.duration_s``) before going on.
 BACKGROUND_MAX_WINDOWS = 6
 
@@ -130,6 +135,7 @@ class SessionRunner:
         camera_timeout_s: float = 2.0,
         tracker_factory: TrackerFactory | None = None,
         source_info: dict[str, object] | None = None,
+        video_queue_bytes: int = DEFAULT_QUEUE_BYTES,
         latency_test: LatencyTestSettings | None = None,
     ) -> None:
         if not animal_id or not animal_id.strip():
@@ -156,6 +162,7 @@ class SessionRunner:
         self.camera_timeout_s = camera_timeout_s
         self._tracker_factory = tracker_factory or default_tracker_factory
         self._source_info = source_info
+        self._video_queue_bytes = video_queue_bytes
         self._latency_test = latency_test
         self._latency_probe: LatencyProbe | None = None
         self._latency_roi_in_arena = False
@@ -187,6 +194,7 @@ class SessionRunner:
         self._state = RunState.IDLE
         self._phase_index = -1
         self._session_t_s = 0.0
+        self._end_t_s: float | None = None
         self._frames = 0
         self._last_frame_index: int | None = None
         self._zone = ZoneId.LOST
@@ -333,20 +341,19 @@ class SessionRunner:
             log.error("session ended: %s", self._fault)
         return reason
 
+    def _laser_config(self, stimulation: Stimulation) -> LaserConfig:
+        return LaserConfig(
+            mode=stimulation.mode,
+            frequency_hz=stimulation.frequency_hz,
+            pulse_width_ms=stimulation.pulse_width_ms,
+            ramp_down_ms=stimulation.ramp_down_ms,
+            max_on_s=self._protocol.safety.max_continuous_on_s,
+        )
+
     def _run_inner(self) -> EndReason:
         protocol = self._protocol
-        self._board.open()
-        self._board_connected = True
-        stimulation = protocol.stimulation
-        self._board.configure(
-            LaserConfig(
-                mode=stimulation.mode,
-                frequency_hz=stimulation.frequency_hz,
-                pulse_width_ms=stimulation.pulse_width_ms,
-                ramp_down_ms=stimulation.ramp_down_ms,
-                max_on_s=protocol.safety.max_continuous_on_s,
-            )
-        )
+        # The source first: a video that cannot be opened, or frames of the wrong size,
+        # must not cost a board reset (an Arduino resets when its port opens).
         self._source.open()
         _refuse_automatic_exposure(self._source)
         frame_size = tuple(self._source.frame_size)
@@ -357,6 +364,11 @@ class SessionRunner:
                 f"{camera.width_px}x{camera.height_px} px but the source {self._source.name} "
                 f"delivers {frame_size[0]}x{frame_size[1]} px"
             )
+        self._board.open()
+        self._board_connected = True
+        stimulation = protocol.stimulation
+        self._base_config = self._laser_config(stimulation)
+        self._board.configure(self._base_config)
         if self._latency_test is not None:
             sync_output(self._board)  # refuses a board without the SYNC command, early
             try:
@@ -374,9 +386,20 @@ class SessionRunner:
         tracker = self._tracker_factory(self._loaded, (int(frame_size[0]), int(frame_size[1])))
         if not self._arm(tracker):
             return self._emergency_reason if self._emergency.is_set() else EndReason.STOPPED_BY_USER
-        self._policy = ZonePolicy(protocol.decision, protocol.safety, self.side.side)
+        stimulated_zones = protocol.arena.stimulated_zones
+        self._policy = ZonePolicy(
+            protocol.decision,
+            protocol.safety,
+            self.side.side,
+            None if stimulated_zones is None else frozenset(stimulated_zones),
+        )
+        zone_configs = {
+            ZoneId(name): self._laser_config(stimulation.for_zone(name))
+            for name in stimulation.zones
+        }
         self._control = ControlLoop(
-            tracker, self.mapper, self.zones, self._policy, self._board, protocol.safety
+            tracker, self.mapper, self.zones, self._policy, self._board, protocol.safety,
+            zone_configs, self._base_config,
         )
         if self._emergency.is_set():
             self._control.emergency_off()
@@ -404,6 +427,14 @@ class SessionRunner:
 
     # ------------------------------------------------------------------ record
     def _create_record(self) -> None:
+        """Create the session folder and its first files. A full disk or an unwritable
+        folder here is a RecorderFault (exit 5), not an unexplained error."""
+        try:
+            self._create_record_files()
+        except OSError as err:
+            raise RecorderFault(f"cannot create the session record: {err}") from err
+
+    def _create_record_files(self) -> None:
         loaded = self._loaded
         protocol = self._protocol
         now = dt.datetime.now().astimezone()
@@ -421,7 +452,7 @@ class SessionRunner:
         power_path = getattr(loaded, "power_calibration_path", None)
         if power_path is not None:
             (session_dir / "power_calibration.yaml").write_bytes(Path(power_path).read_bytes())
-        handler = logging.FileHandler(session_dir / "session.log", encoding="utf-8")
+        handler = _QuietFileHandler(session_dir / "session.log", encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.setLevel(logging.INFO)  # lifecycle lines come through _record_log at INFO
         logging.getLogger("rig").addHandler(handler)
@@ -436,6 +467,7 @@ class SessionRunner:
             save_video=protocol.recording.save_video,
             codec=protocol.recording.codec,
             fps=float(self._source.fps),
+            video_queue_bytes=self._video_queue_bytes,
         )
         self._writer.start()
         self._lifecycle(
@@ -686,6 +718,7 @@ class SessionRunner:
         self._arming = None
         self._set_state(RunState.RUNNING)
         t0_s: float | None = None
+        live = bool(self._source.is_live)
         reported_dropped = 0
         observers_frame = bool(self._observers)
         while True:
@@ -693,23 +726,19 @@ class SessionRunner:
                 return self._emergency_reason
             if self._stop.is_set():
                 return EndReason.STOPPED_BY_USER
-            frame = slot.take(self.camera_timeout_s)
+            # The camera timeout is a wall-time bound for live cameras only: a recorded or
+            # synthetic source on a busy machine is slow, not lost (it never drops frames).
+            frame = slot.take(self.camera_timeout_s if live else _NON_LIVE_POLL_S)
             if frame is None:
                 if slot.error is not None:
                     raise slot.error
+                if writer.error is not None:
+                    writer.raise_if_failed()
                 if slot.closed:
-                    if self._source.is_live:
+                    if live:
                         raise CameraLost(f"{self._source.name}: the camera stream ended")
-                    self._event("source_ended", {"t_s": round(self._session_t_s, 4)})
-                    if self._session_t_s < self.total_duration_s - 1.0:
-                        log.warning(
-                            "source %s ended at %.1f s, before the protocol's %.1f s",
-                            self._source.name,
-                            self._session_t_s,
-                            self.total_duration_s,
-                        )
-                    return EndReason.COMPLETED
-                if self._stop.is_set() or (self._acquisition.paused):
+                    return self._source_ended()
+                if not live or self._stop.is_set() or self._acquisition.paused:
                     continue
                 raise CameraLost(
                     f"{self._source.name}: no frame for {self.camera_timeout_s:g} s"
@@ -718,14 +747,15 @@ class SessionRunner:
                 t0_s = frame.t_s
             t_s = frame.t_s - t0_s
             media_ns = self._advance_media(frame.t_s)
+            if t_s >= self.total_duration_s:
+                self._end_t_s = t_s
+                return EndReason.COMPLETED
             # phase boundaries (by the frame's own time)
             while (
                 self._phase_index + 1 < len(self.phases)
                 and t_s >= self.phases[self._phase_index + 1].start_s
             ):
-                self._next_phase(policy, writer)
-            if t_s >= self.total_duration_s:
-                return EndReason.COMPLETED
+                self._next_phase(policy, writer, t_s)
             result = control.process(frame.image, frame.captured_ns, t_s)
             latency_ms = result.latency_ns / 1e6
             with self._lock:
@@ -763,7 +793,7 @@ class SessionRunner:
                     cam_t_s=frame.cam_t_s,
                 )
             )
-            writer.write_image(frame.image)
+            writer.write_image(frame.image, t_s)  # never blocks; may drop (counted)
             for event in result.decision.events + result.extra_events:
                 self._event(event.kind, event.detail)
             probe = self._latency_probe
@@ -794,6 +824,8 @@ class SessionRunner:
                 phase_index=phase.index,
                 laser_on=result.laser_on,
                 latency_ms=latency_ms,
+                track_ms=result.track_ns / 1e6,
+                wait_ms=result.wait_ns / 1e6,
             )
             self._latest = update
             if observers_frame or self._observers:
@@ -813,9 +845,39 @@ class SessionRunner:
         self._media_clock.sleep_until_ns(t_ns)
         return self._media_clock.now_ns()
 
-    def _next_phase(self, policy: ZonePolicy, writer: SessionWriter) -> None:
+    def _source_ended(self) -> EndReason:
+        """A recorded/synthetic source ran out: completed only when its last frame covers
+        the protocol's end (within one frame interval), otherwise SOURCE_ENDED."""
+        fps = float(self._source.fps) or 30.0
+        last_t_s = self._session_t_s if self._frames else 0.0
+        covered_s = last_t_s + 1.0 / fps if self._frames else 0.0
+        self._end_t_s = last_t_s
+        missing = [
+            {"phase": p.name, "missing_s": round(p.end_s - max(p.start_s, covered_s), 3),
+             "planned_s": round(p.duration_s, 3)}
+            for p in self.phases
+            if p.end_s > covered_s + 0.5 / fps
+        ]
+        self._event(
+            "source_ended",
+            {"t_s": round(last_t_s, 4), "planned_s": round(self.total_duration_s, 4),
+             "missing": missing},
+        )
+        if not missing:
+            return EndReason.COMPLETED
+        self._fault = (
+            f"the source {self._source.name} ended at {covered_s:.1f} s of the protocol's "
+            f"{self.total_duration_s:.1f} s; missing: "
+            + ", ".join(f"{m['phase']} {m['missing_s']:.1f} of {m['planned_s']:.1f} s" for m in missing)
+        )
+        log.warning("INCOMPLETE: %s", self._fault)
+        return EndReason.SOURCE_ENDED
+
+    def _next_phase(self, policy: ZonePolicy, writer: SessionWriter, t_s: float) -> None:
+        """Start the next phase at the session time ``t_s`` of the frame that crossed its
+        planned start (events carry actual times, not planned ones)."""
         if self._phase_index >= 0:
-            self._end_phase(self.phases[self._phase_index].end_s)
+            self._end_phase(t_s)
         with self._lock:
             self._phase_index += 1
         plan = self.phases[self._phase_index]
@@ -824,8 +886,13 @@ class SessionRunner:
             self._stim_side = policy.stim_side
         self._event(
             "phase_start",
-            {"phase": plan.name, "mode": plan.phase.mode, "stim_side": policy.stim_side},
-            t_s=plan.start_s,
+            {
+                "phase": plan.name,
+                "mode": plan.phase.mode,
+                "stim_side": policy.stim_side,
+                "planned_start_s": round(plan.start_s, 4),
+            },
+            t_s=t_s,
         )
         writer.sync()
         self._lifecycle(
@@ -873,7 +940,9 @@ class SessionRunner:
     def _event(self, kind: str, detail: dict[str, object], t_s: float | None = None) -> None:
         when = self._session_t_s if t_s is None else t_s
         writer = self._writer
-        if writer is not None:
+        # A failed writer (disk full, folder gone) takes no more rows; during the teardown
+        # the events still reach the observers (the GUI) instead of raising again.
+        if writer is not None and not (self._state is RunState.STOPPING and writer.error is not None):
             writer.write_event(EventRow(when, self._last_frame_index, kind, dict(detail)))
         if self._observers:
             self._notify("on_event", kind, when, dict(detail))
@@ -921,18 +990,16 @@ class SessionRunner:
             acquisition.join(timeout=5.0)
             if acquisition.is_alive():
                 log.error("acquisition thread did not stop within 5 s")
-        # 3. Final events and the record.
-        try:
-            self._final_events(end)
-        except BaseException:
-            log.exception("could not record the final events")
+        # 3. Final events and the record (as far as the disk allows: a full disk or a
+        # deleted folder is reported in one line, never as a traceback).
+        self._guarded("record the final events", lambda: self._final_events(end))
         writer = self._writer
         if writer is not None:
             try:
                 writer.close()
             except RecorderFault as err:
                 log.error("%s", err)
-                if end.is_success:
+                if not end.is_fault:
                     end = EndReason.RECORDER_FAULT
                     self._fault = str(err)
                     with self._lock:
@@ -940,14 +1007,9 @@ class SessionRunner:
             except BaseException:
                 log.exception("closing the writer failed")
         if self._session_dir is not None:
-            try:
-                self._write_end_header(end)
-            except BaseException:
-                log.exception("could not write session.json at the end")
-            try:
-                self._write_summary(end)
-            except BaseException:
-                log.exception("could not write summary.json")
+            final = end
+            self._guarded("write session.json at the end", lambda: self._write_end_header(final))
+            self._guarded("write summary.json", lambda: self._write_summary(final))
         # 4. Devices.
         if self._latency_probe is not None:
             try:
@@ -976,10 +1038,20 @@ class SessionRunner:
         self._set_state(RunState.FINISHED)
         self._notify("on_finished", self.status)
 
+    def _guarded(self, what: str, step: Callable[[], None]) -> None:
+        """One teardown step; its failure never skips the next. A failing medium (OSError,
+        RigError) is one log line; anything else is a bug and keeps its traceback."""
+        try:
+            step()
+        except (OSError, RigError) as err:
+            log.error("could not %s: %s", what, err)
+        except BaseException:
+            log.exception("could not %s", what)
+
     def _final_events(self, end: EndReason) -> None:
         if self._writer is None:
             return
-        reason = "stop" if end.is_success or end is EndReason.EMERGENCY_STOP else "fault"
+        reason = "fault" if end.is_fault and end is not EndReason.EMERGENCY_STOP else "stop"
         if end is EndReason.COMPLETED:
             reason = "phase_end"
         if end is EndReason.SAFETY_LIMIT:
@@ -994,13 +1066,17 @@ class SessionRunner:
         if self._latency_probe is not None:
             for outcome in self._latency_probe.flush():
                 self._event(outcome.kind, outcome.detail)
-        if self._fault is not None and end is not EndReason.STOPPED_BY_USER:
+        if self._fault is not None and end.is_fault:
             error = self._fault.split(":", 1)[0]
             self._event("fault", {"error": error, "message": self._fault})
+        # Actual times: the frame that reached the end (completed) or the last processed
+        # frame; phase_end and session_end share it, so phase_end is never after session_end.
+        end_t_s = self._end_t_s if self._end_t_s is not None else self._session_t_s
         if self._phase_index >= 0:
-            plan = self.phases[self._phase_index]
-            self._end_phase(plan.end_s if end is EndReason.COMPLETED else self._session_t_s)
-        self._event("session_end", {"reason": end.value, "frames": self._frames})
+            self._end_phase(end_t_s)
+        self._event(
+            "session_end", {"reason": end.value, "frames": self._frames}, t_s=end_t_s
+        )
 
     def _write_end_header(self, end: EndReason) -> None:
         assert self._session_dir is not None
@@ -1014,6 +1090,17 @@ class SessionRunner:
         if camera is not None and isinstance(header.get("source"), dict):
             header["source"] = {**header["source"], "camera_at_end": camera}
         header["total_laser_on_s"] = round(self._policy.total_on_s, 6) if self._policy else 0.0
+        header["planned_duration_s"] = round(self.total_duration_s, 6)
+        video = self._writer.video_stats() if self._writer is not None else None
+        if video is not None:
+            header["video"] = {
+                "file": video.file,
+                "codec": video.codec,
+                "frames_offered": video.frames_offered,
+                "frames_written": video.frames_written,
+                "frames_dropped": video.frames_dropped,
+                "failed": video.failed,
+            }
         write_json_atomic(self._session_dir / "session.json", header)
 
     def _write_summary(self, end: EndReason) -> None:
@@ -1054,6 +1141,26 @@ def _refuse_automatic_exposure(source: FrameSource) -> None:
                 "applied; a session needs a fixed exposure and gain (switch auto off in the "
                 "camera or its driver)"
             )
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """session.log: on a full disk, stop logging to the file instead of printing a
+    "--- Logging error ---" traceback for every line."""
+
+    failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        self.failed = True
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            self.failed = True
 
 
 def frame_with_time(frame: Frame, captured_ns: int) -> Frame:

@@ -31,6 +31,8 @@ class EndReason(enum.Enum):
     CAMERA_LOST = "camera_lost"
     BOARD_LOST = "board_lost"
     SAFETY_LIMIT = "safety_limit"
+    #: A recorded or synthetic source ran out before the protocol's planned end.
+    SOURCE_ENDED = "source_ended"
     RECORDER_FAULT = "recorder_fault"
     ERROR = "error"
     #: The operator closed the GUI window mid-session (laser off at once, record completed).
@@ -40,6 +42,12 @@ class EndReason(enum.Enum):
     def is_success(self) -> bool:
         """True for an end the operator intended (completed, stopped, window closed)."""
         return self in (EndReason.COMPLETED, EndReason.STOPPED_BY_USER, EndReason.CLOSED_BY_USER)
+
+    @property
+    def is_fault(self) -> bool:
+        """True for an end caused by a failure (not by the protocol, the operator or the
+        source running out)."""
+        return not self.is_success and self is not EndReason.SOURCE_ENDED
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +83,9 @@ class FrameUpdate:
     phase_index: int
     laser_on: bool
     latency_ms: float
+    #: Of ``latency_ms``: time in the tracker, and waiting between capture and processing.
+    track_ms: float = 0.0
+    wait_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

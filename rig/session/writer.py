@@ -6,6 +6,15 @@ the file within one batch (a killed process leaves CSVs readable up to the last 
 row); ``sync()`` requests an ``os.fsync`` (phase boundaries). If the queue is full (the disk
 cannot keep up) or a write fails, the next ``write_*`` raises ``RecorderFault``: the runner
 then stops the session with the laser off rather than lose rows silently.
+
+Integrity: at every flush, and at least every ``INTEGRITY_CHECK_S`` while idle, the writer
+checks that the session folder is still the one it created (same device and inode) and
+that frames.csv is still linked; a deleted or replaced folder is a ``RecorderFault``
+within a second, not a session that "records" into nowhere. A full disk (ENOSPC) at any
+moment is a ``RecorderFault`` too; the writer logs it in one line (no traceback).
+
+Video goes to ``rig.session.video.VideoRecorder`` (PyAV, own thread, bounded in bytes);
+its frames may be dropped, rows never are.
 """
 
 from __future__ import annotations
@@ -26,6 +35,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rig.errors import ConfigError, RecorderFault
+from rig.session.video import DEFAULT_QUEUE_BYTES, VideoRecorder, VideoStats
+
+#: Longest time between two checks that the session folder is still there (s).
+INTEGRITY_CHECK_S = 0.5
 
 log = logging.getLogger(__name__)
 
@@ -189,50 +202,68 @@ class SessionWriter:
         save_video: bool = False,
         codec: str = "MJPG",
         fps: float = 30.0,
+        video_queue_bytes: int = DEFAULT_QUEUE_BYTES,
     ) -> None:
         self.session_dir = session_dir
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=queue_size)
         self._block = block_when_full
-        self._save_video = save_video
-        self._codec = codec
-        self._fps = fps
+        self._video: VideoRecorder | None = (
+            VideoRecorder(session_dir / "video", codec, fps, max_queue_bytes=video_queue_bytes)
+            if save_video
+            else None
+        )
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._frames_file: IO[str] | None = None
         self._events_file: IO[str] | None = None
-        self._video: Any = None
+        self._identity: tuple[int, int] | None = None
         self.rows_written = 0
         self.events_written = 0
 
     # --- producer side (control thread) ------------------------------------------
     def start(self) -> None:
-        """Create the CSVs with their header rows and start the writer thread."""
-        self._frames_file = open(  # noqa: SIM115 - closed by the writer thread
-            self.session_dir / "frames.csv", "x", encoding="utf-8", newline=""
-        )
-        self._events_file = open(  # noqa: SIM115
-            self.session_dir / "events.csv", "x", encoding="utf-8", newline=""
-        )
-        self._frames_file.write(",".join(FRAME_COLUMNS) + "\n")
-        self._events_file.write(",".join(EVENT_COLUMNS) + "\n")
-        self._frames_file.flush()
-        self._events_file.flush()
+        """Create the CSVs with their header rows and start the writer thread.
+
+        Raises RecorderFault (not OSError) when the disk is full or the folder unusable."""
+        try:
+            stat = os.stat(self.session_dir)
+            self._identity = (stat.st_dev, stat.st_ino)
+            self._frames_file = open(  # noqa: SIM115 - closed by the writer thread
+                self.session_dir / "frames.csv", "x", encoding="utf-8", newline=""
+            )
+            self._events_file = open(  # noqa: SIM115
+                self.session_dir / "events.csv", "x", encoding="utf-8", newline=""
+            )
+            self._frames_file.write(",".join(FRAME_COLUMNS) + "\n")
+            self._events_file.write(",".join(EVENT_COLUMNS) + "\n")
+            self._frames_file.flush()
+            self._events_file.flush()
+        except OSError as err:
+            self._close_files()
+            raise RecorderFault(f"{self.session_dir}: cannot create the record: {err}") from err
+        if self._video is not None:
+            self._video.start()
         self._thread = threading.Thread(target=self._run, name="rig-writer", daemon=True)
         self._thread.start()
 
-    def _put(self, item: tuple[str, Any]) -> None:
+    def raise_if_failed(self) -> None:
+        """Raise RecorderFault if the writer thread has failed (control thread)."""
         if self._error is not None:
             raise RecorderFault(f"{self.session_dir}: recording failed: {self._error}")
+
+    def _put(self, item: tuple[str, Any]) -> None:
+        self.raise_if_failed()
         if self._thread is None or not self._thread.is_alive():
             raise RecorderFault(f"{self.session_dir}: the writer is not running")
         try:
             if self._block:
                 while True:
                     try:
-                        self._queue.put(item, timeout=1.0)
+                        self._queue.put(item, timeout=INTEGRITY_CHECK_S)
                         return
                     except queue.Full:
-                        if self._error is not None or not self._thread.is_alive():
+                        self.raise_if_failed()
+                        if not self._thread.is_alive():
                             raise
             else:
                 self._queue.put_nowait(item)
@@ -248,9 +279,18 @@ class SessionWriter:
     def write_event(self, row: EventRow) -> None:
         self._put(("e", row))
 
-    def write_image(self, image: NDArray[np.uint8]) -> None:
-        if self._save_video:
-            self._put(("v", image))
+    def write_image(self, image: NDArray[np.uint8], t_s: float = 0.0) -> bool:
+        """Offer a frame to the video encoder (never blocks); False if it was dropped."""
+        if self._video is None:
+            return False
+        return self._video.offer(image, t_s)
+
+    @property
+    def video_dropped(self) -> int:
+        return self._video.dropped if self._video is not None else 0
+
+    def video_stats(self) -> VideoStats | None:
+        return self._video.stats() if self._video is not None else None
 
     def sync(self) -> None:
         """Ask for an fsync of the CSVs (phase boundaries)."""
@@ -272,15 +312,34 @@ class SessionWriter:
             if thread.is_alive():
                 self._error = self._error or RecorderFault("writer did not finish in time")
         self._close_files()
-        if self._error is not None:
-            raise RecorderFault(f"{self.session_dir}: recording failed: {self._error}")
+        if self._video is not None:
+            self._video.close()
+        self.raise_if_failed()
 
     # --- writer thread -------------------------------------------------------------
+    def _check_integrity(self) -> None:
+        """The folder we created is still there (same device and inode), frames.csv too."""
+        assert self._identity is not None and self._frames_file is not None
+        try:
+            stat = os.stat(self.session_dir)
+        except FileNotFoundError:
+            raise RecorderFault(f"{self.session_dir}: the session folder was deleted") from None
+        if (stat.st_dev, stat.st_ino) != self._identity:
+            raise RecorderFault(
+                f"{self.session_dir}: the session folder was replaced by another folder"
+            )
+        if os.fstat(self._frames_file.fileno()).st_nlink == 0:
+            raise RecorderFault(f"{self.session_dir}: frames.csv was deleted")
+
     def _run(self) -> None:
         try:
             running = True
             while running:
-                batch = [self._queue.get()]
+                try:
+                    batch = [self._queue.get(timeout=INTEGRITY_CHECK_S)]
+                except queue.Empty:
+                    self._check_integrity()
+                    continue
                 while len(batch) < 2000:
                     try:
                         batch.append(self._queue.get_nowait())
@@ -294,8 +353,6 @@ class SessionWriter:
                         frames_out.append(format_frame_row(payload))
                     elif kind == "e":
                         events_out.append(format_event_row(payload))
-                    elif kind == "v":
-                        self._write_video(payload)
                     elif kind == "s":
                         do_sync = True
                     elif kind == "q":
@@ -310,38 +367,28 @@ class SessionWriter:
                     self._events_file.write("".join(events_out))
                     self._events_file.flush()
                     self.events_written += len(events_out)
+                self._check_integrity()
                 if do_sync:
                     os.fsync(self._frames_file.fileno())
                     os.fsync(self._events_file.fileno())
+        except (OSError, RecorderFault) as err:
+            # An expected failure of the medium (disk full, folder deleted): one line.
+            log.error("session writer stopped: %s", err)
+            self._error = err
         except BaseException as err:
             log.error("session writer failed: %s", err, exc_info=True)
             self._error = err
 
-    def _write_video(self, image: NDArray[np.uint8]) -> None:
-        import cv2
-
-        if self._video is None:
-            height, width = image.shape[:2]
-            path = self.session_dir / "video.avi"
-            fourcc = cv2.VideoWriter.fourcc(*self._codec)
-            self._video = cv2.VideoWriter(str(path), fourcc, self._fps, (width, height), True)
-            if not self._video.isOpened():
-                raise RecorderFault(f"{path}: cannot open a {self._codec} video writer")
-        bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
-        self._video.write(bgr)
-
     def _close_files(self) -> None:
         for handle in (self._frames_file, self._events_file):
-            if handle is not None and not handle.closed:
-                try:
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                except OSError as err:
-                    self._error = self._error or err
-                finally:
-                    handle.close()
-        if self._video is not None:
+            if handle is None or handle.closed:
+                continue
             try:
-                self._video.release()
-            finally:
-                self._video = None
+                handle.flush()
+                os.fsync(handle.fileno())
+            except OSError as err:
+                self._error = self._error or err
+            try:
+                handle.close()
+            except OSError as err:  # close() flushes again; on a full disk that fails too
+                self._error = self._error or err

@@ -32,9 +32,10 @@ def test_rig_report_corrupt_frames_names_line(tmp_path: Path, capsys: pytest.Cap
     d = write_fake_session(tmp_path / "s", [{"t_s": 0.0, "x_cm": 5.0, "phase": "p"},
                                             {"t_s": 0.1, "x_cm": 5.0, "phase": "p"}])
     text = (d / "frames.csv").read_text().splitlines(keepends=True)
-    text[1] = text[1].replace(",left,", ",kitchen,")
+    # Named zones (left, centre, inner ...) are valid; a value no zone can be called is not.
+    text[1] = text[1].replace(",left,", ",Kitchen 2,")
     (d / "frames.csv").write_text("".join(text))
     assert main(["report", str(d)]) == 2
     err = capsys.readouterr().err
-    assert "frames.csv: line 2: column zone" in err and "'kitchen'" in err
+    assert "frames.csv: line 2: column zone" in err and "'Kitchen 2'" in err
     assert not (d / "report").exists() and not (d / "summary.json").exists()

@@ -160,7 +160,7 @@ def test_replay_of_a_recorded_video(tmp_path: Path, capsys: pytest.CaptureFixtur
             writer.write(cv2.cvtColor(frame.image, cv2.COLOR_GRAY2BGR))
     writer.release()
     protocol = tmp_path / "p.yaml"
-    protocol.write_text(PROTOCOL.replace("duration_s: 120", "duration_s: 20"))
+    protocol.write_text(PROTOCOL.replace("duration_s: 120", "duration_s: 8"))
     assert main(["replay", str(video), "--protocol", str(protocol), "--out", str(tmp_path / "o")]) == 0
     session_dir = _session_dir(tmp_path / "o")
     header = json.loads((session_dir / "session.json").read_text())
@@ -169,3 +169,18 @@ def test_replay_of_a_recorded_video(tmp_path: Path, capsys: pytest.CaptureFixtur
     rows = _rows(session_dir / "frames.csv")
     assert len(rows) == 8 * 30  # every frame of the file, none dropped at speed max
     assert sum(r["tracked"] == "1" for r in rows) >= 0.95 * len(rows)
+
+
+def test_demo_arenas_runs_one_session_per_arena_linked_by_a_run_id(tmp_path: Path) -> None:
+    """``rig demo --arenas 2``: two chambers under one synthetic camera, one folder each and
+    a run file listing them (fails on the old code: no --arenas)."""
+    import json
+
+    assert main(["demo", "--arenas", "2", "--out", str(tmp_path), "--duration-s", "12"]) == 0
+    (run_file,) = tmp_path.glob("run_*.json")
+    run = json.loads(run_file.read_text())
+    assert [a["arena"] for a in run["arenas"]] == ["A", "B"]
+    for arena in run["arenas"]:
+        assert arena["end_reason"] == "completed"
+        header = json.loads((Path(arena["session_dir"]) / "session.json").read_text())
+        assert header["source"]["run_id"] == run["run_id"]

@@ -63,11 +63,31 @@ def test_paced_acquisition_follows_source_time(manual_clock: ManualClock) -> Non
     stop = threading.Event()
     thread = AcquisitionThread(source, slot, manual_clock, speed=2.0, stop=stop)
     thread.start()
+    taken = [slot.take(5) for _ in range(5)]  # a recorded source waits for the loop
     thread.join(5)
     # 5 frames at 10 fps, twice real time: the last is due 0.2 s after the first
     assert manual_clock.now_ns() == 200_000_000
     assert slot.closed is False or slot.error is None
-    assert slot.delivered == 5
+    assert slot.delivered == 5 and [f.index for f in taken if f is not None] == [0, 1, 2, 3, 4]
+    assert slot.dropped == 0
+
+
+def test_paced_recorded_source_late_is_slowed_not_dropped(manual_clock: ManualClock) -> None:
+    """A paced replay whose loop is slow (busy machine): every frame is handed over, none
+    dropped. The old code put late frames into the slot back to back (dropping them)."""
+    source = ScriptedSource(fps=10.0, n_frames=20)
+    slot = LatestFrameSlot()
+    stop = threading.Event()
+    thread = AcquisitionThread(source, slot, manual_clock, speed=1.0, stop=stop)
+    thread.start()
+    indices = []
+    for _ in range(20):
+        frame = slot.take(5)
+        assert frame is not None
+        indices.append(frame.index)
+        manual_clock.advance_s(0.5)  # the loop takes 5 frame intervals per frame
+    thread.join(5)
+    assert indices == list(range(20)) and slot.dropped == 0
 
 
 def test_max_speed_hands_over_every_frame() -> None:

@@ -237,12 +237,18 @@ def test_recorder_fault_stops_session(default_loaded: Any, session_dir: Path, mo
     assert "No space left" in (runner.status.fault or "")
 
 
-def test_source_end_completes_and_frame_size_checked(default_loaded: Any, session_dir: Path, mock_board: MockBoard) -> None:
+def test_source_end_before_protocol_is_source_ended_and_frame_size_checked(default_loaded: Any, session_dir: Path, mock_board: MockBoard) -> None:
+    """A 10 s protocol on a source of 1.5 s (0.5 s go to arming): ends ``source_ended``
+    (the old code said ``completed``), the record says what is missing, the light is off."""
     runner = _runner(_loaded(default_loaded), session_dir, mock_board, source=ScriptedSource(n_frames=45))
-    assert runner.run() is EndReason.COMPLETED
+    assert runner.run() is EndReason.SOURCE_ENDED
     assert runner.status.frames == 30
-    kinds = [e["kind"] for e in read_csv(runner.session_dir / "events.csv")]  # type: ignore[operator]
-    assert "source_ended" in kinds
+    assert "only 9.0 of 10.0 s" in (runner.status.fault or "")
+    events = _assert_off_and_recorded(runner, mock_board, "source_ended")
+    assert "source_ended" in [e["kind"] for e in events]
+    assert len(read_csv(runner.session_dir / "frames.csv")) == 30  # type: ignore[operator]
+    summary = read_json(runner.session_dir / "summary.json")  # type: ignore[operator]
+    assert summary["complete"] is False and summary["end_reason"] == "source_ended"
 
     board = MockBoard()
     bad = _runner(_loaded(default_loaded), session_dir / "x", board, source=ScriptedSource(size=(320, 240)))

@@ -55,7 +55,7 @@ def test_rows_and_events_are_written_and_quoted(tmp_path: Path) -> None:
     assert frames[1].startswith('0,0.0000,1.00,2.00,,,0,lost,"p,1",0,0.500,left,off,0,,')
     events = (tmp_path / "events.csv").read_text().splitlines()
     assert events[1] == '0.0000,,session_start,"{""animal"":""m1""}"'
-    with pytest.raises(FileExistsError):  # never overwrites
+    with pytest.raises(RecorderFault, match="File exists"):  # never overwrites
         SessionWriter(tmp_path).start()
 
 

@@ -32,7 +32,7 @@ from PyQt6.QtWidgets import (
 from rig.gui import palette
 from rig.gui.camera_check import compare_views
 from rig.gui.settings import SetupChoices
-from rig.gui.widgets.video_view import ZONE_COLOURS, VideoView, ZoneOverlay
+from rig.gui.widgets.video_view import VideoView, ZoneOverlay, zone_colour
 
 if TYPE_CHECKING:
     from rig.calibration import ArenaCalibration
@@ -282,7 +282,7 @@ class CalibrationEditor(QDialog):
         except Exception:  # noqa: BLE001 - display only
             zone_map = ZoneMap.split_middle(calibration.width_cm, calibration.length_cm, 4.0)
         return [
-            ZoneOverlay(zone.value, tuple(poly), ZONE_COLOURS[zone.value],
+            ZoneOverlay(zone.value, tuple(poly), zone_colour(zone.value),
                         "" if zone.value == "neutral" else zone.value.upper())
             for zone, poly in zone_map.polygons_px(PixelMapper(calibration)).items()
         ]

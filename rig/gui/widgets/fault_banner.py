@@ -22,6 +22,8 @@ END_ACTIONS = {
     "was closed and the session was stopped rather than lose data silently.",
     "error": "An unexpected error: the laser gate was closed and the session was stopped. "
     "The record up to this moment is saved; please report session.log.",
+    "source_ended": "INCOMPLETE: the video or simulated source ended before the protocol "
+    "did; the phases listed were not run (or not in full). The record of what ran is saved.",
     "emergency_stop": "Emergency stop: the laser gate was closed at once, then the session "
     "was stopped. The record is saved.",
 }

@@ -94,6 +94,15 @@ class SummaryDialog(QDialog):
         self.header = QLabel()
         self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.header)
+        # An incomplete session says so loudly: end reason and the phases that did not run.
+        self.incomplete_banner = QLabel()
+        self.incomplete_banner.setWordWrap(True)
+        self.incomplete_banner.setObjectName("incompleteBanner")
+        self.incomplete_banner.setStyleSheet(
+            "QLabel { background: #b00020; color: white; font-weight: bold; padding: 6px; }"
+        )
+        self.incomplete_banner.setVisible(False)
+        layout.addWidget(self.incomplete_banner)
         self.summary = self._read_summary()
         self.table = QTableWidget()
         layout.addWidget(self.table, 1)
@@ -140,9 +149,15 @@ class SummaryDialog(QDialog):
         complete = (self.summary or {}).get("complete")
         self.header.setText(
             f"<b>{self.session_dir.name}</b> — {end_reason_text(end_reason)}"
-            + ("" if complete in (None, True) else " (record incomplete)")
             + f"<br>Folder: {self.session_dir}"
         )
+        if self.summary is not None and complete is not True:
+            from rig.analysis.summary import incomplete_text
+
+            self.incomplete_banner.setText(incomplete_text(self.summary))
+            self.incomplete_banner.setVisible(True)
+        else:
+            self.incomplete_banner.setVisible(False)
         self.table.setColumnCount(len(COLUMNS))
         self.table.setHorizontalHeaderLabels([c[0] for c in COLUMNS])
         self.table.setRowCount(len(phases))

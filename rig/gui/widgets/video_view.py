@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Sequence
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,16 @@ ZONE_COLOURS: dict[str, tuple[int, int, int]] = {
     "lost": (200, 30, 30),
 }
 STIM_BLUE = (30, 120, 255)
+#: Colours of named zones beyond left/right (colour-blind safe, Okabe-Ito).
+_NAMED_ZONE_COLOURS = [(86, 180, 233), (240, 228, 66), (213, 94, 0), (204, 121, 167), (0, 114, 178)]
+
+
+def zone_colour(name: str) -> tuple[int, int, int]:
+    """The colour of a zone: fixed for left/right/neutral/lost, stable per name otherwise."""
+    known = ZONE_COLOURS.get(name)
+    if known is not None:
+        return known
+    return _NAMED_ZONE_COLOURS[zlib.crc32(name.encode()) % len(_NAMED_ZONE_COLOURS)]
 
 
 @dataclass(frozen=True, slots=True)

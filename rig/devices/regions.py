@@ -1,0 +1,420 @@
+"""Several arenas under one camera: one frame, cut into per-arena image regions.
+
+``SharedFrames(source, regions)`` reads each frame of ``source`` once and hands every
+arena a ``RegionView`` (a FrameSource) whose frames are that frame's crop (a numpy view, no
+copy), with the same index, time and capture stamp. Each arena's SessionRunner reads its
+view like a camera, so each arena keeps its own background, tracker, protocol, side, board
+channel and session folder while one frame feeds them all.
+
+Lock step: a view may run at most ``max_lead`` frames ahead of the slowest open view (a
+stalled arena holds the others back by that much, no more for a live camera: its frames
+are then replaced and counted as dropped by each runner). Closing a view (its session
+ended, e.g. on a fault) removes it, so a finished arena never holds the others back.
+
+``TiledSynthetic`` renders N synthetic chambers, each with its own mouse, into one image
+(the "one camera" of tests, ``rig demo --arenas N`` and the multi-arena benchmark).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+import numpy as np
+from numpy.typing import NDArray
+
+from rig.calibration import ArenaCalibration
+from rig.devices.frames import Frame, FrameSource, GroundTruth
+from rig.devices.synthetic import OUTSIDE_GREY, SyntheticArena, synthetic_calibration
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """An arena's rectangle in the camera image, in pixels (x, y of its top-left corner)."""
+
+    name: str
+    x_px: int
+    y_px: int
+    width_px: int
+    height_px: int
+
+    def check_inside(self, frame_size: tuple[int, int]) -> None:
+        w, h = frame_size
+        if (
+            self.x_px < 0
+            or self.y_px < 0
+            or self.width_px <= 0
+            or self.height_px <= 0
+            or self.x_px + self.width_px > w
+            or self.y_px + self.height_px > h
+        ):
+            raise ValueError(
+                f"arena {self.name}: region x {self.x_px} y {self.y_px} "
+                f"{self.width_px}x{self.height_px} px is not inside the {w}x{h} camera image"
+            )
+
+    def overlaps(self, other: Region) -> bool:
+        return (
+            self.x_px < other.x_px + other.width_px
+            and other.x_px < self.x_px + self.width_px
+            and self.y_px < other.y_px + other.height_px
+            and other.y_px < self.y_px + self.height_px
+        )
+
+
+def grid_regions(n: int, frame_size: tuple[int, int], names: Sequence[str] = ()) -> list[Region]:
+    """``n`` equal regions tiling the image (1x2, 2x2, ...), named A, B, C ... by default."""
+    if not 1 <= n <= 16:
+        raise ValueError(f"arenas: 1 to 16 per camera, got {n}")
+    cols = 1 if n == 1 else 2 if n <= 4 else 4
+    rows = -(-n // cols)
+    w, h = frame_size[0] // cols, frame_size[1] // rows
+    labels = list(names) or [chr(ord("A") + i) for i in range(n)]
+    return [Region(labels[i], (i % cols) * w, (i // cols) * h, w, h) for i in range(n)]
+
+
+def check_regions(regions: Sequence[Region], frame_size: tuple[int, int]) -> None:
+    """Every region inside the image, names unique, no two regions overlapping."""
+    names = [r.name for r in regions]
+    if len(set(names)) != len(names):
+        raise ValueError(f"arenas: names must be unique, got {', '.join(names)}")
+    for r in regions:
+        r.check_inside(frame_size)
+    for i, a in enumerate(regions):
+        for b in regions[i + 1 :]:
+            if a.overlaps(b):
+                raise ValueError(f"arenas {a.name} and {b.name}: image regions overlap")
+
+
+class SharedFrames:
+    """One source read once per frame, fanned out to per-region views (thread-safe)."""
+
+    def __init__(self, source: FrameSource, regions: Sequence[Region], max_lead: int = 8) -> None:
+        if max_lead < 1:
+            raise ValueError("max_lead must be >= 1")
+        self.source = source
+        self.regions = list(regions)
+        self.max_lead = max_lead
+        self._cond = threading.Condition()
+        self._buffer: dict[int, Frame] = {}
+        self._truths: dict[int, list[GroundTruth | None]] = {}
+        self._next_read = 0
+        self._ended = False
+        self._reading = False
+        self._error: BaseException | None = None
+        # Every view is registered from the start (a view that opens late still gets the
+        # first frames; one that never opens must be closed to stop holding the others).
+        self._positions: dict[int, int] = {i: 0 for i in range(len(self.regions))}
+        self._source_open = False
+        self._source_closed = False
+        self.frames_read = 0
+        self.views = [RegionView(self, i, r) for i, r in enumerate(self.regions)]
+
+    # --- lifecycle (called by the views) ---------------------------------------------
+    def _open_view(self, i: int) -> None:
+        with self._cond:
+            if i not in self._positions:
+                raise RuntimeError(f"arena {self.regions[i].name}: its view was closed")
+            if not self._source_open and not self._source_closed:
+                self.source.open()
+                self._source_open = True
+                check_regions(self.regions, tuple(self.source.frame_size))  # type: ignore[arg-type]
+
+    def _close_view(self, i: int) -> None:
+        with self._cond:
+            if i in self._positions:
+                del self._positions[i]
+                self._trim()
+                self._cond.notify_all()
+            if not self._positions and self._source_open:
+                self._source_open = False
+                self._source_closed = True
+                self.source.close()
+
+    # --- reading ------------------------------------------------------------------------
+    def _read_for(self, i: int) -> tuple[Frame, GroundTruth | None] | None:
+        with self._cond:
+            k = self._positions[i]
+            while k not in self._buffer:
+                if k < self._next_read:  # already trimmed (cannot happen in lock step)
+                    k = min(self._buffer) if self._buffer else self._next_read
+                    continue
+                if self._error is not None:
+                    raise self._error
+                if self._ended:
+                    return None
+                slowest = min(self._positions.values())
+                if not self._reading and self._next_read - slowest < self.max_lead:
+                    self._read_one()
+                else:
+                    self._cond.wait(0.05)
+            frame = self._buffer[k]
+            truths = self._truths.get(k)
+            self._positions[i] = k + 1
+            self._trim()
+            return frame, (truths[i] if truths is not None else None)
+
+    def _read_one(self) -> None:
+        """Read the next source frame into the buffer. Called with the lock held; the read
+        itself runs without it (a camera read blocks) while ``_reading`` keeps it single."""
+        self._reading = True
+        self._cond.release()
+        try:
+            frame = self.source.read()
+            truths_fn = getattr(self.source, "region_truths", None)
+            truths = truths_fn() if frame is not None and callable(truths_fn) else None
+        except BaseException as err:  # every view's runner sees it
+            self._cond.acquire()
+            self._reading = False
+            self._error = err
+            self._cond.notify_all()
+            raise
+        self._cond.acquire()
+        self._reading = False
+        if frame is None:
+            self._ended = True
+        else:
+            self._buffer[self._next_read] = frame
+            if truths is not None:
+                self._truths[self._next_read] = truths
+            self._next_read += 1
+            self.frames_read += 1
+        self._cond.notify_all()
+
+    def _trim(self) -> None:
+        if not self._positions:
+            self._buffer.clear()
+            self._truths.clear()
+            return
+        slowest = min(self._positions.values())
+        for k in [k for k in self._buffer if k < slowest]:
+            del self._buffer[k]
+            self._truths.pop(k, None)
+
+
+class RegionView:
+    """One arena's view of a ``SharedFrames`` (a FrameSource)."""
+
+    def __init__(self, shared: SharedFrames, index: int, region: Region) -> None:
+        self._shared = shared
+        self._index = index
+        self.region = region
+        self._open = False
+
+    @property
+    def name(self) -> str:
+        return f"{self._shared.source.name}[{self.region.name}]"
+
+    @property
+    def fps(self) -> float:
+        return self._shared.source.fps
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return (self.region.width_px, self.region.height_px)
+
+    @property
+    def is_live(self) -> bool:
+        return self._shared.source.is_live
+
+    def open(self) -> None:
+        if not self._open:
+            self._shared._open_view(self._index)
+            self._open = True
+
+    def read(self) -> Frame | None:
+        got = self._shared._read_for(self._index)
+        if got is None:
+            return None
+        frame, truth = got
+        r = self.region
+        crop = frame.image[r.y_px : r.y_px + r.height_px, r.x_px : r.x_px + r.width_px]
+        return Frame(
+            index=frame.index,
+            t_s=frame.t_s,
+            captured_ns=frame.captured_ns,
+            image=crop,
+            truth=truth,
+            cam_frame_id=frame.cam_frame_id,
+            cam_t_s=frame.cam_t_s,
+        )
+
+    def close(self) -> None:
+        """Stop taking frames (also when never opened: the others stop waiting for it)."""
+        self._open = False
+        self._shared._close_view(self._index)
+
+    def __enter__(self) -> RegionView:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class TiledSynthetic:
+    """N synthetic chambers, each with its own mouse (seed), rendered into one image.
+
+    Each chamber is a ``SyntheticArena`` drawn at its region's size from its calibration
+    (camera size = region size); its pixels in the big image are exactly what the arena
+    renders alone, so an arena's record here equals a single-arena run of the same mouse.
+    """
+
+    def __init__(
+        self,
+        frame_size: tuple[int, int],
+        regions: Sequence[Region],
+        calibrations: Sequence[ArenaCalibration],
+        seeds: Sequence[int],
+        fps: float = 30.0,
+        noise: float = 2.0,
+        duration_s: float | None = None,
+    ) -> None:
+        if not len(regions) == len(calibrations) == len(seeds):
+            raise ValueError("one calibration and one seed per region")
+        check_regions(regions, frame_size)
+        for r, cal in zip(regions, calibrations, strict=True):
+            if (cal.camera.width_px, cal.camera.height_px) != (r.width_px, r.height_px):
+                raise ValueError(f"arena {r.name}: calibration is not at the region's size")
+        self._size = frame_size
+        self._regions = list(regions)
+        self._arenas = [
+            SyntheticArena(cal, fps=fps, seed=seed, noise=noise, duration_s=duration_s)
+            for cal, seed in zip(calibrations, seeds, strict=True)
+        ]
+        self._fps = float(fps)
+        self._last_truths: list[GroundTruth | None] = []
+        self._canvas: NDArray[np.uint8] | None = None
+
+    @property
+    def name(self) -> str:
+        return f"synthetic-tiled({len(self._arenas)} arenas)"
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return self._size
+
+    @property
+    def is_live(self) -> bool:
+        return False
+
+    def open(self) -> None:
+        for a in self._arenas:
+            a.open()
+
+    def read(self) -> Frame | None:
+        frames = [a.read() for a in self._arenas]
+        if any(f is None for f in frames):
+            return None
+        canvas = np.full((self._size[1], self._size[0]), OUTSIDE_GREY, dtype=np.uint8)
+        truths: list[GroundTruth | None] = []
+        for r, f in zip(self._regions, frames, strict=True):
+            assert f is not None
+            canvas[r.y_px : r.y_px + r.height_px, r.x_px : r.x_px + r.width_px] = f.image
+            truths.append(f.truth)
+        self._last_truths = truths
+        first = frames[0]
+        assert first is not None
+        return Frame(index=first.index, t_s=first.t_s, captured_ns=first.captured_ns, image=canvas)
+
+    def region_truths(self) -> list[GroundTruth | None]:
+        """Ground truth of each chamber's mouse in the last frame read (region order)."""
+        return list(self._last_truths)
+
+    def close(self) -> None:
+        for a in self._arenas:
+            a.close()
+
+    def __enter__(self) -> TiledSynthetic:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class PacedLive:
+    """A non-live source played as a camera: each frame is released at its own time
+    (``t_s`` from the first frame) and stamped ``captured_ns`` then; ``is_live`` is True,
+    so runners take its stamps as capture times (the multi-arena latency benchmark)."""
+
+    def __init__(self, source: FrameSource) -> None:
+        self._source = source
+        self._t0_ns: int | None = None
+        self._t0_s = 0.0
+
+    @property
+    def name(self) -> str:
+        return f"paced({self._source.name})"
+
+    @property
+    def fps(self) -> float:
+        return self._source.fps
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        return tuple(self._source.frame_size)  # type: ignore[return-value]
+
+    @property
+    def is_live(self) -> bool:
+        return True
+
+    def open(self) -> None:
+        self._source.open()
+
+    def read(self) -> Frame | None:
+        frame = self._source.read()
+        if frame is None:
+            return None
+        if self._t0_ns is None:
+            self._t0_ns, self._t0_s = time.perf_counter_ns(), frame.t_s
+        due_ns = self._t0_ns + int((frame.t_s - self._t0_s) * 1e9)
+        delay_s = (due_ns - time.perf_counter_ns()) / 1e9
+        if delay_s > 0:
+            time.sleep(delay_s)
+        return dataclasses.replace(frame, captured_ns=time.perf_counter_ns())
+
+    def region_truths(self) -> list[GroundTruth | None]:
+        fn = getattr(self._source, "region_truths", None)
+        return list(fn()) if callable(fn) else []
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> PacedLive:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def region_calibration(
+    region: Region, width_cm: float = 50.0, length_cm: float = 25.0
+) -> ArenaCalibration:
+    """A calibration for a synthetic chamber filling most of ``region`` (region pixels)."""
+    cal = synthetic_calibration(region.width_px, region.height_px, width_cm, length_cm)
+    return cal.model_copy(update={"name": f"synthetic-arena-{region.name}"})

@@ -1,0 +1,74 @@
+"""Per-zone pulse trains through the real firmware in simavr: the engine reconfigures the
+board (gate closed, CONFIG acknowledged) when the light comes on in a zone with its own
+train, and the emulated laser pin shows exactly those trains. Timing from emulated CPU
+cycles, never the wall clock. Fails on the old code (one train per session)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rig.devices.firmata_board import FirmataBoard
+from rig.devices.firmware_emulator import CYCLES_PER_S, SimavrUno, build_firmware
+
+pytestmark = [
+    pytest.mark.emulator,
+    pytest.mark.skipif(
+        shutil.which("avr-gcc") is None or not Path("/usr/include/simavr/sim_avr.h").exists(),
+        reason="needs gcc-avr, avr-libc, libsimavr-dev",
+    ),
+]
+LASER = 9
+US = CYCLES_PER_S // 1_000_000
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[SimavrUno]:
+    hex_path, elf_path = build_firmware()
+    with SimavrUno(hex_path, elf_path, str(tmp_path / "pins.log")) as uno:
+        yield uno
+
+
+def test_zone_trains_on_the_real_firmware(sim: SimavrUno, tmp_path: Path) -> None:
+    from rig.devices.synthetic import SyntheticArena
+    from rig.protocol.load import load_protocol
+    from rig.session.runner import EndReason, SessionRunner
+    from tests.conftest import protocol_variant
+    from tests.session.helpers import read_csv
+
+    loaded = protocol_variant(
+        load_protocol(REPO / "protocols" / "open_field_inner.yaml"),
+        arena={"stimulated_zones": ["inner", "outer"]},
+        stimulation={"zones": {"inner": {"frequency_hz": 40, "pulse_width_ms": 10}}},
+        phases=[{"name": "test", "duration_s": 10.0, "mode": "closed_loop"}],
+        tracking={"background": {"source": "median", "duration_s": 2.0, "n_frames": 20}},
+        safety={"max_continuous_on_s": 600, "max_total_on_s": 3000},
+    )
+    runner = SessionRunner(
+        loaded, SyntheticArena(loaded.calibration, fps=30.0, seed=2), FirmataBoard(sim.port),
+        tmp_path, "m1", speed=1.0, simulated=True,
+    )
+    assert runner.run() is EndReason.COMPLETED
+    assert runner.session_dir is not None
+    events = read_csv(runner.session_dir / "events.csv")
+    configs = [json.loads(e["detail"]) for e in events if e["kind"] == "laser_config"]
+    assert configs and all(c["acknowledged"] for c in configs)
+    assert {c["zone"] for c in configs} == {"inner", "outer"}  # both trains were used
+    edges = sim.edges(LASER)
+    rises = [c for c, v in edges if v == 1]
+    falls = [c for c, v in edges if v == 0 and rises and c > rises[0]]
+    assert len(rises) == len(falls)  # the pin ends low
+    widths_ms = [(f - r) / (CYCLES_PER_S / 1000) for r, f in zip(rises, falls)]
+    # Every full pulse is one of the two trains (a pulse cut by a gate close is shorter).
+    full = [w for w in widths_ms if w > 9.99]
+    assert all(abs(w - 10.0) <= 10 / 1000 or abs(w - 15.0) <= 10 / 1000 for w in full)
+    seen = {round(w) for w in full}
+    expected = {10 if c["zone"] == "inner" else 15 for c in configs}
+    assert expected <= seen | {15}
+    closed = [e for e in events if e["kind"] == "board_gate_closed"]
+    assert sum(int(json.loads(e["detail"])["pulses"]) for e in closed) == len(rises)
