@@ -3,15 +3,17 @@
 The control loop calls ``step(zone, t_s)`` once per processed frame with the frame's
 session time. The rule, in order:
 
-1. **Debounce** (``decision.debounce_frames`` = N): the *accepted* zone (left, right or
-   neutral) changes to Z on the N-th consecutive frame located in Z. A frame without a
+1. **Debounce** (``decision.debounce_s`` = D seconds): the *accepted* zone (left, right or
+   neutral) changes to Z at the first frame of an unbroken run of frames located in Z whose
+   time is at least D after the run's first frame (D = 0: at once). A frame without a
    position (``LOST``) breaks the run and never changes the accepted zone. Until a zone has
-   been accepted the laser is off.
+   been accepted the laser is off. Times, not frame counts: a dropped frame cannot stretch it.
 2. **Neutral band** (``decision.neutral_band``): ``hold`` keeps the state of the last accepted
    compartment (off if none yet); ``off`` turns the light off in the band.
-3. **Tracking loss** (``decision.tracking_loss_grace_frames`` = G): during the first G
-   consecutive lost frames the state of the accepted zone is held; from frame G+1 the light
-   is off until the animal is found again (closed-loop phases only).
+3. **Tracking loss** (``decision.tracking_loss_grace_s`` = G seconds): while the animal has
+   been lost for less than G (from the first lost frame) the state of the accepted zone is
+   held; from then on the light is off until the animal is found again (closed-loop phases
+   only; G = 0: off at the first lost frame).
 4. **Phase mode**: ``off`` never lights; ``closed_loop`` lights while the accepted
    zone is a lit one — the stimulated side's compartment, or the protocol's
    ``arena.stimulated_zones`` (``swap_sides`` exchanges left and right for the phase);
@@ -93,7 +95,9 @@ class ZonePolicy:
         self._last_compartment: ZoneId | None = None
         self._candidate: ZoneId | None = None
         self._candidate_count = 0
+        self._candidate_since_s = 0.0
         self._lost_run = 0
+        self._lost_since_s = 0.0
         # laser state
         self._on = False
         self._on_since_s = 0.0
@@ -157,7 +161,7 @@ class ZonePolicy:
         if self._on and self._last_t_s is not None:
             self.total_on_s += max(0.0, t_s - self._last_t_s)
         self._last_t_s = t_s
-        self._update_zone(zone, events)
+        self._update_zone(zone, t_s, events)
 
         desired, reason = self._rule(t_s)
         stop_session = False
@@ -224,11 +228,12 @@ class ZonePolicy:
         return (PolicyEvent("laser_off", {"reason": reason}),)
 
     # ------------------------------------------------------------------ internals
-    def _update_zone(self, zone: ZoneId, events: list[PolicyEvent]) -> None:
+    def _update_zone(self, zone: ZoneId, t_s: float, events: list[PolicyEvent]) -> None:
         if zone is ZoneId.LOST:
             self._lost_run += 1
             self._candidate, self._candidate_count = None, 0
             if self._lost_run == 1:
+                self._lost_since_s = t_s
                 events.append(PolicyEvent("tracking_lost", {}))
             return
         if self._lost_run:
@@ -241,7 +246,8 @@ class ZonePolicy:
             self._candidate_count += 1
         else:
             self._candidate, self._candidate_count = zone, 1
-        if self._candidate_count >= self.decision.debounce_frames:
+            self._candidate_since_s = t_s
+        if t_s - self._candidate_since_s >= self.decision.debounce_s - _EPS:
             self._accepted = zone
             self._candidate, self._candidate_count = None, 0
             if zone.is_compartment:
@@ -262,7 +268,10 @@ class ZonePolicy:
             second_on = into_s >= schedule.off_s - _EPS
             return (first_on if schedule.start_on else second_on), "open_loop"
         # closed loop
-        if self._lost_run > self.decision.tracking_loss_grace_frames:
+        if (
+            self._lost_run
+            and t_s - self._lost_since_s >= self.decision.tracking_loss_grace_s - _EPS
+        ):
             return False, "tracking_lost"
         zone = self._accepted
         if zone is ZoneId.NEUTRAL:

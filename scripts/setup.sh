@@ -71,6 +71,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 step "[4/5] upgrading pip"
 .venv/bin/python -m pip install -q --upgrade pip
-step "[5/5] installing optorig, its camera extras and test tools (pip, a few minutes the first time)"
-.venv/bin/python -m pip install -q -e ".[test,basler,genicam]"
+step "[5/5] installing optorig, all its extras (GUI, Dask, pose import, cameras) and test tools (pip, a few minutes the first time)"
+# Everything: the GUI, the Dask cluster client, pose-track import, the camera SDKs and the
+# test tools (a worker or analysis server can install plain `optorig`, which needs no Qt).
+.venv/bin/python -m pip install -q -e ".[test,gui,cluster,pose,basler,genicam]"
 echo "setup: done (.venv ready)"

@@ -22,7 +22,10 @@ def _policy(
     **safety: float | str,
 ) -> ZonePolicy:
     policy = ZonePolicy(
-        Decision(debounce_frames=debounce, neutral_band=neutral, tracking_loss_grace_frames=grace),
+        # frame counts as seconds at DT per frame (the schema-1 -> 2 conversion)
+        Decision(
+            debounce_s=(debounce - 1) * DT, neutral_band=neutral, tracking_loss_grace_s=grace * DT
+        ),
         Safety(**safety),  # type: ignore[arg-type]
         stim,
     )

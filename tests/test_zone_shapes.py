@@ -138,7 +138,7 @@ def test_validate_refuses_crossing_polygon_unknown_and_reserved_names(tmp_path: 
 
 
 def test_policy_three_chambers_light_only_in_the_stimulated_side() -> None:
-    policy = ZonePolicy(Decision(debounce_frames=1), Safety(), "left")
+    policy = ZonePolicy(Decision(debounce_s=0), Safety(), "left")
     policy.start_phase(Phase(name="t", duration_s=100, mode="closed_loop"), 0.0)
     centre = ZoneId("centre")
     assert policy.step(ZoneId.LEFT, 0.1).laser_on
@@ -150,7 +150,7 @@ def test_policy_three_chambers_light_only_in_the_stimulated_side() -> None:
 
 
 def test_policy_named_light_zones_open_field() -> None:
-    policy = ZonePolicy(Decision(debounce_frames=2), Safety(), "left", frozenset({"inner"}))
+    policy = ZonePolicy(Decision(debounce_s=0.1), Safety(), "left", frozenset({"inner"}))
     policy.start_phase(Phase(name="t", duration_s=100, mode="closed_loop"), 0.0)
     inner, outer = ZoneId("inner"), ZoneId("outer")
     assert not policy.step(inner, 0.1).laser_on

@@ -42,8 +42,9 @@ def protocol_yaml(
     grace_frames: int = 5,
     neutral_band: str = "hold",
     target_power_mw: float | None = 10.0,
+    camera_fps: float = 30.0,
 ) -> str:
-    """A protocol.yaml text (valid for rig.protocol.models.Protocol)."""
+    """A schema-1 protocol.yaml text (frame counts; converted at ``camera_fps`` on loading)."""
     lines = [
         "schema_version: 1",
         "metadata:",
@@ -82,6 +83,8 @@ def protocol_yaml(
         f"  debounce_frames: {debounce_frames}",
         f"  neutral_band: \"{neutral_band}\"",
         f"  tracking_loss_grace_frames: {grace_frames}",
+        "tracking:",
+        f"  camera_fps: {camera_fps}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -222,6 +225,7 @@ class SimulatedPhase:
     name: str
     duration_s: float
     mode: str = "off"  # off / closed_loop
+    swap_sides: bool = False  # a reversal phase: the other compartment is stimulated
 
 
 def simulate_rtpp_session(
@@ -262,9 +266,13 @@ def simulate_rtpp_session(
     committed: str | None = None
     candidate: str | None = None
     candidate_count = 0
+    last_compartment: str | None = None
+    lost_run = 0
     previous_zone: str | None = None
     lost_left = 0
+    base_side = stimulated_side
     for phase in phases:
+        stimulated_side = ("right" if base_side == "left" else "left") if phase.swap_sides else base_side
         events.append({"t_s": t, "frame": index - 1 if index else None, "kind": "phase_start",
                        "detail": {"phase": phase.name, "mode": phase.mode, "stim_side": stimulated_side}})
         n_frames = int(round(phase.duration_s * fps))
@@ -296,15 +304,26 @@ def simulate_rtpp_session(
                 events.append({"t_s": t, "frame": index, "kind": "zone_entry", "detail": {"zone": zone}})
             if zone != "lost":
                 previous_zone = zone
-            # debounced policy, hold in neutral, hold through short losses
-            if zone in ("left", "right"):
-                if zone == candidate:
-                    candidate_count += 1
+            # the engine's rule: debounce over every located zone (neutral too), hold the
+            # last compartment in neutral, hold through up to 5 lost frames
+            if zone == "lost":
+                candidate, candidate_count = None, 0
+                lost_run += 1
+            else:
+                lost_run = 0
+                if zone == committed:
+                    candidate, candidate_count = None, 0
                 else:
-                    candidate, candidate_count = zone, 1
-                if candidate_count >= debounce_frames or committed is None:
-                    committed = candidate
-            want = phase.mode == "closed_loop" and committed == stimulated_side
+                    if zone == candidate:
+                        candidate_count += 1
+                    else:
+                        candidate, candidate_count = zone, 1
+                    if candidate_count >= debounce_frames:
+                        committed, candidate, candidate_count = zone, None, 0
+                        if zone in ("left", "right"):
+                            last_compartment = zone
+            effective = last_compartment if committed == "neutral" else committed
+            want = phase.mode == "closed_loop" and effective == stimulated_side and lost_run <= 5
             if want != laser:
                 kind = "laser_on" if want else "laser_off"
                 events.append({"t_s": t, "frame": index, "kind": kind, "detail": {"reason": "zone"}})
@@ -337,10 +356,11 @@ def simulate_rtpp_session(
                        "detail": {"phase": phase.name, "mode": phase.mode, "stim_side": stimulated_side}})
     events.append({"t_s": t, "frame": index - 1, "kind": "session_end", "detail": {"reason": "completed"}})
     protocol = protocol_yaml(
-        [{"name": p.name, "duration_s": p.duration_s, "mode": p.mode} for p in phases],
-        name="rtpp-sim", side=stimulated_side, debounce_frames=debounce_frames,
+        [{"name": p.name, "duration_s": p.duration_s, "mode": p.mode, "swap_sides": p.swap_sides}
+         for p in phases],
+        name="rtpp-sim", side=base_side, debounce_frames=debounce_frames, camera_fps=fps,
     )
     return write_fake_session(
         session_dir, frames, events, animal_id=animal_id, protocol_text=protocol,
-        stimulated_side=stimulated_side, started_at=started_at,
+        stimulated_side=base_side, started_at=started_at,
     )

@@ -320,3 +320,55 @@ def percentiles_ms(values: NDArray[np.float64]) -> dict[str, float | int | None]
         "max": float(finite.max()),
         "mean": float(finite.mean()),
     }
+
+
+#: Immobility: moved less than IMMOBILE_CM over the following IMMOBILE_WINDOW_S.
+IMMOBILE_CM = 2.0
+IMMOBILE_WINDOW_S = 1.0
+
+
+def debounced_zones(zones: list[str], t_s: NDArray[np.float64], debounce_s: float) -> list[str | None]:
+    """Per frame: the zone accepted under the protocol's debounce (None before any).
+
+    A zone is accepted at the first frame of an unbroken run of frames in it that is at
+    least ``debounce_s`` after the run's first frame; lost frames break runs and never
+    change the accepted zone (the engine's rule, docs/analysis.md).
+    """
+    accepted: str | None = None
+    candidate: str | None = None
+    since = 0.0
+    out: list[str | None] = []
+    for i, zone in enumerate(zones):
+        t = float(t_s[i])
+        if zone == "lost":
+            candidate = None
+        elif zone == accepted:
+            candidate = None
+        else:
+            if zone != candidate:
+                candidate, since = zone, t
+            if t - since >= debounce_s - 1e-6:
+                accepted, candidate = zone, None
+        out.append(accepted)
+    return out
+
+
+def immobile_flags(frames: FrameTable) -> NDArray[np.bool_]:
+    """Per frame: the animal moved less than IMMOBILE_CM over the next IMMOBILE_WINDOW_S
+    (straight-line distance to the first tracked frame at least that much later, same phase).
+    Frames too close to the phase end or without a position are not immobile."""
+    n = len(frames)
+    flags = np.zeros(n, dtype=np.bool_)
+    ok = frames.tracked & np.isfinite(frames.x_cm) & np.isfinite(frames.y_cm)
+    for _, start, stop in frames.phase_runs():
+        rows = start + np.flatnonzero(ok[start:stop])
+        if rows.size < 2:
+            continue
+        t = frames.t_s[rows]
+        later = np.searchsorted(t, t + IMMOBILE_WINDOW_S, side="left")
+        valid = later < rows.size
+        src = np.flatnonzero(valid)
+        dst = later[valid]
+        dist = np.hypot(frames.x_cm[rows[dst]] - frames.x_cm[rows[src]], frames.y_cm[rows[dst]] - frames.y_cm[rows[src]])
+        flags[rows[src]] = dist < IMMOBILE_CM
+    return flags

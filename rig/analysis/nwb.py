@@ -51,7 +51,9 @@ def _protocol_and_calibration(session_dir: Path) -> tuple[Any, Any, str]:
     if path.exists():
         protocol_text = path.read_text(encoding="utf-8")
         try:
-            protocol = Protocol.model_validate(load_yaml_text(protocol_text))
+            from rig.protocol.migrate import as_schema2
+
+            protocol = Protocol.model_validate(as_schema2(load_yaml_text(protocol_text)))
         except ValueError:
             protocol = None
     cal_path = session_dir / "calibration.yaml"
@@ -223,7 +225,73 @@ def build_nwbfile(session_dir: Path) -> Any:
             site=site,
         )
     )
+    _add_optogenetic_epochs(nwb, events, frames, protocol, wavelength_nm, target_mw)
     return nwb
+
+
+def _add_optogenetic_epochs(
+    nwb: Any, events: Any, frames: Any, protocol: Any, wavelength_nm: float, target_mw: float | None
+) -> None:
+    """Stimulation epochs through ndx-optogenetics, from the delivered record.
+
+    One row per gate window the board confirmed (``board_gate_opened``/``closed`` on the
+    board's clock mapped to session time, as in the delivered-light summary), with the
+    protocol's pulse parameters and the pulse count the board reported (-1 if none). The
+    extension needs a stimulation site with an effector; optorig does not record the
+    opsin, virus or fibre, so they are written as "not recorded". Without the board echo
+    no epoch is written (the commanded state is not the delivered light).
+    """
+    try:
+        import ndx_ophys_devices as devices
+        import ndx_optogenetics as ogen
+    except ImportError:  # optional: the core export does not need it
+        return
+    from rig.analysis.fidelity import delivered_windows
+
+    end_s = float(frames.t_s[-1]) if len(frames) else 0.0
+    delivered = delivered_windows(events, end_s)
+    if not delivered.known:
+        return
+    effector = devices.Effector(
+        name="effector", label="not recorded",
+        description="The opsin is not recorded by optorig; see the lab notebook.",
+    )
+    sites = ogen.OptogeneticSitesTable(
+        description="Stimulation site; fibre, light source and coordinates are not recorded by optorig."
+    )
+    sites.add_row(effector=effector)
+    nwb.add_lab_meta_data(
+        ogen.OptogeneticExperimentMetadata(
+            stimulation_software="optorig",
+            optogenetic_sites_table=sites,
+            optogenetic_effectors=ogen.OptogeneticEffectors(effectors=[effector]),
+        )
+    )
+    table = ogen.OptogeneticEpochsTable(
+        name="optogenetic_epochs",
+        description=f"Gate windows the board confirmed ({delivered.source}); pulses as reported "
+        "by the board (-1: not reported); power from the protocol's target (NaN: not given).",
+        target_tables={"optogenetic_sites": sites},
+    )
+    continuous = protocol is None or protocol.stimulation.mode == "continuous"
+    for k in range(delivered.starts.size):
+        start, stop = float(delivered.starts[k]), float(delivered.ends[k])
+        length_ms = 1000.0 * (stop - start)
+        pulses = delivered.pulses[k]
+        table.add_row(
+            start_time=start,
+            stop_time=stop,
+            stimulation_on=True,
+            pulse_length_in_ms=length_ms if continuous else float(protocol.stimulation.pulse_width_ms),
+            period_in_ms=length_ms if continuous else float(protocol.stimulation.period_ms),
+            number_pulses_per_pulse_train=(1 if continuous else (-1 if pulses is None else int(pulses))),
+            number_trains=1,
+            intertrain_interval_in_ms=0.0,
+            power_in_mW=float(target_mw) if target_mw is not None else float("nan"),
+            wavelength_in_nm=float(wavelength_nm),
+            optogenetic_sites=[0],
+        )
+    nwb.add_time_intervals(table)
 
 
 def export_nwb(session_dir: Path, out: Path | None = None) -> Path:

@@ -39,6 +39,7 @@ from rig.analysis.summary import (
     _schedules,
     add_record_sections,
     compute_summary_from,
+    read_calibration_dict,
     read_record,
 )
 from rig.fileio import write_json_atomic
@@ -114,11 +115,12 @@ def load_geometry(session_dir: Path, frames: FrameTable) -> ArenaGeometry:
     import yaml
 
     from rig.calibration import ArenaCalibration
+    from rig.protocol.migrate import as_schema2
     from rig.protocol.models import Protocol
 
     try:
         protocol = Protocol.model_validate(
-            load_yaml_text((session_dir / "protocol.yaml").read_text(encoding="utf-8"))
+            as_schema2(load_yaml_text((session_dir / "protocol.yaml").read_text(encoding="utf-8")))
         )
         calibration = ArenaCalibration.model_validate(
             load_yaml_text((session_dir / "calibration.yaml").read_text(encoding="utf-8"))
@@ -431,7 +433,12 @@ def build_report(
         )
     frames, events, header, protocol = read_record(session_dir)
     summary = add_record_sections(
-        compute_summary_from(frames, events, header, protocol), session_dir, events, header
+        compute_summary_from(
+            frames, events, header, protocol, calibration=read_calibration_dict(session_dir)
+        ),
+        session_dir,
+        events,
+        header,
     )
     extra = report_metrics(frames, events, summary, protocol)
     geometry = load_geometry(session_dir, frames)
@@ -520,6 +527,50 @@ def _camera_html(summary: dict[str, Any]) -> list[str]:
     return parts
 
 
+def _delivered_html(summary: dict[str, Any]) -> str:
+    """The delivered-light table and the laser-follow audit (board echo vs positions)."""
+    esc = html.escape
+    delivered = summary.get("delivered_light") or {}
+    audit = delivered.get("audit") or {}
+    out = ["<h2>Delivered light (board echo) and laser-follow audit</h2>"]
+    status = audit.get("status")
+    if status == "pass":
+        out.append(
+            f"<div class='ok'><b>Audit passed:</b> the rule recomputed from the positions "
+            f"(x_cm, y_cm and the protocol's geometry) matched the delivered light on all "
+            f"{audit['frames_judged']} judged frames ({audit['frames_not_judged']} too close to a "
+            "timing threshold or after a board fault were not judged).</div>"
+        )
+    elif status == "fail":
+        out.append(
+            f"<div class='flag'><b>Audit FAILED:</b> light on where the positions say off in "
+            f"{audit['frames_light_on_rule_off']} frames ({_v(audit['seconds_light_on_rule_off'])} s); "
+            f"light off where they say on in {audit['frames_light_off_rule_on']} frames "
+            f"({_v(audit['seconds_light_off_rule_on'])} s), of {audit['frames_judged']} judged. "
+            f"First frames: {esc(', '.join(map(str, audit['first_mismatch_frames'])))}. "
+            "Check tracking, calibration and the board before using this session.</div>"
+        )
+    else:
+        out.append(f"<div class='warn'><b>Audit not possible:</b> {esc(str(audit.get('reason')))}</div>")
+    out.append(f"<p>Light timeline from: {esc(str(delivered.get('light_source')))}.</p>")
+    head = ("phase", "light in stim (s)", "light in neutral (s)", "light in other side (s)",
+            "light while lost (s)", "stim side without light (s)", "pulses (board)",
+            "entry -> first pulse p50 / p95 / max (ms)", "entries without a pulse")
+    out.append("<table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>")
+    for p in delivered.get("phases", []):
+        ls = p["light_s"]
+        lat = p["entry_to_first_pulse"]
+        cells = (
+            p["phase"], ls["stim"], ls["neutral"], ls["other"], ls["lost"], p["stim_without_light_s"],
+            p["pulses_delivered"],
+            f"{_v(lat['p50_ms'])} / {_v(lat['p95_ms'])} / {_v(lat['max_ms'])} (n={lat['n']})",
+            lat["entries_without_pulse"],
+        )
+        out.append("<tr>" + "".join(f"<td>{_v(c) if not isinstance(c, str) else esc(c)}</td>" for c in cells) + "</tr>")
+    out.append("</table>")
+    return "\n".join(out)
+
+
 def _render_html(
     session_dir: Path,
     header: dict[str, Any],
@@ -590,7 +641,8 @@ def _render_html(
         f"{'–' if diff is None else f'{diff:+.1f} percentage points'}</p>"
     )
     parts.append(f"<img alt='time per compartment' src='data:image/png;base64,{images['phases']}'>")
-    parts.append("<h2>Laser follow</h2>")
+    parts.append(_delivered_html(summary))
+    parts.append("<h2>Commanded gate vs recorded zones (engine self-consistency)</h2>")
     follow = summary["laser_follow"]
     ft = extra["follow_time"]
     lat = follow["latency_ms"]

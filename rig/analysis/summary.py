@@ -153,10 +153,14 @@ def compute_summary_from(
     events: EventTable,
     header: dict[str, Any] | None = None,
     protocol: dict[str, Any] | None = None,
+    calibration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary dict from already-read records (see :func:`compute_summary`)."""
     header = header or {}
     protocol = protocol or {}
+    from rig.analysis.fidelity import fidelity
+
+    delivered = fidelity(frames, events, header, protocol, calibration or {})
     n = len(frames)
     durations = m.frame_durations_s(frames)
     rule = _follow_rule(protocol)
@@ -169,6 +173,10 @@ def compute_summary_from(
     session_end_s = float(frames.t_s[-1]) if n else 0.0
     windows = m.safety_off_windows(list(events.events), session_end_s)
     expected = m.follow_expectation(frames, rule, schedules, windows)
+    from rig.analysis.fidelity import rule_from
+
+    debounced = m.debounced_zones(frames.zone.tolist(), frames.t_s, rule_from(protocol).debounce_s)
+    immobile = m.immobile_flags(frames)
     safety_events = events.of_kind(*m.SAFETY_EVENT_KINDS)
 
     phases: list[dict[str, Any]] = []
@@ -187,10 +195,32 @@ def compute_summary_from(
         entry = zone_entry[rows]
         in_stim = lab == "stim"
         in_nonstim = lab == "nonstim"
-        stim_rows = np.flatnonzero(in_stim)
-        latency = (
-            float(frames.t_s[start + stim_rows[0]]) - t_start if stim_rows.size else None
-        )
+        # latency to the first entry, from the first moment outside the stimulated side
+        located = np.flatnonzero(zone != "lost")
+        started_inside = bool(located.size) and bool(in_stim[located[0]])
+        outside = located[~in_stim[located]]
+        latency = None
+        if outside.size:
+            t_out = float(frames.t_s[start + outside[0]]) if started_inside else t_start
+            after = located[(located > outside[0]) & in_stim[located]]
+            if after.size:
+                latency = float(frames.t_s[start + after[0]]) - t_out
+        accepted = debounced[start:stop]
+        deb_stim = deb_non = 0
+        previous_accepted = debounced[start - 1] if start > 0 else None
+        for value in accepted:
+            if value != previous_accepted and value not in (None, "neutral", "lost") and previous_accepted is not None:
+                lit = value in rule.light_zones if rule.light_zones is not None else value == stim_side
+                if lit:
+                    deb_stim += 1
+                elif rule.light_zones is not None or value == m.other_side(stim_side):
+                    deb_non += 1
+            previous_accepted = value
+        motor: dict[str, dict[str, float | None]] = {"speed_cm_s": {}, "immobile_pct": {}}
+        for key, mask in (("stim", in_stim), ("nonstim", in_nonstim)):
+            t_in = float(d[mask].sum())
+            motor["speed_cm_s"][key] = _round(float(steps[rows][mask].sum()) / t_in) if t_in > 0 else None
+            motor["immobile_pct"][key] = _pct(float(d[mask & immobile[rows]].sum()), t_in)
         distance = float(steps[rows].sum())
         both = time_s["stim"] + time_s["nonstim"]
         if k == 0:
@@ -223,6 +253,12 @@ def compute_summary_from(
                 if both > 0
                 else None,
                 "entries": {"stim": visits_stim, "nonstim": visits_nonstim},
+                "entries_debounced": {"stim": deb_stim, "nonstim": deb_non},
+                "started_inside": started_inside,
+                "mean_stim_visit_s": _round(time_s["stim"] / (visits_stim + int(started_inside)))
+                if visits_stim + int(started_inside) > 0
+                else None,
+                **motor,
                 "crossings": int(trans.crossing[rows].sum()),
                 "latency_to_stim_s": _round(latency),
                 "distance_cm": _round(distance),
@@ -322,6 +358,8 @@ def compute_summary_from(
             },
             "latency_ms": {k: _round(v, 3) if isinstance(v, float) else v for k, v in latency_ms.items()},
         },
+        "delivered_light": delivered,
+        "protocol_conversion": header.get("protocol_conversion") or [],
     }
 
 
@@ -332,8 +370,11 @@ def compute_summary(session_dir: Path) -> dict[str, Any]:
     need not exist, and ``end_reason`` may be null (then ``complete`` is false).
     Raises RecordError (naming the file, line and column) on a corrupt record.
     """
-    record = read_record(session_dir)
-    return add_record_sections(compute_summary_from(*record), session_dir, record[1], record[2])
+    frames, events, header, protocol = read_record(session_dir)
+    summary = compute_summary_from(
+        frames, events, header, protocol, calibration=read_calibration_dict(session_dir)
+    )
+    return add_record_sections(summary, session_dir, events, header)
 
 
 def add_record_sections(
@@ -379,6 +420,20 @@ def latency_test_summary(events: EventTable, header: dict[str, Any]) -> dict[str
         "led_to_decision_ms": latency_stats(values("led_to_decision_ms")),
         "led_roi": settings.get("led_roi") if isinstance(settings, dict) else None,
     }
+
+
+def read_calibration_dict(session_dir: Path) -> dict[str, Any]:
+    """The copied calibration.yaml as a dict ({} when missing or unreadable)."""
+    path = Path(session_dir) / "calibration.yaml"
+    if not path.exists():
+        return {}
+    try:
+        from rig.analysis.records import load_yaml_text
+
+        data = load_yaml_text(path.read_text(encoding="utf-8"))
+    except Exception:  # noqa: BLE001 - optional refinement; the audit says "not possible"
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def read_record(
@@ -522,6 +577,7 @@ def format_summary_table(summary: dict[str, Any]) -> str:
     lines.append("; ".join(extras))
     if not summary.get("complete", False):
         lines.append(incomplete_text(summary))
+    lines.extend(format_delivered(summary))
     return "\n".join(lines)
 
 
@@ -532,3 +588,33 @@ def incomplete_text(summary: dict[str, Any]) -> str:
     if not reasons:
         reasons = [f"ended {summary.get('end_reason') or 'without an end reason'}"]
     return "INCOMPLETE: " + "; ".join(str(r) for r in reasons)
+
+
+def format_delivered(summary: dict[str, Any]) -> list[str]:
+    """Lines on the delivered light (board echo) and the laser-follow audit."""
+    delivered = summary.get("delivered_light") or {}
+    lines = [f"delivered light ({delivered.get('light_source', 'none')}):"]
+    for p in delivered.get("phases", []):
+        if p["mode"] == "off" and not (p["light_s"]["total"] or 0):
+            continue
+        ls = p["light_s"]
+        lat = p["entry_to_first_pulse"]
+        lines.append(
+            f"  {p['phase']}: light {_fmt(ls['stim'])} s in stim, {_fmt(ls['neutral'])} s neutral, "
+            f"{_fmt(ls['other'])} s other side, {_fmt(ls['lost'])} s lost; stim without light "
+            f"{_fmt(p['stim_without_light_s'])} s; pulses {_fmt(p['pulses_delivered'])}; "
+            f"entry->first pulse p50 {_fmt(lat['p50_ms'])} ms (n {lat['n']}, "
+            f"{lat['entries_without_pulse']} without)"
+        )
+    audit = delivered.get("audit") or {}
+    if audit.get("status") in ("pass", "fail"):
+        word = "PASS" if audit["status"] == "pass" else "FAIL"
+        lines.append(
+            f"laser-follow audit (rule recomputed from positions vs delivered light): {word}: "
+            f"{audit['frames_light_on_rule_off']} frames light on where the positions say off, "
+            f"{audit['frames_light_off_rule_on']} frames off where they say on, of "
+            f"{audit['frames_judged']} judged"
+        )
+    elif audit:
+        lines.append(f"laser-follow audit: not possible: {audit.get('reason')}")
+    return lines

@@ -39,9 +39,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=_run)
 
 
+GUI_MISSING = (
+    "rig gui needs the GUI libraries (PyQt6, pyqtgraph), which this installation does not "
+    "have ({missing}). Install them with: pip install 'optorig[gui]'  "
+    "(scripts/setup.sh installs everything). The engine, analysis and re-scoring work without them."
+)
+
+
+def _check_gui_installed() -> None:
+    """A light install (plain ``pip install optorig``) has no Qt: say so in one line."""
+    from rig.errors import ConfigError
+
+    try:
+        import PyQt6.QtWidgets  # noqa: F401
+        import pyqtgraph  # noqa: F401
+    except ImportError as err:
+        raise ConfigError(GUI_MISSING.format(missing=err.name or err)) from err
+
+
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    _check_gui_installed()
     from rig.gui.app import run_gui
 
     args.screenshot = Path(args.screenshot) if args.screenshot else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from rig.cli._common import add_command
@@ -26,9 +27,28 @@ def _report(args: argparse.Namespace) -> int:
 
 def _group(args: argparse.Namespace) -> int:
     from rig.analysis.group import run_group
+    from rig.errors import ConfigError
 
-    out = run_group([Path(p) for p in args.sessions], Path(args.groups), Path(args.out))
+    sessions = [Path(p) for p in args.sessions]
+    if args.query is not None:
+        from rig.index import SessionIndex, parse_query
+
+        with SessionIndex(Path(args.index)).open(create=False) as index:
+            sessions += [row.path for row in index.query(parse_query(args.query))]
+    if not sessions:
+        raise ConfigError("rig group: give session folders or --query (no session matched)")
+    out = run_group(
+        list(dict.fromkeys(sessions)),
+        Path(args.groups) if args.groups else None,
+        Path(args.out),
+        cohort=Path(args.cohort) if args.cohort else None,
+        declared_path=Path(args.declare) if args.declare else None,
+        allow_mixed_protocols=args.allow_mixed_protocols,
+        include_simulated=args.include_simulated,
+    )
     print(out.markdown_text)
+    for warning in out.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(f"group analysis written to {out.out_dir}")
     return 0
 
@@ -65,18 +85,41 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     g = add_command(
         subparsers,
         "group",
-        "compare groups of animals (tidy CSV, paired plots, statistics)",
-        "Collect per-phase metrics of many sessions into one tidy CSV (one row per session "
-        "x phase), plot baseline -> test stim %% per animal for each group, and test: paired "
-        "t-test and Wilcoxon within each group (baseline vs test stim %%), Welch t-test and "
-        "Mann-Whitney U between groups on the difference score, with effect sizes and n. "
-        "Sessions are matched to groups by session.json animal_id. OUT must not exist.",
-        "  rig group sessions/* --groups groups.csv --out results/rtpp-cohort1\n"
-        "  (groups.csv:  animal,group / m017,ChR2 / m018,eYFP ...)\n",
+        "compare groups of animals: a declared primary test first, Holm-corrected secondary tests",
+        "Groups come from the cohort file (--cohort; or the older --groups animal,group CSV); "
+        "one session per animal, matched by session.json animal_id. The primary endpoint is "
+        "declared before analysis in group.yaml (--declare) or the protocol's analysis section; "
+        "default: difference score (stim %% in the first closed-loop phase minus the first "
+        "off phase) between groups, Welch t-test (2 groups) or Welch ANOVA (more). Secondary "
+        "tests (pairwise groups, every other phase incl. reversal and post-test, each phase vs "
+        "baseline within groups, stimulated side as a covariate, the 1-min time course as a "
+        "mixed model group x minute with a random animal, speed and immobility in the "
+        "stimulated compartment) are Holm-corrected; effects come with 95 %% CIs (statsmodels). "
+        "Sessions of different protocols are refused unless --allow-mixed-protocols; "
+        "incomplete, simulated (unless --include-simulated), side-biased, badly tracked and "
+        "audit-failing sessions are excluded and listed; n < 5 per group gives a warning. "
+        "Writes stats.csv, stats.md/html, animals.csv, excluded.csv, timecourse.csv, "
+        "sessions_phases.csv and figures. OUT must not exist.",
+        "  rig group sessions/* --cohort cohort.csv --out results/rtpp-cohort1\n"
+        "  rig group sessions/* --cohort cohort.csv --declare group.yaml --out results/c1\n"
+        "  rig group --index data --query 'protocol=rtpp complete' --cohort cohort.csv --out results/c2\n"
+        "  (group.yaml: primary: {endpoint: difference_score, phase: test, baseline_phase: "
+        "baseline, groups: [ChR2, eYFP]}\n"
+        "               exclusions: {baseline_bias_max_pct: 65, lost_tracking_max_pct: 10})\n",
     )
-    g.add_argument("sessions", nargs="+", metavar="SESSION_DIR", help="session folders")
-    g.add_argument("--groups", required=True, metavar="FILE.csv",
-                   help="CSV with columns animal,group")
+    g.add_argument("sessions", nargs="*", metavar="SESSION_DIR", help="session folders")
+    g.add_argument("--query", metavar="TEXT",
+                   help="sessions from the index (rig index), e.g. 'protocol=rtpp complete since=2026-11-01'")
+    g.add_argument("--index", default=".", metavar="DIR", help="data root holding the index (default .)")
+    src = g.add_mutually_exclusive_group(required=True)
+    src.add_argument("--cohort", metavar="CSV", help="cohort file (animal_id, group, ...)")
+    src.add_argument("--groups", metavar="FILE.csv", help="older CSV with columns animal,group")
+    g.add_argument("--declare", metavar="group.yaml",
+                   help="the declared primary endpoint and exclusion limits")
+    g.add_argument("--allow-mixed-protocols", action="store_true",
+                   help="pool sessions of different protocols (name, version or file differ)")
+    g.add_argument("--include-simulated", action="store_true",
+                   help="include simulated sessions (synthetic, replayed or mock board)")
     g.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist)")
     g.set_defaults(func=_group)
 

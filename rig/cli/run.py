@@ -232,6 +232,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from rig.session.runner import SessionRunner
 
     loaded = load_protocol(args.protocol)
+    cohort = _cohort(args)  # checked before any device is opened
     if args.calibration:
         loaded = _with_calibration(loaded, args.calibration)
     source_spec = parse_source_spec(args.source)
@@ -259,10 +260,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
         stim_side=args.side,
         media_clock=devices.media_clock,
         simulated=not source_spec.is_live or board_spec.kind == "mock",
+        cohort=cohort,
         source_info=source_spec.describe(),
         latency_test=latency,
     )
     return execute_session(runner, board, progress=args.progress)
+
+
+def _cohort(args: argparse.Namespace) -> Any:
+    """The cohort file named by --cohort (loaded and checked), or None."""
+    if not getattr(args, "cohort", None):
+        return None
+    from rig.cohort import load_cohort, side_from_cohort
+
+    cohort = load_cohort(args.cohort)
+    animal = args.animal or (Path(args.video).stem if getattr(args, "video", None) else None)
+    if animal:
+        side_from_cohort(cohort, animal.strip())  # listed, with a side: before any device opens
+    return cohort
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -271,6 +286,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from rig.session.runner import SessionRunner
 
     loaded = load_protocol(args.protocol)
+    cohort = _cohort(args)  # checked before any device is opened
     if args.calibration:
         loaded = _with_calibration(loaded, args.calibration)
     source_spec = dataclasses.replace(
@@ -294,6 +310,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         media_clock=devices.media_clock,
         simulated=True,
         source_info=source_spec.describe(),
+        cohort=cohort,
     )
     return execute_session(runner, board, progress=args.progress)
 
@@ -444,6 +461,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     run.add_argument("--experimenter", default="", help="who runs the session")
     run.add_argument("--notes", default="", help="free-text notes for session.json")
     run.add_argument("--side", choices=("left", "right"), help="override the stimulated side")
+    run.add_argument(
+        "--cohort", metavar="CSV",
+        help="cohort file: the animal's stim_side comes from its row (see `rig cohort`); "
+        "its sha256 is recorded",
+    )
     run.add_argument("--speed", default="1", help="video/synthetic pacing: 1 (real time), 2, ... or max")
     _latency_args(run)
     _common(run, out_default=None)
@@ -468,6 +490,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.add_argument("--experimenter", default="", help="who re-scores the session")
     replay.add_argument("--notes", default="", help="free-text notes for session.json")
     replay.add_argument("--side", choices=("left", "right"), help="override the stimulated side")
+    replay.add_argument(
+        "--cohort", metavar="CSV", help="cohort file: the animal's stim_side comes from its row"
+    )
     _common(replay, out_default=None)
     replay.set_defaults(func=_cmd_replay)
 

@@ -67,6 +67,12 @@ def _validate_one(path: str) -> str:
         )
     loaded = load_protocol(path)
     notes = "".join(f"\n  note: {line}" for line in protocol_warnings(loaded))
+    if loaded.file_schema_version == 1:
+        notes += (
+            "\n  schema 1 (frame counts): runs converted as "
+            + "; ".join(loaded.conversion or ("nothing to convert",))
+            + f"; `rig migrate {path}` writes a schema-2 copy"
+        )
     return loaded.summary() + notes
 
 

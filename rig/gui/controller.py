@@ -55,11 +55,22 @@ def make_runner(
         notes=choices.notes,
         speed=choices.speed_value() if choices.source_kind != "camera" else 1.0,
         stim_side=None if choices.stim_side == "protocol" else choices.stim_side,
+        cohort=_cohort(choices),
         observers=observers,
         media_clock=devices.media_clock,
         simulated=choices.simulated,
         **runner_options,
     )
+
+
+def _cohort(choices: Any) -> Any:
+    """The cohort file of the set-up (checked), or None."""
+    path = getattr(choices, "cohort_path", "")
+    if not path:
+        return None
+    from rig.cohort import load_cohort
+
+    return load_cohort(path)
 
 
 class SessionController(QObject):

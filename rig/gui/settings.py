@@ -45,6 +45,8 @@ class SetupChoices:
     speed: str = "1"
     #: Arena calibration chosen in the editor, used instead of the protocol's ("" = none).
     calibration_path: str = ""
+    #: Cohort file (animal_id, group, ..., stim_side): the animal's side comes from it ("" = none).
+    cohort_path: str = ""
 
     def source_spec(self) -> str:
         """The registry spec of the chosen source (``synthetic``, ``video:PATH``, ``camera:N``)."""

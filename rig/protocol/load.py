@@ -18,6 +18,7 @@ Calibration files named in a protocol are looked up, in order:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import yaml
 
 from rig.calibration import ArenaCalibration, LaserPowerCalibration
 from rig.calibration_io import load_arena_calibration, load_power_calibration
+from rig.protocol.migrate import convert_data
 from rig.protocol.models import Protocol
 from rig.protocol.yamlfile import (
     FileIssue,
@@ -58,6 +60,10 @@ class LoadedProtocol:
     power_calibration: LaserPowerCalibration | None = None
     power_calibration_path: Path | None = None
     power_calibration_raw: bytes | None = None
+    #: schema_version of the file itself (1 = converted on loading, see ``conversion``)
+    file_schema_version: int = 2
+    #: what the schema-1 conversion changed (empty for a schema-2 file)
+    conversion: tuple[str, ...] = ()
 
     @property
     def calibration_sha256(self) -> str:
@@ -80,11 +86,24 @@ def default_protocol_path() -> Path:
 
 def parse_protocol(path: str | os.PathLike[str]) -> Protocol:
     """Read and validate one protocol file, without looking at the files it names."""
-    return validate_model(_read(path), Protocol, ProtocolFileError)
+    doc, _, _ = _read_converted(path)
+    return validate_model(doc, Protocol, ProtocolFileError)
 
 
 def _read(path: str | os.PathLike[str]) -> YamlDocument:
     return read_yaml(path, ProtocolFileError, "protocol")
+
+
+def _read_converted(path: str | os.PathLike[str]) -> tuple[YamlDocument, int, tuple[str, ...]]:
+    """The document (schema-1 data converted to schema 2), the file's schema and the notes."""
+    doc = _read(path)
+    version = doc.data.get("schema_version")
+    if version != 1 or isinstance(version, bool):
+        return doc, 2, ()
+    conversion = convert_data(doc.data)
+    if conversion.problems:
+        raise ProtocolFileError([doc.issue(loc, reason) for loc, reason in conversion.problems])
+    return dataclasses.replace(doc, data=conversion.data), 1, conversion.notes
 
 
 def calibration_search_paths(name: str, protocol_path: Path) -> list[Path]:
@@ -130,7 +149,7 @@ def load_protocol(path: str | os.PathLike[str]) -> LoadedProtocol:
     Raises ``ProtocolError`` (every problem, one per line) or ``CalibrationError`` when a
     named calibration file is itself invalid.
     """
-    doc = _read(path)
+    doc, file_schema, conversion = _read_converted(path)
     protocol = validate_model(doc, Protocol, ProtocolFileError)
     issues: list[FileIssue] = []
 
@@ -169,6 +188,8 @@ def load_protocol(path: str | os.PathLike[str]) -> LoadedProtocol:
         power_calibration=power,
         power_calibration_path=power_path,
         power_calibration_raw=power_path.read_bytes() if power_path is not None else None,
+        file_schema_version=file_schema,
+        conversion=conversion,
     )
 
 
@@ -321,6 +342,8 @@ def describe(loaded: LoadedProtocol) -> str:
         stimulated = ", ".join(p.arena.stimulated_zones) + " (zones)"
     elif side.rule == "fixed":
         stimulated = f"{side.side} (fixed)"
+    elif side.rule == "cohort":
+        stimulated = "from the cohort file"
     else:
         stimulated = f"counterbalanced by {side.rule} (even: {side.side})"
     n = len(p.phases)

@@ -1,10 +1,16 @@
-"""The protocol file format (YAML, ``schema_version: 1``) as frozen pydantic models.
+"""The protocol file format (YAML, ``schema_version: 2``) as frozen pydantic models.
 
 A protocol is the science: arena zones in cm, phases, stimulation, decision rules,
 safety limits, tracking and recording settings. Every model rejects unknown keys and
 every quantity carries its unit in its name. Cross-field rules that need no other file
 live here; rules that need the calibration file (zones inside the arena, target power
 within the laser calibration) live in ``rig.protocol.load``.
+
+Schema 2 states every decision time in seconds (``debounce_s``,
+``tracking_loss_grace_s``) and the tracker's jump limit as a speed (``max_speed_cm_s``), so a
+dropped frame cannot stretch them. Schema-1 files (frame counts) still load: ``rig.protocol.load``
+converts them with the protocol's ``tracking.camera_fps`` (``rig.protocol.migrate``) and the
+conversion is noted in the session record; ``rig migrate FILE`` writes a schema-2 copy.
 
 Coordinates: origin at the arena's top-left corner as seen by the camera, x to the
 right, y downward, in cm. The two compartments are called ``left`` and ``right``.
@@ -19,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from rig.devices.limits import FIRMWARE_MAX_FREQUENCY_HZ, FIRMWARE_MIN_PULSE_WIDTH_MS
 from rig.zones import CircleCm, PolygonCm
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Side = Literal["left", "right"]
 
@@ -91,17 +97,20 @@ class SideAssignment(_Model):
     - ``fixed``: always ``side``.
     - ``animal_id``: from the last digit in the animal ID: even -> ``side``, odd -> the
       other side (IDs without a digit are refused at start).
-    - ``alternate``: from the number of earlier sessions of this protocol in the output
-      folder: even -> ``side``, odd -> the other side.
-    - ``random``: drawn from ``seed`` (drawn and recorded when left empty).
-    The chosen side and the rule are written to ``session.json``.
+    - ``random``: drawn from ``seed`` and the animal ID (drawn and recorded when empty).
+    - ``cohort``: from the animal's row in the cohort file (``--cohort cohort.csv``; fill it
+      balanced with ``rig cohort assign``). A cohort file given on the command line always
+      decides, whatever the rule.
+    The chosen side and the rule are written to ``session.json``. (The schema-1 rule
+    ``alternate`` counted earlier sessions in the output folder, so an animal changed side
+    between days; it is refused: use a cohort file.)
     """
 
-    rule: Literal["fixed", "animal_id", "alternate", "random"] = Field(
+    rule: Literal["fixed", "animal_id", "random", "cohort"] = Field(
         "fixed", description="How the stimulated side is chosen."
     )
     side: Side = Field(
-        "left", description="The stimulated side for `fixed`, and the side for even counts."
+        "left", description="The stimulated side for `fixed`, and the side for even digits."
     )
     seed: int | None = Field(
         None, ge=0, description="Seed for `random`; when empty one is drawn and recorded."
@@ -398,24 +407,26 @@ def _first_error(err: ValueError) -> str:
 
 
 class Decision(_Model):
-    """How a tracked position becomes a laser decision."""
+    """How a tracked position becomes a laser decision (times in seconds, not frames)."""
 
-    debounce_frames: int = Field(
-        3,
-        ge=1,
-        le=100,
-        description="Consecutive frames in a new compartment before the change counts.",
+    debounce_s: float = Field(
+        0.066666,
+        ge=0,
+        le=10,
+        description="A new compartment counts once the animal has been seen in it continuously "
+        "for this long (from its first frame there); 0 = at once. The default is schema 1's "
+        "3 frames at 30 fps.",
     )
     neutral_band: Literal["hold", "off"] = Field(
         "hold",
         description="In the neutral band: hold the last compartment's state, or turn light off.",
     )
-    tracking_loss_grace_frames: int = Field(
-        5,
+    tracking_loss_grace_s: float = Field(
+        0.166666,
         ge=0,
-        le=1000,
-        description="Frames without a position during which the last state is held; "
-        "then the light goes off until the animal is found again.",
+        le=60,
+        description="Time without a position during which the last state is held; "
+        "then the light goes off until the animal is found again (0 = off at once).",
     )
 
 
@@ -475,14 +486,22 @@ class Tracking(_Model):
     )
     min_area_cm2: float = Field(2.0, gt=0, description="Smallest plausible animal blob.")
     max_area_cm2: float = Field(80.0, gt=0, description="Largest plausible animal blob.")
-    max_jump_cm: float = Field(
-        15.0, gt=0, description="Larger moves between consecutive frames count as lost tracking."
+    max_speed_cm_s: float = Field(
+        450.0,
+        gt=0,
+        description="Faster apparent moves count as lost tracking (the jump allowed between "
+        "frames is this speed x the camera's frame interval, 1 / camera_fps).",
     )
     tether_removal_cm: float = Field(
         0.5, ge=0, description="Morphological opening size that erases a thin tether cable."
     )
     camera_fps: float = Field(30.0, gt=0, le=500, description="Frame rate expected from the camera.")
     background: Background = Field(default_factory=lambda: Background())
+
+    @property
+    def max_jump_cm(self) -> float:
+        """Largest move allowed between two frames at the expected frame rate."""
+        return self.max_speed_cm_s / self.camera_fps
 
     @model_validator(mode="after")
     def _areas(self) -> Tracking:
@@ -533,10 +552,29 @@ class Recording(_Model):
         return value
 
 
+class Analysis(_Model):
+    """The primary endpoint, declared before any data exist (read by ``rig group``)."""
+
+    primary_endpoint: Literal["difference_score", "stim_pct"] = Field(
+        "difference_score",
+        description="difference_score: % time on the stimulated side in `primary_phase` minus "
+        "`baseline_phase`; stim_pct: % time on the stimulated side in `primary_phase`. "
+        "Compared between groups (Welch t-test; Welch ANOVA for more than two groups).",
+    )
+    primary_phase: str | None = Field(
+        None, description="The test phase of the primary endpoint (default: first closed_loop phase)."
+    )
+    baseline_phase: str | None = Field(
+        None, description="The baseline phase (default: first off phase)."
+    )
+
+
 class Protocol(_Model):
     """A complete place-preference protocol."""
 
-    schema_version: Literal[1] = Field(description="Format version of this file; must be 1.")
+    schema_version: Literal[2] = Field(
+        description="Format version of this file: 2 (schema-1 files are converted on loading)."
+    )
     metadata: Metadata
     arena: Arena
     phases: list[Phase] = Field(min_length=1, description="Phases, run in order.")
@@ -545,6 +583,7 @@ class Protocol(_Model):
     safety: Safety = Field(default_factory=lambda: Safety())
     tracking: Tracking = Field(default_factory=lambda: Tracking())
     recording: Recording = Field(default_factory=lambda: Recording())
+    analysis: Analysis = Field(default_factory=lambda: Analysis())
 
     @property
     def duration_s(self) -> float:
@@ -578,6 +617,12 @@ class Protocol(_Model):
                 raise ValueError(
                     f"stimulation.zones.{name}: duty cycle {duty:.0%} exceeds "
                     f"safety.max_duty_cycle {self.safety.max_duty_cycle:.0%}"
+                )
+        for key in ("primary_phase", "baseline_phase"):
+            named = getattr(self.analysis, key)
+            if named is not None and named not in names:
+                raise ValueError(
+                    f"analysis.{key}: {named!r} is not a phase (phases: {', '.join(names)})"
                 )
         if self.stimulation.duty_cycle > self.safety.max_duty_cycle + 1e-9:
             raise ValueError(

@@ -53,6 +53,7 @@ from rig.session.acquisition import AcquisitionThread, LatestFrameSlot
 from rig.session.latency import LatencyProbe, LatencyTestSettings, sync_output
 from rig.session.control import ControlLoop, PhasePlan, TrackerLike, plan_phases
 from rig.session.observer import SessionObserver
+from rig.cohort import Cohort
 from rig.session.sides import SideChoice, assign_side
 from rig.session.status import ArmingProgress, EndReason, FrameUpdate, RunnerStatus, RunState
 from rig.session.video import DEFAULT_QUEUE_BYTES
@@ -136,6 +137,8 @@ class SessionRunner:
         tracker_factory: TrackerFactory | None = None,
         source_info: dict[str, object] | None = None,
         video_queue_bytes: int = DEFAULT_QUEUE_BYTES,
+        cohort: Cohort | None = None,
+        header_extra: dict[str, object] | None = None,
         latency_test: LatencyTestSettings | None = None,
     ) -> None:
         if not animal_id or not animal_id.strip():
@@ -163,6 +166,8 @@ class SessionRunner:
         self._tracker_factory = tracker_factory or default_tracker_factory
         self._source_info = source_info
         self._video_queue_bytes = video_queue_bytes
+        # Extra top-level keys for session.json (a re-score's link to its original).
+        self._header_extra = dict(header_extra or {})
         self._latency_test = latency_test
         self._latency_probe: LatencyProbe | None = None
         self._latency_roi_in_arena = False
@@ -181,6 +186,7 @@ class SessionRunner:
             out_dir=self._out_dir,
             protocol_name=self._protocol.metadata.name,
             override=stim_side,
+            cohort=cohort,
         )
 
         self._lock = threading.Lock()
@@ -522,6 +528,8 @@ class SessionRunner:
             "side_rule": self.side.rule,
             "side_seed": self.side.seed,
             "side_detail": self.side.detail,
+            "cohort": self.side.cohort,
+            "protocol_conversion": list(getattr(loaded, "conversion", ())),
             "source": source_info,
             "board": {
                 "kind": board_info.kind,
@@ -552,6 +560,7 @@ class SessionRunner:
             "started_at": self._started_at,
             "ended_at": None,
             "end_reason": None,
+            **self._header_extra,
         }
 
     def _lifecycle(self, message: str, *args: object) -> None:

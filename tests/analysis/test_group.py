@@ -1,38 +1,47 @@
-"""Group analysis: tidy CSV, statistics equal to scipy called directly, input validation."""
+"""`rig group` on the worked example: declared primary test first, Holm-corrected secondary
+tests and CIs equal to statsmodels called directly, guardrails and exclusions."""
 
 from __future__ import annotations
 
 import csv
+import importlib.util
+import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from scipy import stats
 
-from rig.analysis.fake import SimulatedPhase, simulate_rtpp_session
-from rig.analysis.group import rank_biserial_paired, read_groups, run_group
+from rig.cli import main
 from rig.errors import ConfigError
 
-PHASES = (SimulatedPhase("baseline", 30.0, "off"), SimulatedPhase("test", 60.0, "closed_loop"))
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "docs" / "group-example"
+COLUMNS = ["comparison", "phase", "test", "n_a", "n_b", "statistic", "p", "p_holm",
+           "effect", "effect_ci_low", "effect_ci_high", "primary"]
+DECLARED = """\
+primary: {endpoint: difference_score, phase: test, baseline_phase: baseline, groups: [ChR2, eYFP]}
+exclusions: {baseline_bias_max_pct: 100, lost_tracking_max_pct: 10, include_simulated: true}
+"""
+
+
+def _script() -> Any:
+    spec = importlib.util.spec_from_file_location("make_group_example", ROOT / "scripts" / "make_group_example.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="module")
-def cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
-    root = tmp_path_factory.mktemp("cohort")
-    sessions = []
-    lines = ["animal,group"]
-    for k in range(8):
-        group = "ChR2" if k < 4 else "eYFP"
-        animal = f"a{k}"
-        sessions.append(simulate_rtpp_session(
-            root / animal, animal_id=animal, rng=np.random.default_rng(k), fps=10.0,
-            avoidance=0.6 if group == "ChR2" else 0.0, phases=PHASES,
-            stimulated_side="left" if k % 2 else "right",
-        ))
-        lines.append(f"{animal},{group}")
-    groups = root / "groups.csv"
-    groups.write_text("\n".join(lines) + "\n")
-    return sessions, groups
+def example(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path, Path]:
+    """The worked example's cohort and sessions (docs/group-example), with short phases."""
+    root = tmp_path_factory.mktemp("example")
+    sessions, cohort, _declared = _script().build(root, seed=2026, scale=0.2, fps=4.0, n_animals=12)
+    declared = root / "group-test.yaml"
+    declared.write_text(DECLARED)
+    return sessions, cohort, declared
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -40,77 +49,129 @@ def _read(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def test_group_outputs_and_stats_match_scipy(cohort: tuple[list[Path], Path], tmp_path: Path) -> None:
-    sessions, groups = cohort
-    result = run_group(sessions, groups, tmp_path / "out")
-    names = {p.name for p in (tmp_path / "out").iterdir()}
-    assert {"sessions_phases.csv", "animals.csv", "stats_within.csv", "stats_between.csv",
-            "stats.md", "stats.html", "paired.png", "paired.pdf"} <= names
-    tidy = _read(tmp_path / "out" / "sessions_phases.csv")
-    assert len(tidy) == 16 and {r["phase"] for r in tidy} == {"baseline", "test"}
-    animals = {a["animal_id"]: a for a in result.animals}
-    scores = {}
-    for group in ("ChR2", "eYFP"):
-        rows = [r for r in tidy if r["group"] == group]
-        base = np.array([float(r["time_stim_pct"]) for r in rows if r["phase"] == "baseline"])
-        test = np.array([float(r["time_stim_pct"]) for r in rows if r["phase"] == "test"])
-        w = next(x for x in result.within if x["group"] == group)
-        t = stats.ttest_rel(test, base)
-        assert w["n"] == 4
-        assert w["paired_t"] == pytest.approx(t.statistic) and w["paired_t_p"] == pytest.approx(t.pvalue)
-        wil = stats.wilcoxon(test, base)
-        assert w["wilcoxon_w"] == pytest.approx(wil.statistic) and w["wilcoxon_p"] == pytest.approx(wil.pvalue)
-        diff = test - base
-        assert w["cohen_dz"] == pytest.approx(diff.mean() / diff.std(ddof=1))
-        scores[group] = diff
-    assert all(animals[f"a{k}"]["group"] == "ChR2" for k in range(4))
-    b = result.between[0]
-    welch = stats.ttest_ind(scores["ChR2"], scores["eYFP"], equal_var=False)
-    assert b["welch_t"] == pytest.approx(welch.statistic) and b["welch_p"] == pytest.approx(welch.pvalue)
-    mw = stats.mannwhitneyu(scores["ChR2"], scores["eYFP"], alternative="two-sided")
-    assert b["mann_whitney_u"] == pytest.approx(mw.statistic) and b["mann_whitney_p"] == pytest.approx(mw.pvalue)
-    assert b["rank_biserial_r"] == pytest.approx(2 * mw.statistic / 16 - 1)
-    pooled = np.sqrt((scores["ChR2"].var(ddof=1) + scores["eYFP"].var(ddof=1)) / 2)
-    assert b["cohen_d"] == pytest.approx((scores["ChR2"].mean() - scores["eYFP"].mean()) / pooled)
-    assert b["difference_mean_a"] < b["difference_mean_b"]  # ChR2 avoids the stimulated side
-    assert "| ChR2 vs eYFP | 4 / 4 |" in result.markdown_text
+def _f(text: str) -> float:
+    return float(text) if text != "" else float("nan")
 
 
-def test_rank_biserial_paired_by_hand() -> None:
-    # |d| ranks: 1->1, 2->2, 3->3, -4->4: R+ = 6, R- = 4 -> r = 0.2
-    assert rank_biserial_paired(np.array([1.0, 2.0, 3.0, -4.0, 0.0])) == pytest.approx(0.2)
+def test_rig_group_primary_first_holm_and_cis_match_statsmodels(
+    example: tuple[list[Path], Path, Path], tmp_path: Path
+) -> None:
+    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.weightstats import CompareMeans, DescrStatsW, ttest_ind
+
+    sessions, cohort, declared = example
+    out = tmp_path / "out"
+    code = main(["group", *map(str, sessions), "--cohort", str(cohort), "--declare", str(declared),
+                 "--out", str(out)])
+    assert code == 0
+    with open(out / "stats.csv", newline="") as handle:
+        header = next(csv.reader(handle))
+    assert header == COLUMNS
+    rows = _read(out / "stats.csv")
+    assert rows[0]["primary"] == "True" and all(r["primary"] == "False" for r in rows[1:])
+    md = (out / "stats.md").read_text()
+    assert md.index("Primary test") < md.index("Secondary tests")
+    # every phase is tested: reversal and post-test too
+    assert {"test", "reversal", "posttest"} <= {r["phase"] for r in rows}
+    assert any("mixed model" in r["test"] for r in rows)
+    assert any("stim side" in r["comparison"] for r in rows)
+    # the primary test recomputed with statsmodels from animals.csv
+    animals = [a for a in _read(out / "animals.csv") if a["included"] == "True"]
+    a = np.array([float(x["test_difference_score"]) for x in animals if x["group"] == "ChR2"])
+    b = np.array([float(x["test_difference_score"]) for x in animals if x["group"] == "eYFP"])
+    t, p, _ = ttest_ind(a, b, usevar="unequal")
+    low, high = CompareMeans(DescrStatsW(a), DescrStatsW(b)).tconfint_diff(usevar="unequal")
+    primary = rows[0]
+    assert primary["comparison"] == "ChR2 vs eYFP" and primary["phase"] == "test"
+    assert int(primary["n_a"]) == a.size and int(primary["n_b"]) == b.size
+    assert _f(primary["statistic"]) == pytest.approx(t, rel=1e-9)
+    assert _f(primary["p"]) == pytest.approx(p, rel=1e-9)
+    assert _f(primary["effect"]) == pytest.approx(a.mean() - b.mean(), rel=1e-9)
+    assert _f(primary["effect_ci_low"]) == pytest.approx(low, rel=1e-9)
+    assert _f(primary["effect_ci_high"]) == pytest.approx(high, rel=1e-9)
+    # Holm over the secondary family, as statsmodels computes it
+    secondary = [r for r in rows[1:] if r["p"] != ""]
+    expected = multipletests([float(r["p"]) for r in secondary], method="holm")[1]
+    np.testing.assert_allclose([float(r["p_holm"]) for r in secondary], expected, rtol=1e-9)
+    # a within-group paired test recomputed
+    diff = np.array([float(x["reversal_difference_score"]) for x in animals if x["group"] == "eYFP"])
+    row = next(r for r in rows if r["comparison"] == "eYFP: reversal vs baseline")
+    d = DescrStatsW(diff)
+    assert _f(row["p"]) == pytest.approx(d.ttest_mean(0.0)[1], rel=1e-9)
+    assert (_f(row["effect_ci_low"]), _f(row["effect_ci_high"])) == pytest.approx(d.tconfint_mean(), rel=1e-9)
+    for name in ("timecourse.png", "heatmaps.png", "paired.png", "excluded.csv", "stats.html"):
+        assert (out / name).exists()
 
 
-def test_existing_out_and_unknown_animal_rejected(cohort: tuple[list[Path], Path], tmp_path: Path) -> None:
-    sessions, groups = cohort
-    (tmp_path / "exists").mkdir()
-    with pytest.raises(ConfigError, match="already exists"):
-        run_group(sessions, groups, tmp_path / "exists")
-    partial = tmp_path / "g.csv"
-    partial.write_text("animal,group\na0,ChR2\n")
-    with pytest.raises(ConfigError, match="animal a1 .* is not listed"):
-        run_group(sessions[:2], partial, tmp_path / "new")
-    assert not (tmp_path / "new").exists()
-    with pytest.raises(ConfigError, match="two sessions"):
-        run_group([sessions[0], sessions[0]], groups, tmp_path / "new")
+def test_omnibus_for_three_groups(example: tuple[list[Path], Path, Path], tmp_path: Path) -> None:
+    from statsmodels.stats.oneway import anova_oneway
+
+    sessions, cohort, declared = example
+    text = cohort.read_text().replace(",eYFP,F,", ",Arch,F,")  # eYFP females -> a third group
+    three = tmp_path / "cohort3.csv"
+    three.write_text(text)
+    (tmp_path / "d.yaml").write_text(DECLARED.replace("groups: [ChR2, eYFP]", "groups: [ChR2, eYFP, Arch]"))
+    out = tmp_path / "out3"
+    assert main(["group", *map(str, sessions), "--cohort", str(three), "--declare", str(tmp_path / "d.yaml"),
+                 "--out", str(out)]) == 0
+    rows = _read(out / "stats.csv")
+    assert rows[0]["primary"] == "True" and "ANOVA" in rows[0]["test"]
+    animals = [a for a in _read(out / "animals.csv") if a["included"] == "True"]
+    samples = [np.array([float(x["test_difference_score"]) for x in animals if x["group"] == g])
+               for g in ("ChR2", "eYFP", "Arch")]
+    res = anova_oneway(samples, use_var="unequal")
+    assert _f(rows[0]["p"]) == pytest.approx(res.pvalue, rel=1e-9)
+    assert sum(1 for r in rows if r["phase"] == "test" and "Welch t-test (difference" in r["test"]) == 3
 
 
-def test_read_groups_errors(tmp_path: Path) -> None:
-    f = tmp_path / "g.csv"
-    f.write_text("mouse,cohort\nm1,A\n")
-    with pytest.raises(ConfigError, match="line 1: header must name columns animal and group"):
-        read_groups(f)
-    f.write_text("animal,group\nm1,A\nm1,B\n")
-    with pytest.raises(ConfigError, match="line 3: animal m1: listed in two groups"):
-        read_groups(f)
-    f.write_text("animal,group\nm1,A\n\nm2,B\n")
-    assert read_groups(f) == {"m1": "A", "m2": "B"}
+def _copies(sessions: list[Path], root: Path) -> list[Path]:
+    return [Path(shutil.copytree(s, root / s.name)) for s in sessions]
 
 
-def test_rig_group_cli(cohort: tuple[list[Path], Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from rig.cli import main
+def test_mixed_protocols_refused_exclusions_listed_small_n_warned(
+    example: tuple[list[Path], Path, Path], tmp_path: Path
+) -> None:
+    """Old code pooled sessions of different protocols, incomplete and simulated sessions
+    silently, and ran df = 1 tests without a note."""
+    from rig.analysis.group import run_group
 
-    sessions, groups = cohort
-    assert main(["group", *map(str, sessions), "--groups", str(groups), "--out", str(tmp_path / "o")]) == 0
-    assert "Between groups" in capsys.readouterr().out
-    assert main(["group", *map(str, sessions), "--groups", str(groups), "--out", str(tmp_path / "o")]) == 2
+    sessions, cohort, declared = example
+    picked = _copies(sessions[:3] + sessions[6:9], tmp_path / "s")
+    header = json.loads((picked[1] / "session.json").read_text())
+    header["protocol"]["version"] = "2"
+    (picked[1] / "session.json").write_text(json.dumps(header))
+    with pytest.raises(ConfigError, match="different protocols.*allow-mixed-protocols"):
+        run_group(picked, None, tmp_path / "o1", cohort=cohort, declared_path=declared)
+    assert not (tmp_path / "o1").exists()
+    # one incomplete session (no end reason, no session_end event)
+    header = json.loads((picked[0] / "session.json").read_text())
+    header["end_reason"] = None
+    (picked[0] / "session.json").write_text(json.dumps(header))
+    events = (picked[0] / "events.csv").read_text().splitlines(keepends=True)
+    (picked[0] / "events.csv").write_text("".join(e for e in events if "session_end" not in e))
+    result = run_group(picked, None, tmp_path / "o", cohort=cohort, declared_path=declared,
+                       allow_mixed_protocols=True)
+    assert any("mixed protocols" in w for w in result.warnings)
+    reasons = {e["animal_id"]: e["reasons"] for e in result.excluded}
+    assert "incomplete" in reasons[header["animal_id"]]
+    assert any("n = 2" in w and "< 5" in w for w in result.warnings)
+    assert "incomplete" in (tmp_path / "o" / "excluded.csv").read_text()
+    assert "n = 2 (< 5)" in (tmp_path / "o" / "stats.md").read_text()
+
+
+def test_simulated_sessions_excluded_unless_asked(example: tuple[list[Path], Path, Path], tmp_path: Path) -> None:
+    from rig.analysis.group import run_group
+
+    sessions, cohort, _ = example
+    with pytest.raises(ConfigError, match="fewer than 2 groups"):
+        run_group(sessions[:2] + sessions[6:8], None, tmp_path / "o", cohort=cohort)
+
+
+def test_committed_example_has_the_stats_columns_primary_first() -> None:
+    with open(EXAMPLE / "stats.csv", newline="") as handle:
+        reader = csv.reader(handle)
+        assert next(reader) == COLUMNS
+        assert next(reader)[-1] == "True"
+    md = (EXAMPLE / "stats.md").read_text()
+    assert md.index("## Primary test") < md.index("## Secondary tests")
+    assert (EXAMPLE / "cohort.csv").exists() and (EXAMPLE / "group.yaml").exists()

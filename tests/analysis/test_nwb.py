@@ -53,6 +53,13 @@ def test_export_validates_and_round_trips(session: Path, tmp_path: Path) -> None
         occupancy = nwb.intervals["compartment_occupancy"].to_dataframe()
         assert set(occupancy["zone"]) <= {"left", "right", "neutral", "lost"}
         assert occupancy["start_time"].iloc[0] == 0.0
+        # stimulation epochs through ndx-optogenetics, from the board's echo
+        ogen = nwb.intervals["optogenetic_epochs"].to_dataframe()
+        assert len(ogen) == len(closed)
+        assert list(ogen["number_pulses_per_pulse_train"]) == [p for _, p in closed]
+        assert set(ogen["pulse_length_in_ms"]) == {15.0} and set(ogen["period_in_ms"]) == {50.0}
+        assert set(ogen["wavelength_in_nm"]) == {473.0}
+        np.testing.assert_allclose(ogen["start_time"], opened, atol=0.01)
         epochs = nwb.epochs.to_dataframe()
         assert [tags[0] for tags in epochs["tags"]] == ["baseline", "test"]
 

@@ -41,7 +41,7 @@ def test_report_folder_contents_and_never_overwrites(sim_session: Path) -> None:
     assert len(images) >= 7
     assert base64.b64decode(images[0])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "src='http" not in html and "<script" not in html  # self-contained
-    assert "Laser follow" in html and "Difference score" in html
+    assert "laser-follow audit" in html and "Audit passed" in html and "Difference score" in html
     assert "pulses delivered (board echo)" in html
     second = build_report(sim_session)
     assert second == sim_session / "report-2" / "report.html"

@@ -91,7 +91,9 @@ def test_hand_session_phase_metrics(hand_session: Path) -> None:
     assert base["preference_index"] == pytest.approx(0.2)
     assert base["entries"] == {"stim": 1, "nonstim": 1}
     assert base["crossings"] == 2
-    assert base["latency_to_stim_s"] == 0.0
+    # started inside: latency counted from the first moment outside (0.2 s, neutral) to
+    # the next entry (0.7 s); the old definition gave 0 whenever a phase started inside
+    assert base["started_inside"] is True and base["latency_to_stim_s"] == pytest.approx(0.5)
     expected_distance = 1 + 19 + 20 + 3 + float(np.hypot(40, 3))
     assert base["distance_cm"] == pytest.approx(expected_distance, abs=1e-4)
     assert base["mean_speed_cm_s"] == pytest.approx(expected_distance / 0.8, abs=1e-3)
@@ -105,7 +107,9 @@ def test_hand_session_phase_metrics(hand_session: Path) -> None:
     assert test["preference_index"] == pytest.approx(0.2)
     assert test["entries"] == {"stim": 1, "nonstim": 1}
     assert test["crossings"] == 2
-    assert test["latency_to_stim_s"] == 0.0
+    assert test["started_inside"] is True and test["latency_to_stim_s"] == pytest.approx(1.0)
+    # debounce 1 frame here: every raw entry is also a debounced one
+    assert test["entries_debounced"] == {"stim": 1, "nonstim": 1}
     assert test["distance_cm"] == pytest.approx(80.0)
     assert test["mean_speed_cm_s"] == pytest.approx(50.0)
     assert test["laser_on_s"] == pytest.approx(1.3)
@@ -146,6 +150,20 @@ def test_latency_to_stim_measured_from_phase_start(tmp_path: Path) -> None:
     frames = [{"t_s": 10 + i * 0.5, "x_cm": x, "phase": "p"} for i, x in enumerate(xs)]
     s = compute_summary(write_fake_session(tmp_path / "s", frames))
     assert s["phases"][0]["latency_to_stim_s"] == pytest.approx(1.5)
+    assert s["phases"][0]["started_inside"] is False
+
+
+def test_debounced_entries_ignore_hovering_at_the_edge(tmp_path: Path) -> None:
+    """Raw entries count every frame that dips into a compartment; with the protocol's
+    debounce (3 frames at 10 fps = 0.2 s) a 1-frame dip is not an entry."""
+    xs = [45.0, 45.0, 45.0, 22.0, 25.0, 22.0, 25.0, 22.0, 22.0, 22.0, 22.0]
+    frames = [{"t_s": i * 0.1, "x_cm": x, "phase": "p"} for i, x in enumerate(xs)]
+    proto = protocol_yaml([{"name": "p", "duration_s": 1.1, "mode": "off"}], debounce_frames=3,
+                          camera_fps=10)
+    s = compute_summary(write_fake_session(tmp_path / "s", frames, protocol_text=proto))
+    phase = s["phases"][0]
+    assert phase["entries"]["stim"] == 3
+    assert phase["entries_debounced"]["stim"] == 1
 
 
 def test_crashed_session_with_torn_last_line_still_summarised(tmp_path: Path) -> None:

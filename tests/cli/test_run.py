@@ -184,3 +184,35 @@ def test_demo_arenas_runs_one_session_per_arena_linked_by_a_run_id(tmp_path: Pat
         assert arena["end_reason"] == "completed"
         header = json.loads((Path(arena["session_dir"]) / "session.json").read_text())
         assert header["source"]["run_id"] == run["run_id"]
+
+
+def test_run_takes_the_side_from_the_cohort_file_and_records_its_sha256(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Day 1 and day 2 of an animal get the cohort file's side (the old `alternate` rule
+    swapped it because it counted earlier sessions); a schema-1 protocol's conversion is
+    recorded."""
+    import hashlib
+
+    protocol = tmp_path / "p.yaml"
+    protocol.write_text(PROTOCOL.replace("duration_s: 120", "duration_s: 3").replace(
+        "tracking:", "decision: {debounce_frames: 2}\ntracking:"))
+    cohort = tmp_path / "cohort.csv"
+    cohort.write_text("animal_id,group,stim_side\nm7,ChR2,right\nm8,eYFP,\n")
+    sides = []
+    for day in (1, 2):
+        out = tmp_path / f"day{day}"
+        assert main(["run", str(protocol), "--animal", "m7", "--source", "synthetic", "--board", "mock",
+                     "--speed", "max", "--cohort", str(cohort), "--out", str(out)]) == 0
+        header = json.loads((_session_dir(out) / "session.json").read_text())
+        sides.append(header["stimulated_side"])
+        assert header["side_rule"] == "cohort"
+        assert header["cohort"]["sha256"] == hashlib.sha256(cohort.read_bytes()).hexdigest()
+        assert header["cohort"]["group"] == "ChR2"
+        assert any("debounce_frames 2 -> debounce_s" in n for n in header["protocol_conversion"])
+    assert sides == ["right", "right"]
+    capsys.readouterr()
+    out = tmp_path / "never"
+    assert main(["run", str(protocol), "--animal", "m8", "--source", "synthetic", "--board", "mock",
+                 "--cohort", str(cohort), "--out", str(out)]) == 2
+    assert "stim_side: empty" in capsys.readouterr().err and not out.exists()

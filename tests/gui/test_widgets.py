@@ -114,6 +114,23 @@ def test_counterbalancing_result_is_shown(qtbot, tmp_path: Path) -> None:
     assert any("digit" in p for p in panel.problems())
 
 
+def test_cohort_file_gives_the_side(qtbot, tmp_path: Path) -> None:
+    """The set-up panel takes the animal's side from the cohort file (as `--cohort`)."""
+    cohort = tmp_path / "cohort.csv"
+    cohort.write_text("animal_id,group,stim_side\nm017,ChR2,right\nm018,eYFP,\n")
+    panel = _panel(qtbot, tmp_path)
+    panel.set_protocol_path(str(REPO / "protocols" / "rtpp_redondo2014.yaml"))
+    panel.output_edit.setText(str(tmp_path))
+    panel.animal_edit.setText("m017")
+    panel.cohort_edit.setText(str(cohort))
+    assert "right from the cohort file (group ChR2)" in panel.side_result.text()
+    assert panel.problems() == [] and panel.choices().cohort_path == str(cohort)
+    panel.animal_edit.setText("m018")
+    assert any("stim_side: empty" in p for p in panel.problems())
+    panel.animal_edit.setText("m099")
+    assert any("not listed" in p for p in panel.problems())
+
+
 def test_laser_indicator(qtbot) -> None:
     indicator = LaserIndicator()
     qtbot.addWidget(indicator)

@@ -154,10 +154,10 @@ CASES = [
     ),
     Case(
         "unsupported_schema_version",
-        edit("schema_version: 1", "schema_version: 2"),
+        edit("schema_version: 1", "schema_version: 7"),
         "schema_version",
         1,
-        "unsupported schema_version 2; this version of optorig reads schema_version 1",
+        "unsupported schema_version 7; this version of optorig reads schema_version 2",
     ),
     Case(
         "duty_cycle_over_max",
@@ -238,10 +238,10 @@ CASES = [
     ),
     Case(
         "quoted_schema_version",
-        edit("schema_version: 1", 'schema_version: "1"'),
+        edit("schema_version: 1", 'schema_version: "2"'),
         "schema_version",
         1,
-        "must be the number 1, without quotes",
+        "must be the number 2, without quotes",
     ),
     Case(
         "threshold_union",

@@ -148,7 +148,8 @@ def test_synthetic_arena_numbers() -> None:
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_every_example_parses(path: Path) -> None:
-    assert load_protocol(path).protocol.schema_version == 1
+    loaded = load_protocol(path)
+    assert loaded.protocol.schema_version == 2 and loaded.file_schema_version == 2
     assert parse_protocol(path).phases
 
 

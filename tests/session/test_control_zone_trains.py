@@ -49,7 +49,7 @@ def test_zone_switch_reconfigures_with_gate_closed_and_keeps_on_time() -> None:
     )
     zones = ZoneMap.from_arena(arena, 40.0, 40.0)
     safety = Safety(max_continuous_on_s=2.0, forced_off_s=1.0)
-    policy = ZonePolicy(Decision(debounce_frames=1), safety, "left", frozenset({"inner", "outer"}))
+    policy = ZonePolicy(Decision(debounce_s=0), safety, "left", frozenset({"inner", "outer"}))
     policy.start_phase(Phase(name="t", duration_s=100, mode="closed_loop"), 0.0)
     base = LaserConfig(frequency_hz=20, pulse_width_ms=15, max_on_s=2.0)
     inner = LaserConfig(frequency_hz=40, pulse_width_ms=10, max_on_s=2.0)

@@ -38,7 +38,7 @@ def _loaded(default_loaded: Any, phases: list[dict[str, Any]] | None = None, **e
     return protocol_variant(
         default_loaded,
         phases=phases or THREE_PHASES,
-        decision={"debounce_frames": 1, "tracking_loss_grace_frames": 0},
+        decision={"debounce_s": 0, "tracking_loss_grace_s": 0},
         tracking={"background": {"source": "first_frames", "duration_s": 0.5, "n_frames": 5}},
         **extra,
     )

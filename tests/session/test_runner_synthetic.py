@@ -29,7 +29,8 @@ def _protocol(loaded: Any) -> Any:
             {"name": "test", "duration_s": 40, "mode": "closed_loop"},
             {"name": "reversal", "duration_s": 20, "mode": "closed_loop", "swap_sides": True},
         ],
-        decision={"debounce_frames": DEBOUNCE, "neutral_band": "hold", "tracking_loss_grace_frames": GRACE},
+        # frame counts at 30 fps as seconds (the schema-1 conversion)
+        decision={"debounce_s": (DEBOUNCE - 1) / 30, "neutral_band": "hold", "tracking_loss_grace_s": GRACE / 30},
         safety={"max_continuous_on_s": 600, "max_total_on_s": 3000},
         tracking={"background": {"source": "median", "duration_s": 30, "n_frames": 60}},
     )

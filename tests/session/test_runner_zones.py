@@ -60,7 +60,7 @@ def _run(
     loaded = protocol_variant(
         load_protocol(protocol),
         phases=phases,
-        decision={"debounce_frames": DEBOUNCE, "neutral_band": "hold", "tracking_loss_grace_frames": GRACE},
+        decision={"debounce_s": (DEBOUNCE - 1) / 30, "neutral_band": "hold", "tracking_loss_grace_s": GRACE / 30},
         safety={"max_continuous_on_s": 600, "max_total_on_s": 3000},
         tracking={"background": {"source": "median", "duration_s": 20, "n_frames": 40}},
     )
@@ -161,7 +161,7 @@ def test_per_zone_trains_reconfigure_the_board_before_the_light_comes_on(tmp_pat
         arena={"stimulated_zones": ["inner", "outer"]},
         stimulation={"zones": {"inner": {"frequency_hz": 40, "pulse_width_ms": 10}}},
         phases=[{"name": "test", "duration_s": 40, "mode": "closed_loop"}],
-        decision={"debounce_frames": DEBOUNCE, "neutral_band": "hold", "tracking_loss_grace_frames": GRACE},
+        decision={"debounce_s": (DEBOUNCE - 1) / 30, "neutral_band": "hold", "tracking_loss_grace_s": GRACE / 30},
         safety={"max_continuous_on_s": 600, "max_total_on_s": 3000},
         tracking={"background": {"source": "median", "duration_s": 20, "n_frames": 40}},
     )

@@ -196,7 +196,7 @@ def test_from_protocol_converts_cm_to_px() -> None:
     mapper = PixelMapper(calibration)
     scale = mapper.px_per_cm
     tracking = Tracking(threshold=35, animal="light", min_area_cm2=2, max_area_cm2=80,
-                        max_jump_cm=10, tether_removal_cm=0.5)
+                        max_speed_cm_s=300, camera_fps=30, tether_removal_cm=0.5)  # 10 cm per frame
     converted = TrackerSettings.from_protocol(tracking, mapper)
     assert converted.threshold == 35 and not converted.animal_dark
     assert converted.min_area_px == pytest.approx(2 * scale**2)

@@ -189,6 +189,15 @@ class SetupPanel(QWidget):
         self.side_combo.addItem("right (override)", "right")
         self.side_combo.currentIndexChanged.connect(self._revalidate)
         grid.addRow("Stimulated side", self.side_combo)
+        cohort_row = QHBoxLayout()
+        self.cohort_edit = QLineEdit()
+        self.cohort_edit.setPlaceholderText("optional: cohort.csv (the animal's side comes from it)")
+        self.cohort_edit.textChanged.connect(self._revalidate)
+        cohort_row.addWidget(self.cohort_edit, 1)
+        cohort_browse = QPushButton("Open…")
+        cohort_browse.clicked.connect(self._browse_cohort)
+        cohort_row.addWidget(cohort_browse)
+        grid.addRow("Cohort file", cohort_row)
         self.side_result = QLabel("")
         grid.addRow("", self.side_result)
         outer.addWidget(box)
@@ -345,6 +354,7 @@ class SetupPanel(QWidget):
             board=str(self.board_combo.currentData() or "mock"),
             output_dir=self.output_edit.text().strip(),
             calibration_path=self.calibration_override,
+            cohort_path=self.cohort_edit.text().strip(),
         )
 
     def apply_choices(self, choices: SetupChoices) -> None:
@@ -353,6 +363,7 @@ class SetupPanel(QWidget):
         self.experimenter_edit.setText(choices.experimenter)
         self.notes_edit.setPlainText(choices.notes)
         self._select(self.side_combo, choices.stim_side)
+        self.cohort_edit.setText(choices.cohort_path)
         self._select(self.source_combo, choices.source_kind)
         self.video_edit.setText(choices.video_path)
         self.camera_spin.setValue(choices.camera_index)
@@ -489,7 +500,7 @@ class SetupPanel(QWidget):
         elif any(ch in c.animal_id for ch in '/\\:*?"<>|') or c.animal_id.strip(".") == "":
             problems.append("The animal ID may not contain / \\ : * ? \" < > |.")
         self.side_result.setText("")
-        if self.loaded is not None and c.animal_id and c.stim_side == "protocol":
+        if self.loaded is not None and c.animal_id and (c.stim_side == "protocol" or c.cohort_path):
             problem = self._side_preview(c)
             if problem:
                 problems.append(problem)
@@ -516,6 +527,19 @@ class SetupPanel(QWidget):
     def _side_preview(self, c: SetupChoices) -> str:
         assert self.loaded is not None
         rule = self.loaded.protocol.arena.stimulated
+        if c.cohort_path:
+            try:
+                from rig.cohort import load_cohort
+                from rig.session.sides import assign_side
+
+                override = None if c.stim_side == "protocol" else c.stim_side
+                choice = assign_side(rule, c.animal_id, override=override,
+                                     cohort=load_cohort(c.cohort_path))
+            except Exception as err:  # noqa: BLE001 - shown to the user
+                return str(err)
+            group = (choice.cohort or {}).get("group")
+            self.side_result.setText(f"→ {choice.side} from the cohort file (group {group})")
+            return ""
         if rule.rule == "random" and rule.seed is None:
             self.side_result.setText("random: drawn at start and recorded")
             return ""
@@ -637,6 +661,11 @@ class SetupPanel(QWidget):
         path, _ = QFileDialog.getOpenFileName(self, "Protocol", "protocols", "Protocol (*.yaml *.yml)")
         if path:
             self.set_protocol_path(path)
+
+    def _browse_cohort(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Cohort file", "", "Cohort (*.csv)")
+        if path:
+            self.cohort_edit.setText(path)
 
     def _browse_video(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Recorded video", "", "Video (*.mp4 *.avi *.mkv *.mov)")

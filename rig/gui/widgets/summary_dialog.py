@@ -3,6 +3,7 @@ summary table when they cannot be built) and buttons to open the session folder/
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import threading
@@ -104,6 +105,12 @@ class SummaryDialog(QDialog):
         self.incomplete_banner.setVisible(False)
         layout.addWidget(self.incomplete_banner)
         self.summary = self._read_summary()
+        # delivered light (board echo) and the laser-follow audit, as in the report
+        self.delivered = QLabel()
+        self.delivered.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.delivered.setStyleSheet("font-family: monospace;")
+        self.delivered.setWordWrap(True)
+        layout.addWidget(self.delivered)
         self.table = QTableWidget()
         layout.addWidget(self.table, 1)
         self.report_area = QScrollArea()
@@ -158,6 +165,18 @@ class SummaryDialog(QDialog):
             self.incomplete_banner.setVisible(True)
         else:
             self.incomplete_banner.setVisible(False)
+        from rig.analysis.summary import format_delivered
+
+        lines = format_delivered(self.summary) if self.summary else ["no summary"]
+        audit = ((self.summary or {}).get("delivered_light") or {}).get("audit") or {}
+        colour = {"pass": "#1a7f37", "fail": "#b42318"}.get(str(audit.get("status")), "#9a6700")
+        self.delivered.setText(
+            "<br>".join(
+                f"<span style='color:{colour}'><b>{html.escape(line)}</b></span>"
+                if line.startswith("laser-follow audit") else html.escape(line)
+                for line in lines
+            )
+        )
         self.table.setColumnCount(len(COLUMNS))
         self.table.setHorizontalHeaderLabels([c[0] for c in COLUMNS])
         self.table.setRowCount(len(phases))
