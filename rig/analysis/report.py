@@ -37,6 +37,7 @@ from rig.analysis.records import (
 from rig.analysis.summary import (
     _follow_rule,
     _schedules,
+    add_record_sections,
     compute_summary_from,
     read_calibration_dict,
     read_record,
@@ -431,8 +432,13 @@ def build_report(
             f"--bias-threshold: must be a fraction in (0.5, 1], e.g. 0.65, got {bias_threshold:g}"
         )
     frames, events, header, protocol = read_record(session_dir)
-    summary = compute_summary_from(
-        frames, events, header, protocol, calibration=read_calibration_dict(session_dir)
+    summary = add_record_sections(
+        compute_summary_from(
+            frames, events, header, protocol, calibration=read_calibration_dict(session_dir)
+        ),
+        session_dir,
+        events,
+        header,
     )
     extra = report_metrics(frames, events, summary, protocol)
     geometry = load_geometry(session_dir, frames)
@@ -464,6 +470,61 @@ def build_report(
         handle.write(html_text)
     write_json_atomic(session_dir / "summary.json", summary, allow_nan=False)
     return target / "report.html"
+
+
+def _camera_html(summary: dict[str, Any]) -> list[str]:
+    """The camera section (measured fps, camera vs engine drops) and the LED latency test."""
+    esc = html.escape
+    parts: list[str] = []
+    camera = summary.get("camera")
+    if isinstance(camera, dict):
+        drops = camera.get("camera_dropped")
+        monotonic = camera.get("timestamps_monotonic")
+        rows: list[tuple[str, Any]] = [
+            ("measured frame rate (fps)", camera.get("measured_fps")),
+            ("clock", "camera's own" if camera.get("clock") == "camera" else "source time (no camera clock)"),
+            ("frames lost between camera and host (frame-ID gaps)",
+             "unknown (no frame IDs)" if drops is None else drops),
+            ("frames skipped by the engine (a newer frame replaced them)", camera.get("engine_dropped")),
+            ("timestamps only move forward", "unknown" if monotonic is None else ("yes" if monotonic else "NO")),
+        ]
+        parts.append("<h2>Camera</h2><table>")
+        for key, value in rows:
+            parts.append(f"<tr><th class='l'>{esc(key)}</th><td>{_v(value)}</td></tr>")
+        parts.append("</table>")
+        if drops:
+            parts.append(
+                f"<div class='warn'>{drops} frame(s) the camera exposed never reached optorig "
+                "(link, camera buffers or a busy host). See docs/cameras.md.</div>"
+            )
+    test = summary.get("latency_test")
+    if isinstance(test, dict):
+        parts.append("<h2>Camera-to-light latency self-test</h2><table>")
+        rows = [
+            ("LED flashes commanded / seen / missed", f"{test.get('flashes')} / {test.get('seen')} / {test.get('missed')}"),
+            ("LED seen with no flash commanded", test.get("unexpected")),
+            ("time base", test.get("clock")),
+        ]
+        for key, label in (
+            ("led_to_frame_ms", "LED command -> first frame showing it"),
+            ("frame_to_decision_ms", "that frame -> decision"),
+            ("led_to_decision_ms", "LED command -> decision"),
+        ):
+            stats = test.get(key) if isinstance(test.get(key), dict) else {}
+            assert isinstance(stats, dict)
+            rows.append(
+                (f"{label}, p50 / p99 / max (ms)",
+                 f"{_v(stats.get('p50'))} / {_v(stats.get('p99'))} / {_v(stats.get('max'))}")
+            )
+        for key, value in rows:
+            parts.append(f"<tr><th class='l'>{esc(key)}</th><td>{_v(value)}</td></tr>")
+        parts.append("</table>")
+        if test.get("missed") or test.get("unexpected"):
+            parts.append(
+                "<div class='warn'>Some flashes were missed or the LED was seen without a "
+                "command: check the LED ROI and threshold (docs/cameras.md).</div>"
+            )
+    return parts
 
 
 def _delivered_html(summary: dict[str, Any]) -> str:
@@ -622,6 +683,7 @@ def _render_html(
         ("latency", "latency histogram"),
     ):
         parts.append(f"<img alt='{alt}' src='data:image/png;base64,{images[name]}'>")
+    parts.extend(_camera_html(summary))
     parts.append("<h2>Figures</h2>")
     for name, alt in (
         ("trajectory", "trajectory"),

@@ -370,14 +370,56 @@ def compute_summary(session_dir: Path) -> dict[str, Any]:
     need not exist, and ``end_reason`` may be null (then ``complete`` is false).
     Raises RecordError (naming the file, line and column) on a corrupt record.
     """
-    from rig.analysis.camera_stats import camera_summary
-
     frames, events, header, protocol = read_record(session_dir)
     summary = compute_summary_from(
         frames, events, header, protocol, calibration=read_calibration_dict(session_dir)
     )
+    return add_record_sections(summary, session_dir, events, header)
+
+
+def add_record_sections(
+    summary: dict[str, Any], session_dir: Path, events: EventTable, header: dict[str, Any]
+) -> dict[str, Any]:
+    """Add the ``camera`` and ``latency_test`` sections (every writer of summary.json calls
+    this, so ``rig report`` never rewrites it without them)."""
+    from rig.analysis.camera_stats import camera_summary
+
     summary["camera"] = camera_summary(Path(session_dir) / "frames.csv")
+    summary["latency_test"] = latency_test_summary(events, header)
     return summary
+
+
+def latency_test_summary(events: EventTable, header: dict[str, Any]) -> dict[str, Any] | None:
+    """The camera-to-light self-test of a session from its ``led_*`` events, or None when
+    the session did not run it. Definitions: rig/session/latency.py, docs/cameras.md."""
+    settings = header.get("latency_test")
+    started = events.of_kind("latency_test_start")
+    if not settings and not started:
+        return None
+    measured = events.of_kind("led_latency")
+
+    def values(key: str) -> list[float]:
+        out = []
+        for event in measured:
+            value = event.detail.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out.append(float(value))
+        return out
+
+    from rig.session.latency import latency_stats
+
+    return {
+        "flashes": len(measured) + len(events.of_kind("led_missed")),
+        "seen": len(measured),
+        "missed": len(events.of_kind("led_missed")),
+        "unexpected": len(events.of_kind("led_unexpected")),
+        "unsettled_at_end": len(events.of_kind("led_unsettled")),
+        "clock": started[0].detail.get("clock") if started else None,
+        "led_to_frame_ms": latency_stats(values("led_to_frame_ms")),
+        "frame_to_decision_ms": latency_stats(values("frame_to_decision_ms")),
+        "led_to_decision_ms": latency_stats(values("led_to_decision_ms")),
+        "led_roi": settings.get("led_roi") if isinstance(settings, dict) else None,
+    }
 
 
 def read_calibration_dict(session_dir: Path) -> dict[str, Any]:
@@ -424,6 +466,40 @@ def _fmt(value: Any, spec: str = ".1f", none: str = "-") -> str:
     if isinstance(value, float):
         return format(value, spec)
     return str(value)
+
+
+def format_camera(camera: Any) -> str:
+    """One line for the camera section: measured fps, camera drops vs engine drops."""
+    if not isinstance(camera, dict):
+        return ""
+    fps = camera.get("measured_fps")
+    clock = "camera clock" if camera.get("clock") == "camera" else "source time"
+    cam_drops = camera.get("camera_dropped")
+    cam_text = "unknown (no frame IDs)" if cam_drops is None else str(cam_drops)
+    monotonic = camera.get("timestamps_monotonic")
+    mono_text = "" if monotonic is None else ("" if monotonic else "; timestamps NOT monotonic")
+    return (
+        f"camera: {_fmt(fps, '.2f')} fps measured ({clock}); frames lost by the camera/link "
+        f"{cam_text}, skipped by the engine {camera.get('engine_dropped', 0)}{mono_text}"
+    )
+
+
+def format_latency_test(test: Any) -> str:
+    """One line for the camera-to-light self-test ('' when the session did not run it)."""
+    if not isinstance(test, dict):
+        return ""
+
+    def pair(key: str) -> str:
+        stats = test.get(key) if isinstance(test.get(key), dict) else {}
+        assert isinstance(stats, dict)
+        return f"p50 {_fmt(stats.get('p50'))} / p99 {_fmt(stats.get('p99'))} ms"
+
+    return (
+        f"LED latency test: {test.get('seen', 0)} of {test.get('flashes', 0)} flashes seen "
+        f"({test.get('missed', 0)} missed, {test.get('unexpected', 0)} unexpected); "
+        f"LED->frame {pair('led_to_frame_ms')}, frame->decision {pair('frame_to_decision_ms')}, "
+        f"LED->decision {pair('led_to_decision_ms')}"
+    )
 
 
 def format_summary_table(summary: dict[str, Any]) -> str:
@@ -492,6 +568,12 @@ def format_summary_table(summary: dict[str, Any]) -> str:
     safety = sum(p["safety_events"] for p in summary.get("phases", []))
     extras.append(f"safety events: {safety}")
     extras.append(f"dropped frames: {summary.get('dropped_frames', 0)}")
+    camera_line = format_camera(summary.get("camera"))
+    if camera_line:
+        lines.append(camera_line)
+    latency_line = format_latency_test(summary.get("latency_test"))
+    if latency_line:
+        lines.append(latency_line)
     lines.append("; ".join(extras))
     if not summary.get("complete", False):
         lines.append(incomplete_text(summary))

@@ -29,7 +29,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "  rig camera grab --source pylon:40123456 --out arena.png\n"
         "  rig camera check --source pylon:40123456 --seconds 10 --fps 30 --exposure-us 8000\n"
         "  rig camera check --source video:session.mp4\n"
-        "  PYLON_CAMEMU=1 rig camera check --source pylon:0815-0000\n",
+        "  PYLON_CAMEMU=1 rig camera check --source pylon:0815-0000\n"
+        "  rig camera latency --source pylon:40123456 --board firmata:auto --roi 10,10,24,24 --seconds 60\n"
+        "  rig camera latency --source synthetic --board mock --camera-delay-ms 33\n",
     )
     sub = parser.add_subparsers(dest="camera_command", metavar="ACTION")
     p_list = sub.add_parser("list", help="cameras of every backend, and why a backend is unavailable")
@@ -48,6 +50,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p_check.add_argument("--json", action="store_true", help="print JSON")
     _settings_args(p_check)
     p_check.set_defaults(func=_cmd_check)
+
+    p_lat = sub.add_parser(
+        "latency",
+        help="camera-to-light latency: the board blinks the sync LED, the camera must see it",
+        description=(
+            "Measure how long light takes to reach optorig through the camera: the board "
+            "switches its sync LED on at random times (1-3 s apart, 100 ms on) and reports "
+            "each switch on its own clock; optorig finds the first frame in which the LED's "
+            "box (--roi) turns bright. Prints LED command -> frame p50/p99. Put the LED in "
+            "the camera's view (outside the arena) first; find its box with 'rig camera grab'. "
+            "Exits 1 when a flash was missed or the box lit up with no flash commanded."
+        ),
+    )
+    p_lat.add_argument("--source", required=True, help=SOURCE_HELP + ", or synthetic (with --board mock)")
+    p_lat.add_argument("--board", required=True, help="firmata:PORT (firmata:auto finds it), or mock with --source synthetic")
+    p_lat.add_argument("--roi", default=None, help="X,Y,W,H px box around the LED in the image (synthetic: its LED box)")
+    p_lat.add_argument("--seconds", type=float, default=30.0, help="how long to measure (default 30: ~15 flashes)")
+    p_lat.add_argument("--threshold", type=float, default=40.0, help="grey levels above the LED-off level that mean lit (default 40)")
+    p_lat.add_argument("--sync-pin", type=int, default=7, help="board's sync TTL pin (default 7)")
+    p_lat.add_argument("--led-pin", type=int, default=12, help="board's sync LED pin (default 12)")
+    p_lat.add_argument("--camera-delay-ms", type=float, default=33.0, help="synthetic camera only: its simulated delay (default 33)")
+    p_lat.add_argument("--json", action="store_true", help="print JSON")
+    _settings_args(p_lat)
+    p_lat.set_defaults(func=_cmd_latency)
     def _no_action(_args: argparse.Namespace) -> int:
         parser.print_help()
         return 2
@@ -120,5 +146,66 @@ def _cmd_check(args: argparse.Namespace) -> int:
     result = check_camera(args.source, args.seconds, _settings(args), progress=progress)  # type: ignore[arg-type]
     if progress is not None:
         print(file=sys.stderr)
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result.text())
+    return 0 if result.ok else 1
+
+
+def _cmd_latency(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from rig.clock import MediaClock
+    from rig.devices.board import LaserBoard
+    from rig.devices.frames import FrameSource
+    from rig.devices.registry import make_board, make_source, parse_board_spec, parse_source_spec
+    from rig.errors import ConfigError
+    from rig.session.latency import LatencyTestSettings, measure_latency, parse_roi
+
+    source_spec = parse_source_spec(args.source)
+    board_spec = parse_board_spec(args.board)
+    synthetic = source_spec.kind == "synthetic"
+    if source_spec.kind == "video":
+        raise ConfigError("--source: a recorded video cannot see the board's LED; use a live camera")
+    if synthetic != (board_spec.kind == "mock"):
+        raise ConfigError(
+            "--board: the mock board's LED is only visible to the synthetic camera; "
+            "use --source synthetic with --board mock, or a real camera with firmata:PORT"
+        )
+    if args.roi is None and not synthetic:
+        raise ConfigError("--roi: give the LED's box in the image as X,Y,W,H px (see 'rig camera grab')")
+    try:
+        from rig.devices.synthetic import DEFAULT_LED_ROI
+
+        roi = parse_roi(args.roi) if args.roi is not None else DEFAULT_LED_ROI
+    except ValueError as err:
+        raise ConfigError(f"--roi: {err}") from None
+    try:
+        settings = LatencyTestSettings(
+            led_roi=roi, threshold=args.threshold, sync_pin=args.sync_pin, led_pin=args.led_pin
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ConfigError(f"latency test: {'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    media_clock: MediaClock | None = None
+    source: FrameSource
+    board: LaserBoard
+    if synthetic:
+        from rig.devices.mock_board import MockBoard
+        from rig.devices.synthetic import SyntheticArena
+        from rig.protocol.load import load_default_protocol
+
+        if args.camera_delay_ms < 0:
+            raise ConfigError(f"--camera-delay-ms: must be >= 0, got {args.camera_delay_ms:g}")
+        calibration = load_default_protocol().calibration
+        media_clock = MediaClock()
+        mock = MockBoard("mock", clock=media_clock)
+        source = SyntheticArena(
+            calibration, fps=args.fps, seed=source_spec.seed, sync_led=mock, led_roi=roi,
+            camera_delay_s=args.camera_delay_ms / 1000,
+        )
+        board = mock
+    else:
+        source = make_source(source_spec, None, args.fps, _settings(args))  # type: ignore[arg-type]
+        board = make_board(board_spec)
+    result = measure_latency(source, board, settings, args.seconds, media_clock=media_clock)
     print(json.dumps(result.as_dict(), indent=2) if args.json else result.text())
     return 0 if result.ok else 1

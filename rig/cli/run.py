@@ -183,6 +183,44 @@ def _with_calibration(loaded: LoadedProtocol, path: str) -> LoadedProtocol:
     )
 
 
+def latency_settings(args: argparse.Namespace, *, synthetic: bool) -> Any:
+    """``--latency-test`` -> LatencyTestSettings (None without the flag)."""
+    from pydantic import ValidationError
+
+    from rig.devices.synthetic import DEFAULT_LED_ROI
+    from rig.session.latency import LatencyTestSettings, parse_roi
+
+    text = getattr(args, "latency_test", None)
+    if text is None:
+        return None
+    if text == "default":
+        if not synthetic:
+            raise ConfigError("--latency-test: give the LED's box in the image as X,Y,W,H px")
+        roi = DEFAULT_LED_ROI
+    else:
+        try:
+            roi = parse_roi(text)
+        except ValueError as err:
+            raise ConfigError(f"--latency-test: {err}") from None
+    try:
+        return LatencyTestSettings(led_roi=roi)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ConfigError(f"--latency-test: {first['msg']}") from None
+
+
+def _show_led(source: Any, board: Any, settings: Any, delay_ms: float) -> None:
+    """The synthetic camera sees the mock board's sync LED (with a simulated delay)."""
+    from rig.devices.mock_board import MockBoard
+    from rig.devices.synthetic import SyntheticArena
+
+    if settings is None or not isinstance(source, SyntheticArena) or not isinstance(board, MockBoard):
+        return
+    if not delay_ms >= 0:
+        raise ConfigError(f"--camera-delay-ms: must be >= 0, got {delay_ms:g}")
+    source.show_sync_led(board, settings.led_roi, delay_ms / 1000)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from rig.devices.registry import (
         check_source,
@@ -208,6 +246,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         source_spec, board_spec, loaded.calibration, loaded.protocol.tracking.camera_fps
     )
     board = devices.board
+    latency = latency_settings(args, synthetic=source_spec.kind == "synthetic")
+    _show_led(devices.source, board, latency, args.camera_delay_ms)
     runner = SessionRunner(
         loaded,
         devices.source,
@@ -222,6 +262,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         simulated=not source_spec.is_live or board_spec.kind == "mock",
         cohort=cohort,
         source_info=source_spec.describe(),
+        latency_test=latency,
     )
     return execute_session(runner, board, progress=args.progress)
 
@@ -354,6 +395,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     media_clock = MediaClock()
     board = MockBoard("demo", clock=media_clock)
+    latency = latency_settings(args, synthetic=True)
+    _show_led(source, board, latency, args.camera_delay_ms)
     runner = SessionRunner(
         loaded,
         source,
@@ -366,6 +409,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         simulated=True,
         duration_scale=scale,
         source_info={"kind": "synthetic", "detail": f"seed={args.seed}"},
+        latency_test=latency,
     )
     print(f"demo: {loaded.summary()}", file=sys.stderr)
     return execute_session(runner, board, progress=args.progress)
@@ -379,6 +423,24 @@ def _common(parser: argparse.ArgumentParser, *, out_default: str | None) -> None
             "--out", default=out_default, help=f"folder that receives the session folder (default {out_default})"
         )
     parser.add_argument("--progress", action="store_true", help="show the progress line even when stderr is not a terminal")
+
+
+def _latency_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--latency-test",
+        nargs="?",
+        const="default",
+        metavar="X,Y,W,H",
+        help="camera-to-light self-test during the session: the board blinks its sync LED, "
+        "optorig finds it in this box of the image (px) and records LED -> frame -> decision "
+        "(p50/p99 in summary.json and the report); the synthetic camera needs no box",
+    )
+    parser.add_argument(
+        "--camera-delay-ms",
+        type=float,
+        default=33.0,
+        help="synthetic camera with --latency-test: its simulated delay (default 33 ms)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -405,6 +467,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "its sha256 is recorded",
     )
     run.add_argument("--speed", default="1", help="video/synthetic pacing: 1 (real time), 2, ... or max")
+    _latency_args(run)
     _common(run, out_default=None)
     run.set_defaults(func=_cmd_run)
 
@@ -454,6 +517,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="several chambers under one 1280x1024 synthetic camera (1-4), one mouse and one "
         "mock laser channel each; one session folder per arena, linked by a run id",
     )
+    _latency_args(demo)
     _common(demo, out_default=".")
     demo.set_defaults(func=_cmd_demo)
 

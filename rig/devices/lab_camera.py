@@ -108,6 +108,8 @@ class LabCamera(OpenedByWith):
         self._last_t: float | None = None
         self._t0: float | None = None  # origin of cam_t_s (the first frame), never reset
         self._non_monotonic = 0
+        #: "camera" or "host", decided by the first frame (a driver only claims it).
+        self._timestamp_source: str | None = None
 
     # ------------------------------------------------------------- properties
     @property
@@ -266,11 +268,33 @@ class LabCamera(OpenedByWith):
             self._failure = reason
             self._cond.notify_all()
 
+    def _decide_timestamp_source(self, raw: RawFrame) -> str:
+        """The first frame says whether the camera stamps its frames; the read-back
+        settings then say so (a driver's guess, such as GenICam's "camera" on a producer
+        without timestamps, is corrected). Called with the lock held."""
+        source = "camera" if raw.cam_t_s is not None else "host"
+        self._timestamp_source = source
+        applied = self._applied
+        if applied is not None and applied.timestamp_source != source:
+            note = (
+                "the camera's frames carry no timestamp: cam_t_s is arrival time"
+                if source == "host"
+                else "the camera's frames carry timestamps: cam_t_s is the camera clock"
+            )
+            self._applied = applied.model_copy(
+                update={"timestamp_source": source, "notes": (*applied.notes, note)}
+            )
+            log.info("%s: %s", self.name, note)
+        return source
+
     def _accept(self, raw: RawFrame) -> None:
         now_ns = time.perf_counter_ns()
         image = raw.image if self._convert is None else self._convert(raw.image)
         host_t_s = (now_ns - self._open_ns) / 1e9
-        cam_t = raw.cam_t_s if raw.cam_t_s is not None else host_t_s
+        with self._cond:
+            source = self._timestamp_source or self._decide_timestamp_source(raw)
+        # One clock for the whole run: never mix camera stamps with arrival times.
+        cam_t = raw.cam_t_s if source == "camera" and raw.cam_t_s is not None else host_t_s
         with self._cond:
             if raw.frame_id is not None:
                 if self._last_id is not None:

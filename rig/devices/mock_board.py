@@ -18,9 +18,77 @@ from rig.devices import firmata_codes as fc
 from rig.devices.board import BoardEvent, BoardEventKind, BoardInfo, LaserConfig
 from rig.devices.firmware_emulator import FirmwareRules, RuleEvent, RulesConfig
 from rig.devices.lifecycle import OpenedByWith
-from rig.errors import BoardLost
+from rig.errors import BoardLost, ConfigError
 
-CommandKind = Literal["open", "configure", "gate_open", "gate_close", "close"]
+CommandKind = Literal["open", "configure", "gate_open", "gate_close", "sync", "close"]
+
+#: The firmware's xorshift32 seed for the sync intervals (optorig_fw.c ``rng_state``).
+SYNC_RNG_SEED = 0x6F707469
+
+
+@dataclass(frozen=True, slots=True)
+class SyncConfig:
+    """The SYNC command's payload, as the firmware takes it (rig.devices.firmata_board
+    ``configure_sync``): random rising-edge intervals in [min, max] ms, ``width_ms`` high."""
+
+    enabled: bool = True
+    sync_pin: int = 7
+    led_pin: int | None = 12
+    min_interval_ms: int = 1000
+    max_interval_ms: int = 5000
+    width_ms: int = 10
+
+
+class _SyncSchedule:
+    """The sync/LED output of the firmware as a function of time: the first rising edge
+    ``min_interval_ms`` after the command, then one every ``min + xorshift32 % (max - min + 1)``
+    ms (the firmware's own generator and seed), each ``width_ms`` long. Edges are generated
+    lazily, so a synthetic camera can ask for the LED level at any time, even ahead of the
+    board's clock (the schedule is fixed when the command is taken, as on the device)."""
+
+    def __init__(self, config: SyncConfig, start_ns: int, rng_state: int = SYNC_RNG_SEED) -> None:
+        self.config = config
+        self._start_rng = rng_state
+        self._rng = rng_state
+        self.edges_ns: list[int] = [start_ns + config.min_interval_ms * 1_000_000]
+        #: generator state after the interval that follows each edge was drawn
+        self._rng_after: list[int] = []
+        self.reported = 0
+
+    def rng_state_at(self, t_ns: int) -> int:
+        """The device's generator state at ``t_ns``: it draws one interval per edge that
+        has happened (the schedule may have been generated further ahead)."""
+        state = self._start_rng
+        for edge, after in zip(self.edges_ns, self._rng_after):
+            if edge > t_ns:
+                break
+            state = after
+        return state
+
+    def _next_interval_ms(self) -> int:
+        x = self._rng
+        x ^= (x << 13) & 0xFFFFFFFF
+        x ^= x >> 17
+        x ^= (x << 5) & 0xFFFFFFFF
+        self._rng = x
+        span = self.config.max_interval_ms - self.config.min_interval_ms + 1
+        return self.config.min_interval_ms + x % span
+
+    def extend_to(self, t_ns: int) -> None:
+        while self.edges_ns[-1] <= t_ns:
+            interval_ms = self._next_interval_ms()
+            self._rng_after.append(self._rng)
+            self.edges_ns.append(self.edges_ns[-1] + interval_ms * 1_000_000)
+
+    def lit_during(self, start_ns: int, end_ns: int) -> bool:
+        """True when the output is high at any time in ``[start_ns, end_ns]``."""
+        self.extend_to(end_ns)
+        width_ns = self.config.width_ms * 1_000_000
+        for edge in reversed(self.edges_ns):
+            if edge <= end_ns:
+                return edge + width_ns > start_ns
+        return False
+
 
 _KIND_MAP = {
     fc.EVENT_READY: BoardEventKind.READY,
@@ -87,6 +155,8 @@ class MockBoard(OpenedByWith):
         self._host_alive = True
         self._t0_ns = self._clock.now_ns()
         self.commands: list[MockCommand] = []
+        self._sync: _SyncSchedule | None = None
+        self._sync_rng = SYNC_RNG_SEED  # the firmware's generator state survives re-configuring
         #: When True, the next set_gate(True) raises BoardLost (as a pulled cable would).
         self.fail_next_write = False
 
@@ -134,6 +204,54 @@ class MockBoard(OpenedByWith):
             self._poll_locked()
             self._emit(self._rules.set_interlock(tripped, self._now_us()))
 
+    # ---- camera sync (the firmware's SYNC command) ------------------------------------
+    def configure_sync(
+        self,
+        enabled: bool = True,
+        *,
+        sync_pin: int = 7,
+        led_pin: int | None = 12,
+        min_interval_ms: int = 1000,
+        max_interval_ms: int = 5000,
+        width_ms: int = 10,
+    ) -> None:
+        """Sync TTL + LED pulses at random intervals, as ``FirmataBoard.configure_sync``:
+        each rising edge is reported as a SYNC event carrying the edge's device time.
+        Refused (ConfigError) on the payloads the firmware refuses."""
+        config = SyncConfig(enabled, sync_pin, led_pin, min_interval_ms, max_interval_ms, width_ms)
+        with self._lock:
+            self._require_open()
+            self._poll_locked()
+            if width_ms <= 0 or min_interval_ms <= width_ms or max_interval_ms < min_interval_ms:
+                if self._sync is not None:
+                    self._sync_rng = self._sync.rng_state_at(self._clock.now_ns())
+                self._sync = None
+                raise ConfigError(
+                    f"{self._port}: board refused the sync configuration (need 0 < width_ms "
+                    f"< min_interval_ms <= max_interval_ms, got {width_ms}, {min_interval_ms}, "
+                    f"{max_interval_ms})"
+                )
+            self._record("sync")
+            now_ns = self._clock.now_ns()
+            if self._sync is not None:
+                self._sync_rng = self._sync.rng_state_at(now_ns)
+            self._sync = _SyncSchedule(config, now_ns, self._sync_rng) if enabled else None
+
+    @property
+    def sync_config(self) -> SyncConfig | None:
+        sync = self._sync
+        return None if sync is None else sync.config
+
+    def sync_led_lit(self, start_ns: int, end_ns: int) -> bool:
+        """Whether the sync LED is on at any time in ``[start_ns, end_ns]`` on this board's
+        clock (False when sync is off or has no LED). A synthetic camera renders the LED
+        from this over each frame's exposure; it may ask ahead of the clock."""
+        with self._lock:
+            sync = self._sync
+            if sync is None or sync.config.led_pin is None:
+                return False
+            return sync.lit_during(start_ns, end_ns)
+
     # ---- internals ---------------------------------------------------------------------
     def _now_us(self) -> int:
         return (self._clock.now_ns() - self._t0_ns) // 1000
@@ -152,6 +270,21 @@ class MockBoard(OpenedByWith):
             # an alive host sent a heartbeat every 100 ms in the meantime
             self._rules.heartbeat(now_us)
         self._emit(self._rules.poll(now_us))
+        self._emit_sync_edges_locked()
+
+    def _emit_sync_edges_locked(self) -> None:
+        sync = self._sync
+        if sync is None:
+            return
+        now_ns = self._clock.now_ns()
+        sync.extend_to(now_ns)
+        while sync.reported < len(sync.edges_ns) and sync.edges_ns[sync.reported] <= now_ns:
+            edge_ns = sync.edges_ns[sync.reported]
+            sync.reported += 1
+            device_us = (edge_ns - self._t0_ns) // 1000
+            # As the firmware: the edge's own device time, the running count, level 1.
+            event = RuleEvent(fc.EVENT_SYNC, device_us, sync.reported, 1, fc.REASON_HOST)
+            self._emit([event])
 
     def _record(self, kind: CommandKind, config: LaserConfig | None = None) -> int:
         t_ns = self._clock.now_ns()
@@ -166,6 +299,8 @@ class MockBoard(OpenedByWith):
             self._host_alive = True
             now_us = self._now_us()
             self._rules = FirmwareRules()
+            self._sync = None  # opening resets the board: no sync output until commanded
+            self._sync_rng = SYNC_RNG_SEED
             self._rules.configure(rules_config(self._config, interlock_enabled=self._interlock), now_us)
             self._rules.arm(now_us)
             self._events.append(BoardEvent(BoardEventKind.READY, self._clock.now_ns(), now_us))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -45,6 +46,19 @@ BODY_WIDTH_CM = 3.5
 WALL_MARGIN_CM = 2.5  # closest the body centre gets to a wall
 NOSE_CM = 5.6  # nose tip ahead of the body centre
 DOOR_HALF_CM = 4.0  # half the doorway width in the divider
+
+
+#: Where the synthetic camera shows the sync LED: (x, y, width, height) px, the image's
+#: top-left corner, outside the arena (the tracker's mask excludes it).
+DEFAULT_LED_ROI = (6, 6, 20, 20)
+LED_OFF_GREY = 70
+LED_ON_GREY = 250
+
+
+class SyncLedView(Protocol):
+    """What the synthetic camera needs from a board to show its sync LED (MockBoard)."""
+
+    def sync_led_lit(self, start_ns: int, end_ns: int) -> bool: ...
 
 
 def synthetic_calibration(
@@ -298,6 +312,14 @@ class SyntheticArena(OpenedByWith):
     compartments. ``hidden_s``: time intervals (start_s, end_s) during which the animal
     is not drawn (absent / hidden); their frames carry ``truth=None``. ``round_floor``: a
     round open field (the disc inscribed in the calibrated rectangle) instead of a box.
+
+    ``sync_led``: a board whose sync LED the camera sees (``MockBoard.sync_led_lit``),
+    drawn in ``led_roi`` (x, y, w, h px). ``camera_delay_s``: the frame with time ``t``
+    shows the scene of ``t - camera_delay_s`` (exposure, read-out, transfer), exposed over
+    ``exposure_s`` (default one frame period) before that. The LED is bright enough to
+    saturate the pixels however short its overlap with the exposure. The frame's time is
+    the board's clock time: the runner advances the media clock, which the mock board
+    runs on, to each frame's time (seconds since the source's first frame).
     """
 
     def __init__(
@@ -312,9 +334,19 @@ class SyntheticArena(OpenedByWith):
         divider: bool = False,
         hidden_s: Sequence[tuple[float, float]] = (),
         round_floor: bool = False,
+        sync_led: SyncLedView | None = None,
+        led_roi: tuple[int, int, int, int] = DEFAULT_LED_ROI,
+        camera_delay_s: float = 0.0,
+        exposure_s: float | None = None,
     ) -> None:
         if fps <= 0:
             raise ValueError(f"fps: must be > 0, got {fps}")
+        if camera_delay_s < 0:
+            raise ValueError(f"camera_delay_s: must be >= 0, got {camera_delay_s}")
+        self._sync_led = sync_led
+        self._led_roi = (int(led_roi[0]), int(led_roi[1]), int(led_roi[2]), int(led_roi[3]))
+        self._camera_delay_s = float(camera_delay_s)
+        self._exposure_s = float(exposure_s) if exposure_s is not None else 1.0 / fps
         self._calibration = calibration
         self._mapper = PixelMapper(calibration)
         self._fps = float(fps)
@@ -331,6 +363,20 @@ class SyntheticArena(OpenedByWith):
         self._is_open = False
         self._index = 0
         self._n_frames = None if duration_s is None else int(round(duration_s * fps))
+
+    def show_sync_led(
+        self,
+        board: SyncLedView,
+        led_roi: tuple[int, int, int, int] = DEFAULT_LED_ROI,
+        camera_delay_s: float = 0.0,
+    ) -> None:
+        """Show ``board``'s sync LED in ``led_roi`` from now on (call before ``open()``)."""
+        if camera_delay_s < 0:
+            raise ValueError(f"camera_delay_s: must be >= 0, got {camera_delay_s}")
+        self._sync_led = board
+        self._led_roi = (int(led_roi[0]), int(led_roi[1]), int(led_roi[2]), int(led_roi[3]))
+        self._camera_delay_s = float(camera_delay_s)
+        self._background = None
 
     # ------------------------------------------------------------- FrameSource
     @property
@@ -423,7 +469,21 @@ class SyntheticArena(OpenedByWith):
             for y_from, y_to in ((0.0, cal.length_cm / 2 - door_half), (cal.length_cm / 2 + door_half, cal.length_cm)):
                 p0, p1 = mapper.to_px(mid, y_from), mapper.to_px(mid, y_to)
                 cv2.line(image, _pt(p0), _pt(p1), WALL_GREY, thickness, cv2.LINE_AA, _SHIFT)
+        if self._sync_led is not None:
+            self._draw_led(image, LED_OFF_GREY)
         return np.ascontiguousarray(image, dtype=np.uint8)
+
+    def _draw_led(self, image: NDArray[np.uint8], grey: int) -> None:
+        x, y, w, h = self._led_roi
+        centre = (x + w // 2, y + h // 2)
+        cv2.circle(image, centre, max(1, min(w, h) // 2 - 1), grey, cv2.FILLED, cv2.LINE_AA)
+
+    def _led_lit(self, t_s: float) -> bool:
+        if self._sync_led is None:
+            return False
+        end_s = t_s - self._camera_delay_s
+        start_s = end_s - self._exposure_s
+        return self._sync_led.sync_led_lit(int(round(start_s * 1e9)), int(round(end_s * 1e9)))
 
     def _hidden(self, t_s: float) -> bool:
         return any(start <= t_s < end for start, end in self._hidden_s)
@@ -502,6 +562,8 @@ class SyntheticArena(OpenedByWith):
         assert self._background is not None
         frame = self._background.copy()
         truth = None if self._hidden(t_s) else self._draw_animal(frame, t_s)
+        if self._led_lit(t_s):
+            self._draw_led(frame, LED_ON_GREY)
         rng = self._rng
         if self._flicker > 0:
             gain = 1.0 + self._flicker * (

@@ -50,6 +50,7 @@ from rig.errors import (
 )
 from rig.policy import PolicyEvent, ZonePolicy
 from rig.session.acquisition import AcquisitionThread, LatestFrameSlot
+from rig.session.latency import LatencyProbe, LatencyTestSettings, sync_output
 from rig.session.control import ControlLoop, PhasePlan, TrackerLike, plan_phases
 from rig.session.observer import SessionObserver
 from rig.cohort import Cohort
@@ -138,6 +139,7 @@ class SessionRunner:
         video_queue_bytes: int = DEFAULT_QUEUE_BYTES,
         cohort: Cohort | None = None,
         header_extra: dict[str, object] | None = None,
+        latency_test: LatencyTestSettings | None = None,
     ) -> None:
         if not animal_id or not animal_id.strip():
             raise ConfigError("--animal: an animal ID is required")
@@ -166,6 +168,11 @@ class SessionRunner:
         self._video_queue_bytes = video_queue_bytes
         # Extra top-level keys for session.json (a re-score's link to its original).
         self._header_extra = dict(header_extra or {})
+        self._latency_test = latency_test
+        self._latency_probe: LatencyProbe | None = None
+        self._latency_roi_in_arena = False
+        #: Source time of the first frame read: the media clock counts from it.
+        self._media_origin_s: float | None = None
 
         check_output_writable(self._out_dir)
         self._background_image_path = self._resolve_background_image()
@@ -368,6 +375,15 @@ class SessionRunner:
         stimulation = protocol.stimulation
         self._base_config = self._laser_config(stimulation)
         self._board.configure(self._base_config)
+        if self._latency_test is not None:
+            sync_output(self._board)  # refuses a board without the SYNC command, early
+            try:
+                self._latency_test.check_frame_size(int(frame_size[0]), int(frame_size[1]))
+            except ValueError as err:
+                raise ConfigError(f"latency test: {err}") from None
+            self._latency_roi_in_arena = _roi_in_arena(
+                self._latency_test.led_roi, self._loaded.calibration, (int(frame_size[0]), int(frame_size[1]))
+            )
         self._create_record()
         self._event(
             "session_start",
@@ -393,6 +409,26 @@ class SessionRunner:
         )
         if self._emergency.is_set():
             self._control.emergency_off()
+        if self._latency_test is not None:
+            # Flashes start after the background is built, so none is sampled into it.
+            self._latency_probe = LatencyProbe(self._latency_test)
+            sync_output(self._board).configure_sync(True, **self._latency_test.sync_kwargs())
+            if self._latency_roi_in_arena:
+                # The animal can cover or shade the box, and the LED lights the floor.
+                log.warning(
+                    "latency test: the LED box %s overlaps the arena; put the LED outside it",
+                    list(self._latency_test.led_roi),
+                )
+                self._event("latency_test_warning", {"led_roi_in_arena": True})
+            self._event(
+                "latency_test_start",
+                {
+                    "led_roi": list(self._latency_test.led_roi),
+                    # media: frame and flash times on the simulation's clock (exact);
+                    # host: frames stamped on arrival, flashes mapped from the board's clock
+                    "clock": "media" if self._media_clock is not None else "host",
+                },
+            )
         return self._loop()
 
     # ------------------------------------------------------------------ record
@@ -504,6 +540,9 @@ class SessionRunner:
                 "device_timed": board_info.device_timed,
             },
             "simulated": self.simulated,
+            "latency_test": (
+                None if self._latency_test is None else self._latency_test.model_dump(mode="json")
+            ),
             "duration_scale": self.duration_scale,
             "phases": [
                 {"name": p.name, "mode": p.phase.mode, "start_s": p.start_s, "end_s": p.end_s}
@@ -607,6 +646,7 @@ class SessionRunner:
                 return True
             if first_t is None:
                 first_t = frame.t_s
+            self._advance_media(frame.t_s)
             # One small immutable object per frame: the GUI's arming progress bar reads it.
             self._arming = ArmingProgress(
                 frame.t_s - first_t, duration_s, self._arming_window, BACKGROUND_MAX_WINDOWS
@@ -715,8 +755,7 @@ class SessionRunner:
             if t0_s is None:
                 t0_s = frame.t_s
             t_s = frame.t_s - t0_s
-            if self._media_clock is not None:
-                self._media_clock.advance_to_s(t_s)
+            media_ns = self._advance_media(frame.t_s)
             if t_s >= self.total_duration_s:
                 self._end_t_s = t_s
                 return EndReason.COMPLETED
@@ -766,6 +805,12 @@ class SessionRunner:
             writer.write_image(frame.image, t_s)  # never blocks; may drop (counted)
             for event in result.decision.events + result.extra_events:
                 self._event(event.kind, event.detail)
+            probe = self._latency_probe
+            if probe is not None:
+                # Frame time: the media clock in a simulation (exact, load-independent),
+                # else the host's capture stamp; the decision is the processing time later.
+                frame_ns = media_ns if media_ns is not None else frame.captured_ns
+                probe.on_frame(frame.index, frame.image, frame_ns, frame_ns + result.latency_ns)
             if slot.dropped != reported_dropped:
                 self._event(
                     "dropped_frames",
@@ -773,6 +818,9 @@ class SessionRunner:
                 )
                 reported_dropped = slot.dropped
             self._poll_board()
+            if probe is not None:
+                for outcome in probe.match(frame_ns):
+                    self._event(outcome.kind, outcome.detail)
             update = FrameUpdate(
                 frame_index=frame.index,
                 t_s=t_s,
@@ -794,6 +842,17 @@ class SessionRunner:
             if result.decision.stop_session:
                 self._fault = "safety.max_total_on_s reached; the protocol says stop_session"
                 return EndReason.SAFETY_LIMIT
+
+    def _advance_media(self, source_t_s: float) -> int | None:
+        """Move the media clock to this frame's source time (seconds since the first frame
+        the runner read, arming included); return it in ns (None without a media clock)."""
+        if self._media_clock is None:
+            return None
+        if self._media_origin_s is None:
+            self._media_origin_s = source_t_s
+        t_ns = int(round((source_t_s - self._media_origin_s) * 1e9))
+        self._media_clock.sleep_until_ns(t_ns)
+        return self._media_clock.now_ns()
 
     def _source_ended(self) -> EndReason:
         """A recorded/synthetic source ran out: completed only when its last frame covers
@@ -873,6 +932,12 @@ class SessionRunner:
                 detail["detail"] = board_event.detail
             kind = board_event.kind
             self._event(f"board_{kind.value}", detail)
+            probe = self._latency_probe
+            if probe is not None and board_event.device_us is not None:
+                if kind is BoardEventKind.SYNC:
+                    probe.on_edge(board_event.device_us, board_event.host_ns)
+                else:
+                    probe.on_board_time(board_event.device_us, board_event.host_ns)
             if kind is BoardEventKind.DISCONNECTED:
                 with self._lock:
                     self._board_connected = False
@@ -955,6 +1020,12 @@ class SessionRunner:
             self._guarded("write session.json at the end", lambda: self._write_end_header(final))
             self._guarded("write summary.json", lambda: self._write_summary(final))
         # 4. Devices.
+        if self._latency_probe is not None:
+            try:
+                assert self._latency_test is not None
+                sync_output(self._board).configure_sync(False, **self._latency_test.sync_kwargs())
+            except BaseException:
+                log.debug("could not switch the sync LED off", exc_info=True)
         try:
             self._source.close()
         except BaseException:
@@ -1001,6 +1072,9 @@ class SessionRunner:
             self._poll_board()
         except BoardLost:
             pass
+        if self._latency_probe is not None:
+            for outcome in self._latency_probe.flush():
+                self._event(outcome.kind, outcome.detail)
         if self._fault is not None and end.is_fault:
             error = self._fault.split(":", 1)[0]
             self._event("fault", {"error": error, "message": self._fault})
@@ -1044,6 +1118,13 @@ class SessionRunner:
 
         assert self._session_dir is not None
         write_summary(self._session_dir)
+
+
+def _roi_in_arena(roi: tuple[int, int, int, int], calibration: Any, frame_size: tuple[int, int]) -> bool:
+    from rig.tracking.detect import arena_mask
+
+    x, y, w, h = roi
+    return bool(arena_mask(calibration, frame_size)[y : y + h, x : x + w].any())
 
 
 def _camera_report(source: FrameSource) -> dict[str, object] | None:

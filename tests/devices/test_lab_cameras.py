@@ -191,7 +191,10 @@ def test_camera_check_on_the_emulated_camera(mouse_images: Path, capsys: pytest.
     # a busy CI host may lose a frame or two; the check must then say so (exit 1)
     assert code == (0 if not result["problems"] else 1)
     assert result["has_frame_ids"] and result["camera_dropped"] <= 10
-    assert all("lost between camera and host" in p for p in result["problems"])
+    # ... and the emulator itself may then fall behind the requested rate (said, too)
+    assert all(
+        "lost between camera and host" in p or "below the requested" in p for p in result["problems"]
+    ), result["problems"]
     assert result["delivered_fps"] == pytest.approx(30.0, rel=0.1)
     assert result["exposure_us"] == pytest.approx(8000.0)
     assert result["exposure_auto"] == "Off"
