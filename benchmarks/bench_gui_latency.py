@@ -79,8 +79,10 @@ def run_with_gui(protocol: Path, out: Path) -> tuple[Path, int]:
     from PyQt6.QtWidgets import QApplication
 
     from rig.gui import settings
+    from rig.gui.app import set_gui_switch_interval
     from rig.gui.main_window import MainWindow
 
+    set_gui_switch_interval()  # as `rig gui` does
     app = QApplication.instance() or QApplication(sys.argv[:1])
     settings.use_settings_dir(out / "qsettings")
     window = MainWindow(confirm=lambda *a: True, opener=lambda p: None, show_summary=False)

@@ -43,18 +43,29 @@ def _check_kind(doc: YamlDocument, expected: str) -> None:
         )
 
 
-def load_arena_calibration(path: str | os.PathLike[str]) -> ArenaCalibration:
-    """Load an arena (camera pixel -> cm) calibration file."""
+def read_arena_calibration(path: str | os.PathLike[str]) -> tuple[ArenaCalibration, bytes]:
+    """An arena calibration and the exact bytes it was validated from (the file is read
+    once: a session copies these bytes, never the file again)."""
     doc = read_calibration_document(path)
     _check_kind(doc, "arena")
-    return validate_model(doc, ArenaCalibration, CalibrationFileError)
+    return validate_model(doc, ArenaCalibration, CalibrationFileError), doc.raw
+
+
+def read_power_calibration(path: str | os.PathLike[str]) -> tuple[LaserPowerCalibration, bytes]:
+    """A laser power calibration and the exact bytes it was validated from."""
+    doc = read_calibration_document(path)
+    _check_kind(doc, "laser_power")
+    return validate_model(doc, LaserPowerCalibration, CalibrationFileError), doc.raw
+
+
+def load_arena_calibration(path: str | os.PathLike[str]) -> ArenaCalibration:
+    """Load an arena (camera pixel -> cm) calibration file."""
+    return read_arena_calibration(path)[0]
 
 
 def load_power_calibration(path: str | os.PathLike[str]) -> LaserPowerCalibration:
     """Load a laser power calibration file (driver setting -> mW at the fibre tip)."""
-    doc = read_calibration_document(path)
-    _check_kind(doc, "laser_power")
-    return validate_model(doc, LaserPowerCalibration, CalibrationFileError)
+    return read_power_calibration(path)[0]
 
 
 def load_any_calibration(

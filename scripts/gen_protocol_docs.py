@@ -304,7 +304,13 @@ Making one:
    ```
 
    which writes `calibration/box1.yaml` (refusing to overwrite) and copies the frame beside
-   it as `box1_reference.png`. `rig calibrate show calibration/box1.yaml` prints the mapping.
+   it as `box1_reference.png`, and draws `box1_overlay.png`: the frame with the four
+   corners (TL, TR, BR, BL), a cm grid labelled along the top (x) and left (y) walls, and the
+   two compartments (the arena split at its middle). Open it: the grid lines must run along
+   the walls and the floor's edges; a corner clicked on the top of a wall instead of the
+   floor, or two corners swapped, shows as a grid that leaves the floor.
+   `rig calibrate show calibration/box1.yaml` prints the mapping (px/cm, each corner in px
+   and cm); `--overlay check.png` draws the same check image for an existing calibration.
 5. Name the file in the protocol: `arena: {calibration: box1.yaml}`.
 
 Redo it whenever the camera or the chamber moves. Corners out of order (or mirrored),

@@ -39,6 +39,7 @@ from rig.analysis.records import (
 )
 from rig.analysis.report import gate_windows
 from rig.errors import ConfigError
+from rig.progress import ProgressFn, no_progress
 
 
 def _protocol_and_calibration(session_dir: Path) -> tuple[Any, Any, str]:
@@ -180,8 +181,12 @@ def build_nwbfile(session_dir: Path) -> Any:
     laser = nwb.create_time_intervals(
         name="laser_gate", description=f"Laser gate-open windows ({gates.source})."
     )
-    laser.add_column(name="source", description="board echo, or the commanded state")
-    laser.add_column(name="pulses", description="pulses delivered (board echo), -1 if unknown")
+    # Typed empty columns: a session with no gate window still writes (an empty list has
+    # no dtype for HDF5).
+    laser.add_column(name="source", description="board echo, or the commanded state",
+                     data=np.empty(0, dtype=object) if not gates.windows else [])
+    laser.add_column(name="pulses", description="pulses delivered (board echo), -1 if unknown",
+                     data=np.empty(0, dtype=np.int64) if not gates.windows else [])
     for (w0, w1), pulses in zip(gates.windows, gates.pulses or [None] * len(gates.windows), strict=True):
         laser.add_row(start_time=w0, stop_time=w1, source=gates.source,
                       pulses=-1 if pulses is None else int(pulses))
@@ -294,10 +299,9 @@ def _add_optogenetic_epochs(
     nwb.add_time_intervals(table)
 
 
-def export_nwb(session_dir: Path, out: Path | None = None) -> Path:
-    """Write SESSION_DIR's NWB file (default ``SESSION_DIR/<folder name>.nwb``); never overwrites."""
-    from pynwb import NWBHDF5IO
-
+def nwb_target(session_dir: Path, out: Path | None = None) -> Path:
+    """The NWB file to write, after the checks that can fail without any work: the session
+    folder exists, the file does not, its folder does. (Cheap: no pynwb import.)"""
     session_dir = Path(session_dir)
     if not session_dir.is_dir():
         raise RecordError(f"{session_dir}: not a session folder (no such directory)")
@@ -306,7 +310,22 @@ def export_nwb(session_dir: Path, out: Path | None = None) -> Path:
         raise ConfigError(f"{out}: already exists; NWB files are never overwritten")
     if not out.parent.is_dir():
         raise ConfigError(f"{out}: folder {out.parent} does not exist")
+    return out
+
+
+def export_nwb(
+    session_dir: Path, out: Path | None = None, progress: ProgressFn = no_progress
+) -> Path:
+    """Write SESSION_DIR's NWB file (default ``SESSION_DIR/<folder name>.nwb``); never overwrites."""
+    session_dir = Path(session_dir)
+    out = nwb_target(session_dir, out)
+    step = f"NWB: reading the record and writing {out.name}"
+    progress(step, 0, 3, "steps")
+    from pynwb import NWBHDF5IO  # seconds to import: after the checks
+
+    progress(step, 1, 3, "steps")
     nwb = build_nwbfile(session_dir)
+    progress(step, 2, 3, "steps")
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.tmp-", suffix=".nwb", dir=out.parent)
     os.close(fd)
     os.unlink(tmp_name)  # h5py creates the file itself
@@ -320,4 +339,5 @@ def export_nwb(session_dir: Path, out: Path | None = None) -> Path:
     finally:
         if os.path.exists(tmp_name):
             os.unlink(tmp_name)
+    progress(step, 3, 3, "steps")
     return out

@@ -14,6 +14,7 @@ import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ from rig.analysis.summary import (
 )
 from rig.fileio import write_json_atomic
 from rig.errors import ConfigError
+from rig.progress import ProgressFn, no_progress
 
 DEFAULT_BIAS_THRESHOLD = 0.65
 
@@ -418,6 +420,7 @@ def build_report(
     session_dir: Path,
     out_dir: Path | None = None,
     bias_threshold: float = DEFAULT_BIAS_THRESHOLD,
+    progress: ProgressFn = no_progress,
 ) -> Path:
     """Write the report folder and return the path of its ``report.html``.
 
@@ -431,7 +434,10 @@ def build_report(
         raise ConfigError(
             f"--bias-threshold: must be a fraction in (0.5, 1], e.g. 0.65, got {bias_threshold:g}"
         )
+    reading = "reading the record and computing the summary"
+    progress(reading, 0, 3, "steps")
     frames, events, header, protocol = read_record(session_dir)
+    progress(reading, 1, 3, "steps")
     summary = add_record_sections(
         compute_summary_from(
             frames, events, header, protocol, calibration=read_calibration_dict(session_dir)
@@ -440,29 +446,45 @@ def build_report(
         events,
         header,
     )
+    progress(reading, 2, 3, "steps")
     extra = report_metrics(frames, events, summary, protocol)
     geometry = load_geometry(session_dir, frames)
     durations = extra["durations_s"]
+    progress(reading, 3, 3, "steps")
 
+    drawing = "drawing figures"
+    makers: list[tuple[str, Callable[[], Any]]] = [
+        ("phases", lambda: phase_bars_figure(summary)),
+        ("trajectory", lambda: trajectory_figure(frames, geometry)),
+        ("occupancy", lambda: occupancy_figure(frames, geometry, durations)),
+        ("stim_time_bins", lambda: stim_time_bins_figure(frames, durations)),
+        ("laser_raster", lambda: laser_raster_figure(frames, geometry, extra["gates"].windows)),
+        ("latency", lambda: latency_histogram_figure(
+            frames.latency_ms, summary["laser_follow"]["latency_ms"]
+        )),
+        ("entry_delay", lambda: entry_delay_figure(extra["entry_delay_ms"])),
+    ]
     figures: dict[str, Any] = {}
-    figures["phases"] = phase_bars_figure(summary)
-    figures["trajectory"] = trajectory_figure(frames, geometry)
-    figures["occupancy"] = occupancy_figure(frames, geometry, durations)
-    figures["stim_time_bins"], bins = stim_time_bins_figure(frames, durations)
-    figures["laser_raster"] = laser_raster_figure(frames, geometry, extra["gates"].windows)
-    figures["latency"] = latency_histogram_figure(
-        frames.latency_ms, summary["laser_follow"]["latency_ms"]
-    )
-    figures["entry_delay"] = entry_delay_figure(extra["entry_delay_ms"])
+    bins: Any = None
+    progress(drawing, 0, len(makers), "figures")
+    for i, (name, make) in enumerate(makers, start=1):
+        made = make()
+        if name == "stim_time_bins":
+            made, bins = made
+        figures[name] = made
+        progress(drawing, i, len(makers), "figures")
 
     target = next_free_dir(Path(out_dir) if out_dir is not None else session_dir / "report")
     target.mkdir(parents=True, exist_ok=False)
     images: dict[str, str] = {}
-    for name, fig in figures.items():
+    writing = f"writing figures (PNG + PDF) to {target}"
+    progress(writing, 0, len(figures), "figures")
+    for i, (name, fig) in enumerate(figures.items(), start=1):
         png = _figure_png(fig)
         (target / f"{name}.png").write_bytes(png)
         fig.savefig(target / f"{name}.pdf")
         images[name] = base64.b64encode(png).decode("ascii")
+        progress(writing, i, len(figures), "figures")
     write_csv(target / "phases.csv", phase_rows_tidy(summary, extra))
     write_csv(target / "stim_time_bins.csv", bins)
     html_text = _render_html(session_dir, header, summary, extra, geometry, images, bias_threshold)

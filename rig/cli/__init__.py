@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from rig import __version__
+from rig.cli._common import HelpFormatter
 from rig.errors import RigError
 from rig.exitcodes import exit_codes_text
 
@@ -29,7 +30,7 @@ examples:
   rig demo                                  simulated session: synthetic arena + mock board
   rig validate protocols/*.yaml             check protocol files before a session
   rig run protocols/rtpp_redondo2014.yaml --animal m017 --source camera:0 --board firmata:auto --out data
-  rig replay video.mp4 --protocol protocols/rtpp_redondo2014.yaml --speed max
+  rig replay video.mp4 --protocol protocols/rtpp_redondo2014.yaml --speed max --out rescored
   rig report data/sessions/2026-11-28_10-22-05_m017_rtpp-redondo2014
 
 Run `rig COMMAND --help` for each command's options.
@@ -54,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="rig",
         description="optorig: closed-loop optogenetics place-preference rig controller.",
         epilog=EPILOG + exit_codes_text() + "\n",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"optorig {__version__}")
     parser.add_argument(
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _setup_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from rig.devices.opencv_log import quiet_opencv_log
+
+    quiet_opencv_log(verbosity)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

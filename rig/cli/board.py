@@ -14,22 +14,77 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         subparsers,
         "board",
         "laser board: ports, info, test pulse",
-        "Inspect the Arduino laser board (optorig firmware or StandardFirmata).",
-        "  rig board ports\n  rig board info --port auto\n  rig board test-pulse --port /dev/ttyACM0 --duration-s 1\n",
+        "Inspect the Arduino that switches the laser (optorig firmware or StandardFirmata): "
+        "list serial ports, identify the firmware, fire a test pulse train before a session.",
+        "  rig board ports\n"
+        "  rig board info --port auto\n"
+        "  rig board test-pulse --port /dev/ttyACM0 --duration-s 1\n",
     )
-    sub = parser.add_subparsers(dest="board_command", required=True)
-    ports = sub.add_parser("ports", help="list serial ports, Arduino ones first")
+    sub = parser.add_subparsers(dest="board_command", metavar="ACTION", required=True)
+    ports = add_command(
+        sub,
+        "ports",
+        "list serial ports, Arduino ones first",
+        "List the serial ports of this computer with their USB vendor:product IDs; ports "
+        "that look like an Arduino are marked and listed first. Use one as --port, or "
+        "`auto` to pick the only Arduino. Opens nothing.",
+        "  rig board ports\n",
+    )
     ports.set_defaults(func=_ports)
-    info = sub.add_parser("info", help="firmware name, version, build hash, capabilities")
-    info.add_argument("--port", default="auto", help="serial port or 'auto' (default)")
+    info = add_command(
+        sub,
+        "info",
+        "firmware name, version, build hash, capabilities",
+        "Connect to the board and print what it reports: firmware name and version, build "
+        "hash, and whether pulse trains are timed on the board (optorig firmware) or by the "
+        "host (StandardFirmata fallback). The laser stays off.",
+        "  rig board info\n  rig board info --port /dev/ttyACM0\n",
+    )
+    info.add_argument("--port", default="auto", help="serial port, or auto (default): the only Arduino")
     info.set_defaults(func=_info)
-    pulse = sub.add_parser("test-pulse", help="open the gate briefly and report delivered pulses")
-    pulse.add_argument("--port", default="auto", help="serial port or 'auto' (default)")
-    pulse.add_argument("--duration-s", type=float, default=1.0, help="gate-open time in s (default 1)")
-    pulse.add_argument("--frequency-hz", type=float, default=20.0, help="pulse frequency (default 20)")
-    pulse.add_argument("--pulse-width-ms", type=float, default=15.0, help="pulse width (default 15)")
+    pulse = add_command(
+        sub,
+        "test-pulse",
+        "FIRES THE LASER: open the gate briefly, report delivered pulses",
+        "Fire the laser: open the laser gate for --duration-s with the given pulse train, "
+        "close it, and print how many pulses the board says it delivered (with a power "
+        "meter or a photodiode at the fibre tip, this checks the whole light path before a "
+        "session). The light leaves the fibre: point it at a power meter or a beam block, "
+        "never at an eye. Asks for confirmation on a terminal; elsewhere (scripts) it needs "
+        "--yes.",
+        "  rig board test-pulse --port /dev/ttyACM0 --duration-s 1\n"
+        "  rig board test-pulse --duration-s 2 --frequency-hz 10 --pulse-width-ms 5 --yes\n",
+    )
+    pulse.add_argument("--port", default="auto", help="serial port, or auto (default): the only Arduino")
+    pulse.add_argument("--duration-s", type=float, default=1.0, help="gate-open time, s (default 1)")
+    pulse.add_argument("--frequency-hz", type=float, default=20.0, help="pulse frequency, Hz (default 20)")
+    pulse.add_argument("--pulse-width-ms", type=float, default=15.0, help="pulse width, ms (default 15)")
+    pulse.add_argument(
+        "--yes", action="store_true",
+        help="fire without asking (required when stdin is not a terminal)",
+    )
     pulse.set_defaults(func=_test_pulse)
     parser.set_defaults(func=lambda args: _print_help(parser))
+
+
+def confirm_laser(args: argparse.Namespace) -> None:
+    """Before the light goes on: --yes, or a typed `yes` on a terminal; else ConfigError."""
+    import sys
+
+    from rig.errors import ConfigError
+
+    if args.yes:
+        return
+    what = (
+        f"test-pulse fires the laser ({args.duration_s:g} s at {args.frequency_hz:g} Hz, "
+        f"{args.pulse_width_ms:g} ms pulses)"
+    )
+    if not sys.stdin.isatty():
+        raise ConfigError(f"--yes: {what}; not on a terminal, so add --yes to confirm")
+    print(f"{what}. Point the fibre at a power meter or a beam block.", file=sys.stderr)
+    answer = input("Type yes to fire: ")
+    if answer.strip().lower() != "yes":
+        raise ConfigError("test-pulse: not confirmed; the laser was not fired")
 
 
 def _ports(args: argparse.Namespace) -> int:
@@ -66,6 +121,7 @@ def _test_pulse(args: argparse.Namespace) -> int:
     from rig.devices.board import BoardEventKind, LaserConfig
     from rig.devices.firmata_board import FirmataBoard
 
+    confirm_laser(args)
     config = LaserConfig(frequency_hz=args.frequency_hz, pulse_width_ms=args.pulse_width_ms,
                          max_on_s=max(args.duration_s + 1.0, 1.0))
     with FirmataBoard(args.port) as board:

@@ -40,38 +40,49 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     actions = parser.add_subparsers(dest="calibrate_command", metavar="ACTION", required=True)
 
-    arena = actions.add_parser(
+    arena = add_command(
+        actions,
         "arena",
-        help="write an arena calibration from four corners",
+        help_text="write an arena calibration from four corners",
         description="Write a new arena calibration file from a frame and four corner points. "
-        "The frame is copied beside the file as its reference image.",
-        epilog="example:\n  rig calibrate arena --image frame.png --corners "
-        "20,90,620,90,620,390,20,390 --width-cm 50 --length-cm 25 --name box1",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "The frame is copied beside the file as its reference image (NAME_reference.EXT), "
+        "and NAME_overlay.png shows the corners, a cm grid and the compartments on it: "
+        "check that the grid follows the arena's walls. Nothing existing is overwritten.",
+        examples="  rig calibrate arena --image frame.png --corners 20,90,620,90,620,390,20,390 \\\n"
+        "      --width-cm 50 --length-cm 25 --name box1\n",
     )
-    arena.add_argument("--image", required=True, type=Path, help="a frame of the empty arena")
+    arena.add_argument("--image", required=True, type=Path, help="a frame of the empty arena (PNG/JPEG, camera resolution)")
     arena.add_argument(
         "--corners",
         required=True,
         metavar="X1,Y1,X2,Y2,X3,Y3,X4,Y4",
-        help="corner pixels: top-left, top-right, bottom-right, bottom-left",
+        help="corner positions in image pixels: top-left, top-right, bottom-right, bottom-left",
     )
-    arena.add_argument("--width-cm", required=True, type=float, help="arena width (left-right)")
-    arena.add_argument("--length-cm", required=True, type=float, help="arena length (top-bottom)")
+    arena.add_argument("--width-cm", required=True, type=float, help="arena width, left to right wall (cm)")
+    arena.add_argument("--length-cm", required=True, type=float, help="arena length, top to bottom wall (cm)")
     arena.add_argument("--name", required=True, help="name of this camera/chamber set-up")
     arena.add_argument(
-        "--out", type=Path, default=None, help="file to write (default: calibration/NAME.yaml)"
+        "--out", type=Path, default=None, metavar="FILE.yaml",
+        help="calibration file to write (default: calibration/NAME.yaml)",
     )
     arena.set_defaults(func=run_arena)
 
-    show = actions.add_parser(
+    show = add_command(
+        actions,
         "show",
-        help="print a calibration's mapping",
-        description="Print an arena calibration: scale, corners and their positions in cm.",
-        epilog="example:\n  rig calibrate show calibration/synthetic_arena.yaml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        help_text="print a calibration's mapping",
+        description="Print an arena calibration: scale (px/cm), corners in pixels and their "
+        "positions in cm. With --overlay, also draw the corners, a cm grid and the "
+        "compartments on the calibration's reference image.",
+        examples="  rig calibrate show calibration/synthetic_arena.yaml\n"
+        "  rig calibrate show calibration/box1.yaml --overlay /tmp/box1_check.png\n",
     )
     show.add_argument("file", type=Path, help="arena calibration file")
+    show.add_argument(
+        "--overlay", type=Path, default=None, metavar="PNG",
+        help="also draw corners, cm grid and compartments on the reference image into this "
+        "new PNG file",
+    )
     show.set_defaults(func=run_show)
 
 
@@ -113,10 +124,12 @@ def run_arena(args: argparse.Namespace) -> int:
     import shutil
 
     import cv2
+    import numpy as np
     from pydantic import ValidationError
 
     from rig.calibration import ArenaCalibration
     from rig.calibration_io import arena_calibration_yaml, write_new_file
+    from rig.calibration_overlay import grid_step_cm, write_calibration_overlay
     from rig.errors import CalibrationError, ConfigError
     from rig.protocol.yamlfile import field_path, translate_validation_error
 
@@ -132,7 +145,8 @@ def run_arena(args: argparse.Namespace) -> int:
 
     out: Path = args.out if args.out is not None else Path("calibration") / f"{args.name}.yaml"
     reference = out.with_name(f"{out.stem}_reference{image_path.suffix.lower()}")
-    for target in (out, reference):
+    overlay = out.with_name(f"{out.stem}_overlay.png")
+    for target in (out, reference, overlay):
         if target.exists():
             raise CalibrationError(
                 f"{target}: already exists; calibration files are never overwritten, "
@@ -162,24 +176,60 @@ def run_arena(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_new_file(out, arena_calibration_yaml(calibration).encode("utf-8"))
     shutil.copyfile(image_path, reference)
+    write_calibration_overlay(np.asarray(image, dtype=np.uint8), calibration, str(overlay))
     print(f"wrote {out} ({calibration.px_per_cm:.2f} px/cm, {width_px}x{height_px} px image)")
     print(f"reference image: {reference}")
+    print(f"check image:     {overlay} (corners, {grid_step_cm(max(args.width_cm, args.length_cm)):g} cm "
+          "grid, compartments: the grid must follow the arena's walls)")
     return 0
+
+
+def _num(value: float, decimals: int = 2) -> str:
+    """``value`` rounded to ``decimals`` without a negative zero (-0.001 -> "0.00")."""
+    rounded = round(float(value), decimals) + 0.0  # + 0.0 turns -0.0 into 0.0
+    return f"{rounded:.{decimals}f}"
+
+
+def _plain(value: float) -> str:
+    """A pixel or cm value as typed (``20``, ``20.5``), never ``-0``."""
+    return f"{round(float(value), 3) + 0.0:g}"
 
 
 def run_show(args: argparse.Namespace) -> int:
     from rig.calibration import PixelMapper
     from rig.calibration_io import load_arena_calibration
+    from rig.errors import CalibrationError
 
     cal = load_arena_calibration(args.file)
     mapper = PixelMapper(cal)
     print(f"{args.file}: arena calibration {cal.name}")
     print(f"  camera image:  {cal.camera.width_px} x {cal.camera.height_px} px")
-    print(f"  arena:         {cal.width_cm:g} cm wide x {cal.length_cm:g} cm long")
-    print(f"  scale:         {cal.px_per_cm:.3f} px/cm (mean along the edges)")
+    print(f"  arena:         {_plain(cal.width_cm)} cm wide x {_plain(cal.length_cm)} cm long")
+    print(f"  scale:         {_num(cal.px_per_cm, 3)} px/cm (mean along the edges)")
     print(f"  measured on:   {cal.measured_on or 'not recorded'}")
     labels = ("top-left", "top-right", "bottom-right", "bottom-left")
     for label, (x_px, y_px) in zip(labels, cal.corners_px, strict=True):
         x_cm, y_cm = mapper.to_cm(x_px, y_px)
-        print(f"  {label:<13} ({x_px:g}, {y_px:g}) px -> ({x_cm:.2f}, {y_cm:.2f}) cm")
+        print(f"  {label:<13} ({_plain(x_px)}, {_plain(y_px)}) px -> ({_num(x_cm)}, {_num(y_cm)}) cm")
+    if args.overlay is not None:
+        import cv2
+        import numpy as np
+
+        from rig.calibration_overlay import write_calibration_overlay
+
+        overlay: Path = args.overlay
+        if overlay.exists():
+            raise CalibrationError(f"--overlay: {overlay}: already exists; choose another file")
+        if cal.reference_image is None:
+            raise CalibrationError(
+                f"{args.file}: reference_image: not set, so there is no frame to draw on"
+            )
+        reference = Path(args.file).parent / cal.reference_image
+        image = cv2.imread(str(reference), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise CalibrationError(
+                f"{args.file}: reference_image: {reference}: missing or not an image"
+            )
+        write_calibration_overlay(np.asarray(image, dtype=np.uint8), cal, str(overlay))
+        print(f"  check image:   {overlay}")
     return 0

@@ -34,19 +34,38 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "  rig camera latency --source synthetic --board mock --camera-delay-ms 33\n",
     )
     sub = parser.add_subparsers(dest="camera_command", metavar="ACTION")
-    p_list = sub.add_parser("list", help="cameras of every backend, and why a backend is unavailable")
+    p_list = add_command(
+        sub, "list", "cameras of every backend, and why a backend is unavailable",
+        "List the cameras each backend (OpenCV, Basler pylon, GenICam) can see, with the "
+        "--source spec to use for each, and say why a backend is unavailable (package not "
+        "installed, no producer).",
+        "  rig camera list\n  rig camera list --json\n",
+    )
     p_list.add_argument("--json", action="store_true", help="print JSON")
     p_list.set_defaults(func=_cmd_list)
 
-    p_grab = sub.add_parser("grab", help="save one frame (for arena calibration)")
+    p_grab = add_command(
+        sub, "grab", "save one frame (for arena calibration)",
+        "Open the camera with the given settings, save one frame as an image for `rig "
+        "calibrate arena` (an existing file is never overwritten), and close it.",
+        "  rig camera grab --source camera:0 --out arena.png\n"
+        "  rig camera grab --source pylon:40123456 --out arena.png --fps 30 --exposure-us 8000\n",
+    )
     p_grab.add_argument("--source", required=True, help=SOURCE_HELP)
     p_grab.add_argument("--out", required=True, type=Path, help="image file to write (.png); never overwritten")
     _settings_args(p_grab)
     p_grab.set_defaults(func=_cmd_grab)
 
-    p_check = sub.add_parser("check", help="delivered fps, drops, exposure and timestamps")
+    p_check = add_command(
+        sub, "check", "delivered fps, drops, exposure and timestamps",
+        "Read the camera for --seconds and report what it really delivered: frame rate, "
+        "frames dropped by the camera and by the host, exposure and gain read back, and "
+        "timestamp jitter. Run it before a session with the session's settings.",
+        "  rig camera check --source pylon:40123456 --seconds 10 --fps 30 --exposure-us 8000\n"
+        "  rig camera check --source video:session.mp4\n",
+    )
     p_check.add_argument("--source", required=True, help=SOURCE_HELP)
-    p_check.add_argument("--seconds", type=float, default=10.0, help="how long to read (default 10)")
+    p_check.add_argument("--seconds", type=float, default=10.0, help="how long to read, s (default 10)")
     p_check.add_argument("--json", action="store_true", help="print JSON")
     _settings_args(p_check)
     p_check.set_defaults(func=_cmd_check)

@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--animal", metavar="ID", help="animal ID")
     parser.add_argument("--out", metavar="DIR", help="output folder for session records")
-    parser.add_argument("--speed", choices=["1", "2", "10", "max"], help="simulation playback speed")
+    parser.add_argument("--speed", choices=["1", "2", "10", "max"], help="simulation playback speed (x real time; max = as fast as possible)")
     parser.add_argument("--autostart", action="store_true", help="start the session at once")
     parser.add_argument("--screenshot", metavar="PNG", help="save a window screenshot and quit")
     parser.add_argument("--screenshot-after-s", metavar="N", type=float, default=8.0,

@@ -14,10 +14,24 @@ ORDER = 60
 def _report(args: argparse.Namespace) -> int:
     import json
 
+    from rig.cli._console import StatusLine, StepProgress
+    from rig.errors import ConfigError
+
+    session_dir = Path(args.session_dir)
+    if not session_dir.is_dir():
+        raise ConfigError(f"{session_dir}: not a session folder (no such directory)")
+    line = StatusLine()
+    line.print(f"report: {session_dir} (summary.json recomputed, report folder "
+               f"{args.out if args.out is not None else session_dir / 'report'})")
+    line.update("loading the analysis libraries ...", force=True)
     from rig.analysis.report import build_report
     from rig.analysis.summary import format_summary_table
 
-    html_path = build_report(Path(args.session_dir), args.out, bias_threshold=args.bias_threshold)
+    line.clear()
+    html_path = build_report(
+        session_dir, args.out, bias_threshold=args.bias_threshold, progress=StepProgress(line)
+    )
+    line.end()
     summary = json.loads((Path(args.session_dir) / "summary.json").read_text(encoding="utf-8"))
     print(format_summary_table(summary))
     print(f"summary: {Path(args.session_dir) / 'summary.json'}")
@@ -54,9 +68,26 @@ def _group(args: argparse.Namespace) -> int:
 
 
 def _export_nwb(args: argparse.Namespace) -> int:
+    from rig.cli._console import StatusLine, StepProgress
+    from rig.errors import ConfigError
+
+    session_dir = Path(args.session_dir)
+    out = Path(args.out) if args.out else session_dir / f"{session_dir.name}.nwb"
+    # The checks that can fail come first, before seconds of imports and work.
+    if not session_dir.is_dir():
+        raise ConfigError(f"{session_dir}: not a session folder (no such directory)")
+    if out.exists():
+        raise ConfigError(f"{out}: already exists; NWB files are never overwritten")
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out}: folder {out.parent} does not exist")
+    line = StatusLine()
+    line.print(f"export-nwb: {session_dir} -> {out}")
+    line.update("loading the NWB libraries ...", force=True)
     from rig.analysis.nwb import export_nwb
 
-    path = export_nwb(Path(args.session_dir), Path(args.out) if args.out else None)
+    line.clear()
+    path = export_nwb(session_dir, out, progress=StepProgress(line))
+    line.end()
     print(f"NWB file written: {path}")
     return 0
 
@@ -89,12 +120,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "Groups come from the cohort file (--cohort; or the older --groups animal,group CSV); "
         "one session per animal, matched by session.json animal_id. The primary endpoint is "
         "declared before analysis in group.yaml (--declare) or the protocol's analysis section; "
-        "default: difference score (stim %% in the first closed-loop phase minus the first "
+        "default: difference score (stim % in the first closed-loop phase minus the first "
         "off phase) between groups, Welch t-test (2 groups) or Welch ANOVA (more). Secondary "
         "tests (pairwise groups, every other phase incl. reversal and post-test, each phase vs "
         "baseline within groups, stimulated side as a covariate, the 1-min time course as a "
         "mixed model group x minute with a random animal, speed and immobility in the "
-        "stimulated compartment) are Holm-corrected; effects come with 95 %% CIs (statsmodels). "
+        "stimulated compartment) are Holm-corrected; effects come with 95 % CIs (statsmodels). "
         "Sessions of different protocols are refused unless --allow-mixed-protocols; "
         "incomplete, simulated (unless --include-simulated), side-biased, badly tracked and "
         "audit-failing sessions are excluded and listed; n < 5 per group gives a warning. "

@@ -9,10 +9,12 @@ import signal
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rig.cli._common import add_command
+from rig.cli._console import StatusLine, StepProgress, format_duration
 from rig.errors import ConfigError, RigError
 from rig.exitcodes import exit_code_for
 from rig.session.status import EndReason
@@ -55,62 +57,95 @@ def parse_out(text: str) -> Path:
 
 # ----------------------------------------------------------------------------- progress
 class ProgressLine:
-    """One updating status line on stderr: progress bar, phase, time left, side, laser,
-    fps, latency p50/p99 (a SessionObserver; throttled to a few updates per second)."""
+    """The session's console (a SessionObserver): where the record goes, one line per phase,
+    and one updating status line: progress bar, phase, time left, side, zone, laser, the
+    real processing rate (frames per wall-clock second), latency p50/p99.
 
-    def __init__(self, runner: SessionRunner, stream: TextIO, interval_s: float = 0.25) -> None:
+    On a terminal the status line is redrawn in place; on a pipe or file it is a plain
+    line every few seconds (``StatusLine``), so a log gets the same facts."""
+
+    def __init__(
+        self, runner: SessionRunner, line: StatusLine, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._runner = runner
-        self._stream = stream
-        self._interval_s = interval_s
-        self._next = 0.0
-        # Wall time of the first session frame: arming (background) is not session time.
+        self._line = line
+        self._clock = clock
+        # Wall time and frame count at the first session frame: arming (background) is
+        # not session time, so it does not dilute the rate.
         self._wall0: float | None = None
-        self._width = 0
+        self._frames0 = 0
+        self._wall_end: float | None = None
 
     def on_state(self, status: RunnerStatus) -> None:
         pass
 
     def on_event(self, kind: str, t_s: float, detail: dict[str, object]) -> None:
-        pass
+        if kind == "session_start":
+            self._line.print(f"record: {self._runner.session_dir}")
+        elif kind == "phase_start":
+            s = self._runner.status
+            self._line.print(
+                f"phase {s.phase_index + 1}/{s.n_phases} {detail.get('phase')} "
+                f"({detail.get('mode')}, stimulated side {detail.get('stim_side')}) "
+                f"at {format_duration(t_s)}"
+            )
 
     def on_frame(self, update: FrameUpdate) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if self._wall0 is None:
             self._wall0 = now
-        if now < self._next:
-            return
-        self._next = now + self._interval_s
-        self._draw(self._runner.status, now)
+            self._frames0 = self._runner.status.frames
+        if now - self._wall0 < 0.5:
+            return  # no rate or time left to show yet
+        self._line.update(self._text(self._runner.status, now))
 
     def on_finished(self, status: RunnerStatus) -> None:
-        self._draw(status, time.monotonic())
-        self._stream.write("\n")
-        self._stream.flush()
+        self._wall_end = self._clock()
+        if self._wall0 is not None:
+            self._line.end(self._text(status, self._wall_end))
+        else:
+            self._line.end()
 
-    def _draw(self, s: RunnerStatus, now: float) -> None:
+    def rate(self, status: RunnerStatus) -> tuple[float, float]:
+        """(frames per wall-clock second, wall seconds) of the session so far."""
+        if self._wall0 is None:
+            return 0.0, 0.0
+        wall = (self._wall_end or self._clock()) - self._wall0
+        frames = status.frames - self._frames0
+        return (frames / wall if wall > 0 else 0.0), wall
+
+    def _text(self, s: RunnerStatus, now: float) -> str:
         total = s.total_duration_s or 1.0
         fraction = min(1.0, s.session_elapsed_s / total)
         bar = "#" * int(fraction * 20)
         left_s = s.time_left_s
         wall = 0.0 if self._wall0 is None else now - self._wall0
+        frames = s.frames - self._frames0
+        rate = frames / wall if wall > 0.2 else 0.0
         if s.simulated and s.session_elapsed_s > 1.0 and wall > 0:
             left_s = left_s * wall / s.session_elapsed_s  # wall time at the replay's rate
-        minutes, seconds = divmod(int(round(left_s)), 60)
         phase = f"{s.phase} {s.phase_index + 1}/{s.n_phases}" if s.phase else s.state.value
+        speed = ""
+        if s.simulated and wall > 0.2 and s.session_elapsed_s > 0:
+            speed = f" ({s.session_elapsed_s / wall:.1f}x real time)"
         line = (
-            f"[{bar:<20}] {fraction:4.0%} {phase} | {minutes}:{seconds:02d} to go | "
+            f"[{bar:<20}] {fraction:4.0%} {phase} | {format_duration(left_s)} to go | "
             f"stim {s.stim_side} | zone {s.zone.value} | laser {'ON ' if s.laser_on else 'off'} | "
-            f"{s.fps:5.1f} fps | lat {s.latency_p50_ms:.1f}/{s.latency_p99_ms:.1f} ms"
+            f"{rate:5.1f} fps{speed} | lat {s.latency_p50_ms:.1f}/{s.latency_p99_ms:.1f} ms"
         )
         if s.dropped_frames:
             line += f" | dropped {s.dropped_frames}"
-        pad = max(0, self._width - len(line))
-        self._width = len(line)
-        self._stream.write("\r" + line + " " * pad)
-        self._stream.flush()
+        return line
 
 
 # ----------------------------------------------------------------------------- execution
+def _status_line(progress: bool) -> StatusLine:
+    """stderr's status line; ``--progress`` makes a non-terminal's lines every second."""
+    from rig.cli._console import PLAIN_INTERVAL_S
+
+    return StatusLine(sys.stderr, plain_interval_s=1.0 if progress else PLAIN_INTERVAL_S)
+
+
 def _write_board_commands(runner: SessionRunner, board: Any) -> None:
     """For the mock board: its command log, so a test can check the last gate command."""
     from rig.devices.mock_board import MockBoard
@@ -122,10 +157,15 @@ def _write_board_commands(runner: SessionRunner, board: Any) -> None:
     (session_dir / "board_commands.csv").write_text("".join(lines), encoding="utf-8")
 
 
-def execute_session(runner: SessionRunner, board: Any, *, progress: bool) -> int:
-    """Run with SIGINT/SIGTERM requesting a clean stop; print the summary; exit code."""
-    if progress or sys.stderr.isatty():
-        runner.add_observer(ProgressLine(runner, sys.stderr))
+def execute_session(runner: SessionRunner, board: Any, line: StatusLine) -> int:
+    """Run with SIGINT/SIGTERM requesting a clean stop; print progress on ``line``, then the
+    summary and a one-line end; return the exit code. (The caller printed the start line.)
+    """
+    from rig.session.logfile import attach_session_log
+
+    attach_session_log(runner)
+    observer = ProgressLine(runner, line)
+    runner.add_observer(observer)
     interrupts = 0
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -133,7 +173,15 @@ def execute_session(runner: SessionRunner, board: Any, *, progress: bool) -> int
         interrupts += 1
         if signum == signal.SIGINT and interrupts > 1:
             raise KeyboardInterrupt
-        runner.request_stop()
+        runner.request_stop()  # first: the message must never delay or prevent the stop
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        try:
+            line.print(
+                f"{name}: stopping after the current frame, laser off"
+                + (" (Ctrl-C again to abort at once)" if signum == signal.SIGINT else "")
+            )
+        except (RuntimeError, OSError):  # stderr busy on this thread (re-entrant write) or gone
+            pass
 
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     for sig in previous:
@@ -141,6 +189,7 @@ def execute_session(runner: SessionRunner, board: Any, *, progress: bool) -> int
     try:
         end = runner.run()
     finally:
+        line.end()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         try:
@@ -160,8 +209,10 @@ def execute_session(runner: SessionRunner, board: Any, *, progress: bool) -> int
             print(format_summary_table(summary))
         except (OSError, ValueError, KeyError, TypeError) as err:
             print(f"warning: could not show the summary: {err}", file=sys.stderr)
+    rate, wall = observer.rate(status)
+    timing = f" in {format_duration(wall)} ({rate:.0f} fps)" if wall > 0 else ""
     where = f"record in {session_dir}" if session_dir is not None else "no record was created"
-    print(f"session: {end.value}, {status.frames} frames, {where}")
+    print(f"session: {end.value}, {status.frames} frames{timing}, {where}")
     # (an incomplete session's table ends with its INCOMPLETE line: what did not run)
     if end is EndReason.SOURCE_ENDED:
         print(f"error: session INCOMPLETE: {status.fault or end.value}", file=sys.stderr)
@@ -170,16 +221,31 @@ def execute_session(runner: SessionRunner, board: Any, *, progress: bool) -> int
     return exit_code_for(end.value)
 
 
+def _describe_protocol(loaded: LoadedProtocol, scale: float = 1.0) -> str:
+    protocol = loaded.protocol
+    phases = len(protocol.phases)
+    return (
+        f"protocol {protocol.metadata.name} ({phases} phase{'s' if phases != 1 else ''}, "
+        f"{format_duration(protocol.duration_s * scale)})"
+    )
+
+
+def _speed_text(speed: float | None, simulated: bool) -> str:
+    if not simulated:
+        return ""
+    return ", as fast as possible" if speed is None else f", {speed:g}x real time"
+
+
 def _with_calibration(loaded: LoadedProtocol, path: str) -> LoadedProtocol:
-    from rig.calibration_io import load_arena_calibration
+    from rig.calibration_io import read_arena_calibration
 
     calibration_path = Path(path)
-    calibration = load_arena_calibration(calibration_path)
+    calibration, raw = read_arena_calibration(calibration_path)
     return dataclasses.replace(
         loaded,
         calibration=calibration,
         calibration_path=calibration_path,
-        calibration_raw=calibration_path.read_bytes(),
+        calibration_raw=raw,  # the validated bytes: the session copies exactly these
     )
 
 
@@ -248,12 +314,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     board = devices.board
     latency = latency_settings(args, synthetic=source_spec.kind == "synthetic")
     _show_led(devices.source, board, latency, args.camera_delay_ms)
+    line = _status_line(args.progress)
+    line.print(
+        f"run: {_describe_protocol(loaded)}, animal {args.animal}, source {args.source}, "
+        f"board {args.board}{_speed_text(speed, source_spec.kind != 'camera')}; "
+        f"record under {args.out}"
+    )
     runner = SessionRunner(
         loaded,
         devices.source,
         board,
         out,
         args.animal,
+        progress=StepProgress(line),
         experimenter=args.experimenter,
         notes=args.notes,
         speed=speed,
@@ -264,7 +337,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         source_info=source_spec.describe(),
         latency_test=latency,
     )
-    return execute_session(runner, board, progress=args.progress)
+    return execute_session(runner, board, line)
 
 
 def _cohort(args: argparse.Namespace) -> Any:
@@ -297,12 +370,18 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     check_source(source_spec, loaded.calibration)
     devices = make_session_devices(source_spec, "mock:replay", loaded.calibration)
     board = devices.board
+    line = _status_line(args.progress)
+    line.print(
+        f"replay: {args.video} with {_describe_protocol(loaded)}, mock board"
+        f"{_speed_text(speed, True)}; record under {args.out}"
+    )
     runner = SessionRunner(
         loaded,
         devices.source,
         board,
         out,
         args.animal or Path(args.video).stem,
+        progress=StepProgress(line),
         experimenter=args.experimenter,
         notes=args.notes or f"replay of {args.video}",
         speed=speed,
@@ -312,7 +391,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         source_info=source_spec.describe(),
         cohort=cohort,
     )
-    return execute_session(runner, board, progress=args.progress)
+    return execute_session(runner, board, line)
 
 
 def _cmd_demo_arenas(args: argparse.Namespace, loaded: LoadedProtocol, scale: float) -> int:
@@ -347,7 +426,15 @@ def _cmd_demo_arenas(args: argparse.Namespace, loaded: LoadedProtocol, scale: fl
         source, arenas, Path(args.out), speed=parse_speed(args.speed), simulated=True,
         duration_scale=scale,
     )
-    print(f"demo: {n} arenas, run {multi.run_id}: {loaded.summary()}", file=sys.stderr)
+    from rig.session.logfile import attach_session_log
+
+    for arena_runner in multi.runners:
+        attach_session_log(arena_runner)
+    print(
+        f"demo: {n} arenas, run {multi.run_id}: {_describe_protocol(loaded, scale)}; "
+        f"records under {args.out}",
+        file=sys.stderr,
+    )
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         multi.request_stop()
@@ -397,6 +484,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     board = MockBoard("demo", clock=media_clock)
     latency = latency_settings(args, synthetic=True)
     _show_led(source, board, latency, args.camera_delay_ms)
+    line = _status_line(args.progress)
+    line.print(
+        f"demo: {_describe_protocol(loaded, scale)}, synthetic arena (seed {args.seed}), "
+        f"mock board{_speed_text(speed, True)}; record under {args.out}"
+    )
     runner = SessionRunner(
         loaded,
         source,
@@ -404,6 +496,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         out,
         args.animal,
         notes="rig demo: synthetic arena, mock board",
+        progress=StepProgress(line),
         speed=speed,
         media_clock=media_clock,
         simulated=True,
@@ -411,18 +504,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         source_info={"kind": "synthetic", "detail": f"seed={args.seed}"},
         latency_test=latency,
     )
-    print(f"demo: {loaded.summary()}", file=sys.stderr)
-    return execute_session(runner, board, progress=args.progress)
+    return execute_session(runner, board, line)
 
 
 def _common(parser: argparse.ArgumentParser, *, out_default: str | None) -> None:
     if out_default is None:
-        parser.add_argument("--out", required=True, help="folder that receives the session folder")
+        parser.add_argument(
+            "--out", required=True, metavar="DIR", help="folder that receives the new session folder"
+        )
     else:
         parser.add_argument(
-            "--out", default=out_default, help=f"folder that receives the session folder (default {out_default})"
+            "--out", default=out_default, metavar="DIR",
+            help=f"folder that receives the new session folder (default {out_default})",
         )
-    parser.add_argument("--progress", action="store_true", help="show the progress line even when stderr is not a terminal")
+    parser.add_argument(
+        "--progress", action="store_true",
+        help="when stderr is not a terminal (a pipe, a log file), print the status line every "
+        "1 s instead of every 10 s",
+    )
 
 
 def _latency_args(parser: argparse.ArgumentParser) -> None:
@@ -453,20 +552,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "  rig run protocols/rtpp_redondo2014.yaml --animal m017 --source camera:0 --board firmata:auto --out data\n"
         "  rig run protocols/rtpp_redondo2014.yaml --animal m017 --source synthetic --board mock --out /tmp/s\n",
     )
-    run.add_argument("protocol", help="protocol YAML file")
-    run.add_argument("--animal", required=True, help="animal ID (recorded; used by side counterbalancing)")
-    run.add_argument("--source", required=True, help="camera:N | video:PATH | synthetic[:SEED]")
-    run.add_argument("--board", required=True, help="mock | firmata:PORT (firmata:auto finds it)")
-    run.add_argument("--calibration", help="arena calibration file overriding the protocol's")
-    run.add_argument("--experimenter", default="", help="who runs the session")
-    run.add_argument("--notes", default="", help="free-text notes for session.json")
-    run.add_argument("--side", choices=("left", "right"), help="override the stimulated side")
+    run.add_argument("protocol", metavar="PROTOCOL", help="protocol YAML file")
+    run.add_argument("--animal", required=True, metavar="ID", help="animal ID (recorded; used by side counterbalancing)")
+    run.add_argument("--source", required=True, metavar="SOURCE",
+                     help="camera:N (camera index) | video:PATH | synthetic[:SEED]")
+    run.add_argument("--board", required=True, metavar="BOARD",
+                     help="mock | firmata:PORT (firmata:auto finds the only Arduino)")
+    run.add_argument("--calibration", metavar="FILE", help="arena calibration file overriding the protocol's")
+    run.add_argument("--experimenter", default="", metavar="NAME", help="who runs the session")
+    run.add_argument("--notes", default="", metavar="TEXT", help="free-text notes for session.json")
+    run.add_argument("--side", choices=("left", "right"), help="override the protocol's stimulated side")
+    run.add_argument("--speed", default="1", metavar="FACTOR",
+                     help="video/synthetic pacing, x real time: 1 (default), 2, ... or max "
+                          "(as fast as possible, no frame dropped); a camera runs at 1")
     run.add_argument(
         "--cohort", metavar="CSV",
         help="cohort file: the animal's stim_side comes from its row (see `rig cohort`); "
         "its sha256 is recorded",
     )
-    run.add_argument("--speed", default="1", help="video/synthetic pacing: 1 (real time), 2, ... or max")
     _latency_args(run)
     _common(run, out_default=None)
     run.set_defaults(func=_cmd_run)
@@ -478,18 +581,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "Replay a recorded video through the same engine with a mock board; the session "
         "is marked simulated. At --speed max no frame is dropped, so a re-score is "
         "exactly reproducible.",
-        "  rig replay video.mp4 --protocol protocols/rtpp_redondo2014.yaml --speed max --out rescored\n",
+        "  rig replay video.mp4 --protocol protocols/rtpp_redondo2014.yaml --out rescored\n"
+        "  rig replay video.mp4 --protocol protocols/rtpp_redondo2014.yaml \\\n"
+        "      --calibration calibration/box1.yaml --speed 1 --out rescored\n",
     )
-    replay.add_argument("video", help="recorded video file")
-    replay.add_argument("--protocol", required=True, help="protocol YAML file")
-    replay.add_argument("--calibration", help="arena calibration for this video (default: the protocol's)")
-    replay.add_argument("--speed", default="max", help="max (default), 1 (real time), 2, ...")
-    replay.add_argument("--start-s", type=float, default=0.0, help="replay from this time in the video (s; default 0)")
-    replay.add_argument("--end-s", type=float, default=None, help="replay up to this time in the video (s; default: its end)")
-    replay.add_argument("--animal", help="animal ID (default: the video's file name)")
-    replay.add_argument("--experimenter", default="", help="who re-scores the session")
-    replay.add_argument("--notes", default="", help="free-text notes for session.json")
-    replay.add_argument("--side", choices=("left", "right"), help="override the stimulated side")
+    replay.add_argument("video", metavar="VIDEO", help="recorded video file")
+    replay.add_argument("--protocol", required=True, metavar="FILE", help="protocol YAML file")
+    replay.add_argument("--calibration", metavar="FILE",
+                        help="arena calibration for this video (default: the protocol's)")
+    replay.add_argument("--speed", default="max", metavar="FACTOR",
+                        help="pacing, x real time: max (default: as fast as possible, no frame "
+                             "dropped), 1 (real time), 2, ...")
+    replay.add_argument("--start-s", type=float, default=0.0, metavar="S",
+                        help="replay from this time in the video, s (default 0)")
+    replay.add_argument("--end-s", type=float, default=None, metavar="S",
+                        help="replay up to this time in the video, s (default: its end)")
+    replay.add_argument("--animal", metavar="ID", help="animal ID (default: the video's file name)")
+    replay.add_argument("--experimenter", default="", metavar="NAME", help="who re-scores the session")
+    replay.add_argument("--notes", default="", metavar="TEXT", help="free-text notes for session.json")
+    replay.add_argument("--side", choices=("left", "right"), help="override the protocol's stimulated side")
     replay.add_argument(
         "--cohort", metavar="CSV", help="cohort file: the animal's stim_side comes from its row"
     )
@@ -506,16 +616,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "  rig demo\n  rig demo --out /tmp/demo --duration-s 20 --speed 10\n"
         "  rig demo --arenas 4 --out /tmp/demo4 --duration-s 30\n",
     )
-    demo.add_argument("--duration-s", type=float, help="scale the protocol to this total length (s)")
-    demo.add_argument("--speed", default="max", help="max (default), 1 (real time), 10, ...")
-    demo.add_argument("--seed", type=int, default=0, help="synthetic animal's random seed")
-    demo.add_argument("--animal", default="demo1", help="animal ID (default demo1)")
+    demo.add_argument("--duration-s", type=float, metavar="S",
+                      help="scale the protocol's phases to this total length, s (default: 120 s)")
+    demo.add_argument("--speed", default="max", metavar="FACTOR",
+                      help="pacing, x real time: max (default), 1 (real time), 10, ...")
+    demo.add_argument("--seed", type=int, default=0, help="synthetic animal's random seed (default 0)")
+    demo.add_argument("--animal", default="demo1", metavar="ID", help="animal ID (default demo1)")
     demo.add_argument(
         "--arenas",
         type=int,
         default=1,
-        help="several chambers under one 1280x1024 synthetic camera (1-4), one mouse and one "
-        "mock laser channel each; one session folder per arena, linked by a run id",
+        help="number of chambers (1-4) under one 1280x1024 synthetic camera, one mouse and "
+        "one mock laser channel each; one session folder per arena, linked by a run id",
     )
     _latency_args(demo)
     _common(demo, out_default=".")

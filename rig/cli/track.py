@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "overwritten."
         ),
         examples=(
-            "  rig track session.mp4 --out positions.csv --protocol protocols/rtpp.yaml\n"
+            "  rig track session.mp4 --out positions.csv --protocol protocols/rtpp_redondo2014.yaml\n"
             "  rig track clip.avi --out clip.csv --animal dark --threshold 40 --min-area-px 500\n"
             "  rig track labelled_frames.mp4 --out t.csv --independent-frames\n"
         ),
@@ -54,18 +54,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     pixels.add_argument("--animal", choices=("dark", "light"),
                         help="animal darker or lighter than the floor (default dark)")
     pixels.add_argument("--threshold", metavar="N|auto",
-                        help="grey-level difference threshold 1-254, or auto (default auto)")
+                        help="grey-level difference threshold 1-254 (grey levels), or auto (default auto)")
     pixels.add_argument("--min-area-px", type=float, metavar="PX",
                         help="smallest animal blob in px² (default 200)")
     pixels.add_argument("--max-area-px", type=float, metavar="PX",
                         help="largest animal blob in px² (default a quarter of the frame)")
     pixels.add_argument("--max-jump-px", type=float, metavar="PX",
-                        help="largest move between consecutive frames (default: no limit)")
+                        help="largest move between consecutive frames, px (default: no limit)")
     pixels.add_argument("--open-px", type=int, metavar="PX",
-                        help="opening that erases a thin tether cable (default 5)")
-    pixels.add_argument("--blur-px", type=int, metavar="PX", help="blur size (default 5)")
+                        help="size of the opening that erases a thin tether cable, px (default 5)")
+    pixels.add_argument("--blur-px", type=int, metavar="PX", help="blur kernel size, px (default 5)")
     parser.add_argument("--background-frames", type=int, default=None, metavar="N",
-                        help="frames in the median background (default: protocol's, or 60)")
+                        help="number of frames in the median background (default: protocol's, or 60)")
     parser.add_argument("--independent-frames", action="store_true",
                         help="frames are not consecutive in time: forget the last position "
                         "before every frame (no jump check)")

@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+
+
+class SourceKind(enum.Enum):
+    """What a frame source is (recorded in session.json ``source.kind``)."""
+
+    CAMERA = "camera"
+    VIDEO = "video"
+    SYNTHETIC = "synthetic"
+    #: Saved positions of a recorded session re-scored without images (``rig rescore``).
+    POSITIONS = "positions"
+
+
+def to_grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """A grey-level view of a decoded image (BGR, BGRA, single-channel or already grey)."""
+    import cv2
+
+    if image.ndim == 2:
+        return image
+    if image.shape[2] == 1:
+        return np.ascontiguousarray(image[:, :, 0])
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)  # type: ignore[return-value]
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +93,11 @@ class FrameSource(Protocol):
     @property
     def is_live(self) -> bool:
         """True for a camera (frames arrive in real time by themselves)."""
+        ...
+
+    @property
+    def kind(self) -> SourceKind:
+        """Camera, recorded video or synthetic arena (for the record, not for dispatch)."""
         ...
 
     def open(self) -> None: ...

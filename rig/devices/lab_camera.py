@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rig.devices.camera_settings import AppliedCameraSettings, CameraSettings, TriggerMode
-from rig.devices.frames import Frame
+from rig.devices.frames import Frame, SourceKind
 from rig.devices.lifecycle import OpenedByWith
 from rig.errors import CameraLost
 
@@ -132,6 +132,10 @@ class LabCamera(OpenedByWith):
     @property
     def is_live(self) -> bool:
         return True
+
+    @property
+    def kind(self) -> SourceKind:
+        return SourceKind.CAMERA
 
     @property
     def settings(self) -> CameraSettings:

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.devices.frames import Frame
+from rig.devices.frames import Frame, SourceKind, to_grey
 from rig.devices.lifecycle import OpenedByWith
 from rig.errors import CameraLost
 
@@ -117,6 +117,10 @@ class OpenCVCamera(OpenedByWith):
     @property
     def is_live(self) -> bool:
         return True
+
+    @property
+    def kind(self) -> SourceKind:
+        return SourceKind.CAMERA
 
     @property
     def measured_fps(self) -> float:
@@ -249,7 +253,7 @@ class OpenCVCamera(OpenedByWith):
                 continue
             failures = 0
             now_ns = time.perf_counter_ns()
-            grey = _to_grey(image)
+            grey = to_grey(image)
             with self._cond:
                 index = self._frames_grabbed
                 self._frames_grabbed += 1
@@ -313,12 +317,3 @@ class OpenCVCamera(OpenedByWith):
                 raise CameraLost(f"camera {self._device!r}: no frame within {self._timeout_s:g} s")
             raise CameraLost(f"camera {self._device!r}: closed")
 
-
-def _to_grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    import cv2
-
-    if image.ndim == 2:
-        return image
-    if image.shape[2] == 1:
-        return np.ascontiguousarray(image[:, :, 0])
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # type: ignore[return-value]

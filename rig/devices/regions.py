@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rig.calibration import ArenaCalibration
-from rig.devices.frames import Frame, FrameSource, GroundTruth
+from rig.devices.frames import Frame, FrameSource, GroundTruth, SourceKind
 from rig.devices.synthetic import OUTSIDE_GREY, SyntheticArena, synthetic_calibration
 
 
@@ -221,6 +221,10 @@ class RegionView:
     def is_live(self) -> bool:
         return self._shared.source.is_live
 
+    @property
+    def kind(self) -> SourceKind:
+        return self._shared.source.kind
+
     def open(self) -> None:
         if not self._open:
             self._shared._open_view(self._index)
@@ -311,6 +315,10 @@ class TiledSynthetic:
     def is_live(self) -> bool:
         return False
 
+    @property
+    def kind(self) -> SourceKind:
+        return SourceKind.SYNTHETIC
+
     def open(self) -> None:
         for a in self._arenas:
             a.open()
@@ -376,6 +384,10 @@ class PacedLive:
     @property
     def is_live(self) -> bool:
         return True
+
+    @property
+    def kind(self) -> SourceKind:
+        return self._source.kind
 
     def open(self) -> None:
         self._source.open()

@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rig.calibration import ArenaCalibration, CameraResolution, PixelMapper
-from rig.devices.frames import Frame, GroundTruth
+from rig.devices.frames import Frame, GroundTruth, SourceKind
 from rig.devices.lifecycle import OpenedByWith
 
 _SHIFT = 4  # fractional bits for sub-pixel drawing
@@ -394,6 +394,10 @@ class SyntheticArena(OpenedByWith):
     @property
     def is_live(self) -> bool:
         return False
+
+    @property
+    def kind(self) -> SourceKind:
+        return SourceKind.SYNTHETIC
 
     @property
     def calibration(self) -> ArenaCalibration:

@@ -16,23 +16,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.devices.frames import Frame
+from rig.devices.frames import Frame, SourceKind, to_grey
 from rig.devices.lifecycle import OpenedByWith
 from rig.errors import ConfigError
+from rig.progress import ProgressFn, no_progress
 
 log = logging.getLogger(__name__)
 
 FALLBACK_FPS = 30.0
 
-
-def _to_grey(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    import cv2
-
-    if image.ndim == 2:
-        return image
-    if image.shape[2] == 1:
-        return np.ascontiguousarray(image[:, :, 0])
-    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)  # type: ignore[return-value]
 
 
 class VideoReplay(OpenedByWith):
@@ -100,6 +92,10 @@ class VideoReplay(OpenedByWith):
     @property
     def is_live(self) -> bool:
         return False
+
+    @property
+    def kind(self) -> SourceKind:
+        return SourceKind.VIDEO
 
     @property
     def frame_count(self) -> int:
@@ -207,7 +203,7 @@ class VideoReplay(OpenedByWith):
             index=self._index,
             t_s=t_s,
             captured_ns=time.perf_counter_ns(),
-            image=_to_grey(image),
+            image=to_grey(image),
         )
         self._index += 1
         self._file_index += 1
@@ -220,11 +216,14 @@ class VideoReplay(OpenedByWith):
 
 
     # ------------------------------------------------------------- background
-    def sample_frames(self, n: int) -> list[NDArray[np.uint8]]:
+    def sample_frames(
+        self, n: int, progress: ProgressFn = no_progress, step: str = "sampling frames"
+    ) -> list[NDArray[np.uint8]]:
         """``n`` grey frames evenly spaced over the whole file (for a median background).
 
         Uses a second capture, so the ``read()`` position is not disturbed. Short gaps are
-        decoded through; long ones are seeked.
+        decoded through; long ones are seeked (seeking in H.264 decodes from the previous
+        key frame, so this can take tens of seconds: ``progress`` hears of each frame).
         """
         import cv2
 
@@ -239,7 +238,7 @@ class VideoReplay(OpenedByWith):
                     ok, image = capture.read()
                     if not ok or image is None:
                         break
-                    frames.append(_to_grey(image))
+                    frames.append(to_grey(image))
                 if not frames:
                     raise ConfigError(f"{self._path}: no frame could be decoded")
                 picks = np.unique(np.linspace(0, len(frames) - 1, min(n, len(frames))).round())
@@ -254,6 +253,7 @@ class VideoReplay(OpenedByWith):
             ]
             out: list[NDArray[np.uint8]] = []
             position = 0
+            progress(step, 0, len(wanted), "frames")
             for target in wanted:
                 if target - position > 30:
                     capture.set(cv2.CAP_PROP_POS_FRAMES, target)
@@ -266,7 +266,8 @@ class VideoReplay(OpenedByWith):
                 if not ok or image is None:
                     break  # the container over-reported its length
                 position += 1
-                out.append(_to_grey(image))
+                out.append(to_grey(image))
+                progress(step, len(out), len(wanted), "frames")
             if not out:
                 raise ConfigError(f"{self._path}: no frame could be decoded")
             return out

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--animal", metavar="ID", help="animal ID")
     parser.add_argument("--out", metavar="DIR", help="output folder for session records")
-    parser.add_argument("--speed", choices=["1", "2", "10", "max"], help="simulation playback speed")
+    parser.add_argument("--speed", choices=["1", "2", "10", "max"], help="simulation playback speed (x real time; max = as fast as possible)")
     parser.add_argument("--autostart", action="store_true", help="start the session at once")
     parser.add_argument("--screenshot", metavar="PNG", type=Path, help="save a window screenshot and quit")
     parser.add_argument(
@@ -51,6 +51,22 @@ def _setup_logging(verbosity: int = 0) -> None:
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
         root.addHandler(handler)
     root.setLevel(level)
+    from rig.devices.opencv_log import quiet_opencv_log
+
+    quiet_opencv_log(verbosity)
+
+
+#: GIL switch interval while the GUI runs: the control thread waits at most this long for the
+#: interpreter while the GUI thread draws (Python's default is 5 ms, which showed as +5 ms
+#: on the loop's p99 latency; see benchmarks/bench_gui_latency.py). A process-wide setting,
+#: so the entry point sets it, not a widget.
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
+def set_gui_switch_interval() -> None:
+    """Shorten the GIL switch interval for a process that runs the GUI and the engine."""
+    if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 
 def run_gui(args: argparse.Namespace) -> int:
@@ -63,6 +79,7 @@ def run_gui(args: argparse.Namespace) -> int:
 
     if args.settings_dir is not None:
         gui_settings.use_settings_dir(args.settings_dir)
+    set_gui_switch_interval()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("optorig")
     window = MainWindow()

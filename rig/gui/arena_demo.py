@@ -32,7 +32,12 @@ def build_demo(n: int, out: Path, speed: float | None = 1.0) -> MultiArenaRunner
     source = TiledSynthetic(
         (1280, 1024), regions, [a.loaded.calibration for a in arenas], [7 + i for i in range(n)], fps=30.0
     )
-    return MultiArenaRunner(source, arenas, out, speed=speed, simulated=True)
+    from rig.session.logfile import attach_session_log
+
+    multi = MultiArenaRunner(source, arenas, out, speed=speed, simulated=True)
+    for runner in multi.runners:
+        attach_session_log(runner)
+    return multi
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,8 +44,10 @@ def make_runner(
     """The production factory: devices from the registry, the engine's SessionRunner."""
     from rig.session.runner import SessionRunner
 
+    from rig.session.logfile import attach_session_log
+
     devices = make_devices(choices, loaded)
-    return SessionRunner(
+    runner = SessionRunner(
         loaded,
         devices.source,
         devices.board,
@@ -61,6 +63,8 @@ def make_runner(
         simulated=choices.simulated,
         **runner_options,
     )
+    attach_session_log(runner)
+    return runner
 
 
 def _cohort(choices: Any) -> Any:

@@ -9,7 +9,6 @@ samples, so drawing happens in the loop's idle time and never slows it.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,11 +31,6 @@ from rig.gui.widgets.summary_dialog import SummaryDialog, open_path
 from rig.gui.widgets.video_view import ZoneOverlay, zone_colour
 
 log = logging.getLogger(__name__)
-
-#: GIL switch interval while the GUI runs: the control thread waits at most this long for the
-#: interpreter while the GUI thread draws (Python's default is 5 ms, which showed as +5 ms
-#: on the loop's p99 latency; see benchmarks/bench_gui_latency.py).
-GIL_SWITCH_INTERVAL_S = 0.0005
 
 #: Display refresh (video + status), and plots every N display ticks (1 Hz: a pyqtgraph
 #: repaint holds the GIL for milliseconds, so plots are redrawn rarely). Redraws follow the
@@ -173,8 +167,6 @@ class MainWindow(QMainWindow):
     ) -> None:
         super().__init__()
         self._choose_target = choose_target or ask_calibration_target
-        if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
-            sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         self.setWindowTitle("optorig — closed-loop place preference")
         app = QApplication.instance()
         if isinstance(app, QApplication):

@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from rig.calibration import ArenaCalibration, LaserPowerCalibration
-from rig.calibration_io import load_arena_calibration, load_power_calibration
+from rig.calibration_io import read_arena_calibration, read_power_calibration
 from rig.protocol.migrate import convert_data
 from rig.protocol.models import Protocol
 from rig.protocol.yamlfile import (
@@ -156,14 +156,16 @@ def load_protocol(path: str | os.PathLike[str]) -> LoadedProtocol:
     cal_loc: Loc = ("arena", "calibration")
     cal_path = find_calibration(protocol.arena.calibration, doc.path)
     calibration: ArenaCalibration | None = None
+    calibration_raw = b""
     if cal_path is None:
         issues.append(_not_found(doc, cal_loc, protocol.arena.calibration))
     else:
-        calibration = load_arena_calibration(cal_path)
+        calibration, calibration_raw = read_arena_calibration(cal_path)
         issues.extend(_check_arena(doc, protocol, calibration, cal_path))
 
     power: LaserPowerCalibration | None = None
     power_path: Path | None = None
+    power_raw: bytes | None = None
     power_name = protocol.stimulation.power_calibration
     if power_name is not None:
         power_loc: Loc = ("stimulation", "power_calibration")
@@ -171,7 +173,7 @@ def load_protocol(path: str | os.PathLike[str]) -> LoadedProtocol:
         if power_path is None:
             issues.append(_not_found(doc, power_loc, power_name))
         else:
-            power = load_power_calibration(power_path)
+            power, power_raw = read_power_calibration(power_path)
             issues.extend(_check_power(doc, protocol, power, power_path))
 
     if issues:
@@ -184,10 +186,10 @@ def load_protocol(path: str | os.PathLike[str]) -> LoadedProtocol:
         sha256=hashlib.sha256(doc.raw).hexdigest(),
         calibration=calibration,
         calibration_path=cal_path,
-        calibration_raw=cal_path.read_bytes(),
+        calibration_raw=calibration_raw,  # the bytes validated above, not a second read
         power_calibration=power,
         power_calibration_path=power_path,
-        power_calibration_raw=power_path.read_bytes() if power_path is not None else None,
+        power_calibration_raw=power_raw,
         file_schema_version=file_schema,
         conversion=conversion,
     )

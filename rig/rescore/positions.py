@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.devices.frames import Frame
+from rig.devices.frames import Frame, SourceKind
 from rig.devices.lifecycle import OpenedByWith
 from rig.tracking.detect import TrackResult
 
@@ -87,6 +87,10 @@ class PositionsSource(OpenedByWith):
     @property
     def is_live(self) -> bool:
         return False
+
+    @property
+    def kind(self) -> SourceKind:
+        return SourceKind.POSITIONS
 
     def open(self) -> None:
         self._row = 0
@@ -181,6 +185,10 @@ class RecordedVideoSource(OpenedByWith):
     @property
     def is_live(self) -> bool:
         return False
+
+    @property
+    def kind(self) -> SourceKind:
+        return SourceKind.VIDEO
 
     @property
     def frame_count(self) -> int:

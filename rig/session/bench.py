@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from rig.devices.frames import SourceKind
 from rig.session.observer import BaseObserver
 from rig.session.status import FrameUpdate, RunnerStatus
 
@@ -205,6 +206,10 @@ class _Prerendered:
     @property
     def is_live(self) -> bool:
         return False
+
+    @property
+    def kind(self) -> SourceKind:
+        return SourceKind.SYNTHETIC
 
     def open(self) -> None:
         self._source.open()

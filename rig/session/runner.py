@@ -49,9 +49,11 @@ from rig.errors import (
     SafetyLimitReached,
 )
 from rig.policy import PolicyEvent, ZonePolicy
+from rig.progress import ProgressFn, no_progress
 from rig.session.acquisition import AcquisitionThread, LatestFrameSlot
 from rig.session.latency import LatencyProbe, LatencyTestSettings, sync_output
 from rig.session.control import ControlLoop, PhasePlan, TrackerLike, plan_phases
+from rig.session.logfile import RECORD_LOGGER
 from rig.session.observer import SessionObserver
 from rig.cohort import Cohort
 from rig.session.sides import SideChoice, assign_side
@@ -73,9 +75,8 @@ if TYPE_CHECKING:
     from rig.protocol.models import Stimulation
 
 log = logging.getLogger(__name__)
-_record_log = logging.getLogger("optorig.session_record")
-_record_log.propagate = False
-_record_log.setLevel(logging.INFO)
+#: Lifecycle lines for session.log (``rig.session.logfile``; entry points attach the file).
+_record_log = logging.getLogger(RECORD_LOGGER)
 
 #: A median background is accepted when the animal stands out in this share of its samples.
 BACKGROUND_MIN_VISIBLE = 0.8
@@ -102,15 +103,6 @@ def default_tracker_factory(loaded: LoadedProtocol, frame_size: tuple[int, int])
     mapper = PixelMapper(loaded.calibration)
     settings = TrackerSettings.from_protocol(loaded.protocol.tracking, mapper)
     return Tracker(settings, mask=arena_mask(loaded.calibration, frame_size))
-
-
-def _source_kind(source: FrameSource) -> str:
-    name = type(source).__name__
-    if name == "SyntheticArena":
-        return "synthetic"
-    if name == "VideoReplay":
-        return "video"
-    return "camera" if source.is_live else name.lower()
 
 
 class SessionRunner:
@@ -140,6 +132,7 @@ class SessionRunner:
         cohort: Cohort | None = None,
         header_extra: dict[str, object] | None = None,
         latency_test: LatencyTestSettings | None = None,
+        progress: ProgressFn | None = None,
     ) -> None:
         if not animal_id or not animal_id.strip():
             raise ConfigError("--animal: an animal ID is required")
@@ -173,6 +166,8 @@ class SessionRunner:
         self._latency_roi_in_arena = False
         #: Source time of the first frame read: the media clock counts from it.
         self._media_origin_s: float | None = None
+        #: Long set-up steps (opening devices, building the background) report here.
+        self._progress: ProgressFn = progress or no_progress
 
         check_output_writable(self._out_dir)
         self._background_image_path = self._resolve_background_image()
@@ -203,6 +198,8 @@ class SessionRunner:
         self._end_t_s: float | None = None
         self._frames = 0
         self._last_frame_index: int | None = None
+        #: Source index of the first session frame (frames.csv frame 0).
+        self._first_source_index = 0
         self._zone = ZoneId.LOST
         self._laser_on = False
         self._stim_side = self.side.side
@@ -218,7 +215,6 @@ class SessionRunner:
         self._control: ControlLoop | None = None
         self._policy: ZonePolicy | None = None
         self._acquisition: AcquisitionThread | None = None
-        self._log_handler: logging.Handler | None = None
         self._started_at: str | None = None
         self._header: dict[str, Any] = {}
 
@@ -344,7 +340,9 @@ class SessionRunner:
     def _record_fault(self, reason: EndReason, err: BaseException) -> EndReason:
         self._fault = f"{type(err).__name__}: {err}"
         if reason is not EndReason.ERROR:
-            log.error("session ended: %s", self._fault)
+            # The record gets it as an error; the console only with -v (the CLI prints the
+            # end reason once itself, the GUI shows it in its fault banner).
+            log.info("session ended: %s", self._fault)
         return reason
 
     def _laser_config(self, stimulation: Stimulation) -> LaserConfig:
@@ -360,7 +358,10 @@ class SessionRunner:
         protocol = self._protocol
         # The source first: a video that cannot be opened, or frames of the wrong size,
         # must not cost a board reset (an Arduino resets when its port opens).
+        step = f"opening the frame source {self._source.name}"
+        self._progress(step, 0, 1)
         self._source.open()
+        self._progress(step, 1, 1)
         _refuse_automatic_exposure(self._source)
         frame_size = tuple(self._source.frame_size)
         camera = self._loaded.calibration.camera
@@ -370,8 +371,11 @@ class SessionRunner:
                 f"{camera.width_px}x{camera.height_px} px but the source {self._source.name} "
                 f"delivers {frame_size[0]}x{frame_size[1]} px"
             )
+        step = f"opening the laser board ({self._board.info.kind})"
+        self._progress(step, 0, 1)
         self._board.open()
         self._board_connected = True
+        self._progress(step, 1, 1)
         stimulation = protocol.stimulation
         self._base_config = self._laser_config(stimulation)
         self._board.configure(self._base_config)
@@ -455,15 +459,9 @@ class SessionRunner:
             self._session_dir = session_dir
         (session_dir / "protocol.yaml").write_bytes(loaded.raw)
         (session_dir / "calibration.yaml").write_bytes(loaded.calibration_raw)
-        power_path = getattr(loaded, "power_calibration_path", None)
-        if power_path is not None:
-            (session_dir / "power_calibration.yaml").write_bytes(Path(power_path).read_bytes())
-        handler = _QuietFileHandler(session_dir / "session.log", encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        handler.setLevel(logging.INFO)  # lifecycle lines come through _record_log at INFO
-        logging.getLogger("rig").addHandler(handler)
-        _record_log.addHandler(handler)
-        self._log_handler = handler
+        if loaded.power_calibration_raw is not None:
+            # The bytes validated at load time, not the file as it is now.
+            (session_dir / "power_calibration.yaml").write_bytes(loaded.power_calibration_raw)
         self._started_at = now.isoformat(timespec="milliseconds")
         self._header = self._session_header()
         write_json_atomic(session_dir / "session.json", self._header)
@@ -492,7 +490,7 @@ class SessionRunner:
         loaded = self._loaded
         board_info = self._board.info
         source_info = dict(self._source_info or {})
-        source_info.setdefault("kind", _source_kind(self._source))
+        source_info.setdefault("kind", self._source.kind.value)
         source_info.setdefault("detail", self._source.name)
         source_info.setdefault("fps", float(self._source.fps))
         source_info.setdefault("speed", "max" if self._speed is None else self._speed)
@@ -518,8 +516,14 @@ class SessionRunner:
             },
             "power_calibration": (
                 None
-                if getattr(loaded, "power_calibration_path", None) is None
-                else {"file": "power_calibration.yaml", "source_path": str(loaded.power_calibration_path)}
+                if loaded.power_calibration_raw is None or loaded.power_calibration is None
+                else {
+                    "file": "power_calibration.yaml",
+                    "sha256": hashlib.sha256(loaded.power_calibration_raw).hexdigest(),
+                    "laser": loaded.power_calibration.laser,
+                    "measured_on": loaded.power_calibration.measured_on.isoformat(),
+                    "source_path": str(loaded.power_calibration_path),
+                }
             ),
             "animal_id": self.animal_id,
             "experimenter": self.experimenter,
@@ -606,7 +610,8 @@ class SessionRunner:
             return True
         sample = getattr(self._source, "sample_frames", None)
         if background.source == "median" and callable(sample):
-            images = list(sample(background.n_frames))
+            label = f"background: median of {background.n_frames} frames sampled over the file"
+            images = list(sample(background.n_frames, progress=self._progress, step=label))
             self._lifecycle("background: median of %d frames sampled over the file", len(images))
         else:
             fps = float(self._source.fps) or 30.0
@@ -638,12 +643,14 @@ class SessionRunner:
         ``step``-th. False when a stop was requested."""
         n_read = max(1, int(math.ceil(duration_s * (float(self._source.fps) or 30.0))))
         first_t: float | None = None
+        label = f"background: reading {duration_s:g} s of frames"
+        self._progress(label, 0, n_read, "frames")
         for i in range(n_read):
             if self._stop.is_set():
                 return False
             frame = self._source.read()
             if frame is None:
-                return True
+                break
             if first_t is None:
                 first_t = frame.t_s
             self._advance_media(frame.t_s)
@@ -652,9 +659,12 @@ class SessionRunner:
                 frame.t_s - first_t, duration_s, self._arming_window, BACKGROUND_MAX_WINDOWS
             )
             if frame.t_s - first_t > duration_s:
-                return True
+                break
             if i % step == 0:
                 images.append(frame.image.copy())
+            if i % 15 == 0:
+                self._progress(label, i, n_read, "frames")
+        self._progress(label, n_read, n_read, "frames")
         return True
 
     def _extend_until_animal_moved(
@@ -666,10 +676,14 @@ class SessionRunner:
         of samples spread over the whole span. Recorded as events. Returns the accepted
         median (``images`` then holds its samples), or None when a stop was requested."""
         from rig.tracking.background import animal_visible_fraction, median_background
+        from rig.tracking.detect import AUTO_THRESHOLD_FLOOR
 
         n_frames = self._protocol.tracking.background.n_frames
         tracking = self._protocol.tracking
-        threshold = tracking.threshold if isinstance(tracking.threshold, int) else 25
+        # "auto": the tracker's own floor (Otsu never goes below it on a real animal).
+        threshold = (
+            tracking.threshold if isinstance(tracking.threshold, int) else AUTO_THRESHOLD_FLOOR
+        )
         min_area_px = self.mapper.area_cm2_to_px(tracking.min_area_cm2)
         windows = 1
         while True:
@@ -754,8 +768,13 @@ class SessionRunner:
                 )
             if t0_s is None:
                 t0_s = frame.t_s
+                # frames.csv counts from the first session frame (frame 0 at t_s 0); the
+                # source's number of it (frames read for the background, or skipped by a
+                # replay's start) is first_source_frame in session.json.
+                self._first_source_index = frame.index
             t_s = frame.t_s - t0_s
             media_ns = self._advance_media(frame.t_s)
+            session_index = frame.index - self._first_source_index
             if t_s >= self.total_duration_s:
                 self._end_t_s = t_s
                 return EndReason.COMPLETED
@@ -770,7 +789,7 @@ class SessionRunner:
             with self._lock:
                 self._session_t_s = t_s
                 self._frames += 1
-                self._last_frame_index = frame.index
+                self._last_frame_index = session_index
                 self._zone = result.zone
                 self._laser_on = result.laser_on
                 self._stim_side = policy.stim_side
@@ -782,7 +801,7 @@ class SessionRunner:
             truth = frame.truth
             writer.write_frame(
                 FrameRow(
-                    frame=frame.index,
+                    frame=session_index,
                     t_s=t_s,
                     x_px=track.x_px if track.found else None,
                     y_px=track.y_px if track.found else None,
@@ -1040,10 +1059,6 @@ class SessionRunner:
         self._lifecycle(
             "session ended: %s%s", end.value, f" ({self._fault})" if self._fault else ""
         )
-        if self._log_handler is not None:
-            logging.getLogger("rig").removeHandler(self._log_handler)
-            _record_log.removeHandler(self._log_handler)
-            self._log_handler.close()
         self._set_state(RunState.FINISHED)
         self._notify("on_finished", self.status)
 
@@ -1094,6 +1109,7 @@ class SessionRunner:
         header["end_reason"] = end.value
         header["fault"] = self._fault
         header["frames"] = self._frames
+        header["first_source_frame"] = self._first_source_index
         header["dropped_frames"] = self._dropped
         camera = _camera_report(self._source)
         if camera is not None and isinstance(header.get("source"), dict):
@@ -1150,33 +1166,6 @@ def _refuse_automatic_exposure(source: FrameSource) -> None:
                 "applied; a session needs a fixed exposure and gain (switch auto off in the "
                 "camera or its driver)"
             )
-
-
-class _QuietFileHandler(logging.FileHandler):
-    """session.log: on a full disk, stop logging to the file instead of printing a
-    "--- Logging error ---" traceback for every line."""
-
-    failed = False
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not self.failed:
-            super().emit(record)
-
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
-        self.failed = True
-
-    def close(self) -> None:
-        # Closed for good: logging.FileHandler.emit re-opens a closed file in append mode,
-        # so a record from another thread (another arena's session) that is already on its
-        # way to this handler would leak an open session.log after teardown.
-        if self.lock is not None:
-            with self.lock:  # Handler.handle holds it around emit: none is half-way through
-                self.failed = True
-        self.failed = True
-        try:
-            super().close()
-        except OSError:
-            pass
 
 
 def frame_with_time(frame: Frame, captured_ns: int) -> Frame:

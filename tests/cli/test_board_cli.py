@@ -22,7 +22,7 @@ def test_board_info_names_the_firmware(capsys: pytest.CaptureFixture[str]) -> No
 def test_board_test_pulse_reports_delivered_pulses(capsys: pytest.CaptureFixture[str]) -> None:
     with EmulatedUno() as emu:
         code = main(["board", "test-pulse", "--port", emu.port, "--duration-s", "0.5",
-                     "--frequency-hz", "20", "--pulse-width-ms", "15"])
+                     "--frequency-hz", "20", "--pulse-width-ms", "15", "--yes"])
         assert not emu.rules.gate_open  # the gate is closed again
     out = capsys.readouterr().out
     assert code == 0, out
@@ -36,7 +36,7 @@ def test_board_test_pulse_reports_delivered_pulses(capsys: pytest.CaptureFixture
 def test_board_test_pulse_refuses_what_the_firmware_cannot_do(capsys: pytest.CaptureFixture[str]) -> None:
     with EmulatedUno() as emu:
         code = main(["board", "test-pulse", "--port", emu.port, "--frequency-hz", "20",
-                     "--pulse-width-ms", "60"])
+                     "--pulse-width-ms", "60", "--yes"])
         assert not emu.rules.gate_open
     err = capsys.readouterr().err
     assert code != 0 and "Traceback" not in err and err.startswith("error:")
@@ -45,3 +45,44 @@ def test_board_test_pulse_refuses_what_the_firmware_cannot_do(capsys: pytest.Cap
 def test_board_ports_lists_or_says_none(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["board", "ports"]) == 0
     assert capsys.readouterr().out.strip()
+
+
+def test_test_pulse_needs_yes_when_stdin_is_not_a_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: `test-pulse` fired the laser without saying so or asking (old code: exit 0
+    and pulses delivered). Not on a terminal and without --yes, it refuses before opening
+    the port."""
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("yes\n"))
+    opened: list[str] = []
+    monkeypatch.setattr(
+        "rig.devices.firmata_board.FirmataBoard.__init__",
+        lambda self, port, *a, **k: opened.append(port),  # never reached
+    )
+    code = main(["board", "test-pulse", "--port", "/dev/null"])
+    err = capsys.readouterr().err
+    assert code == 2 and not opened
+    assert "fires the laser" in err and "--yes" in err
+
+
+def test_test_pulse_on_a_terminal_asks_and_a_no_fires_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stdin", Tty("no\n"))
+    opened: list[str] = []
+    monkeypatch.setattr(
+        "rig.devices.firmata_board.FirmataBoard.__init__",
+        lambda self, port, *a, **k: opened.append(port),
+    )
+    code = main(["board", "test-pulse", "--port", "/dev/null"])
+    captured = capsys.readouterr()
+    assert code == 2 and not opened
+    assert "Type yes to fire" in captured.out and "not confirmed" in captured.err

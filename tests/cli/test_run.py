@@ -107,6 +107,10 @@ def test_signal_ends_cleanly_with_gate_closed(protocol_file: Path, tmp_path: Pat
     laser = [e for e in events if e["kind"] in ("laser_on", "laser_off")]
     assert laser[-1]["kind"] == "laser_off"
     assert "stopped_by_user" in stdout
+    # Issue 18: on a non-terminal too, the stop is acknowledged at once, in words.
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    assert f"{name}: stopping after the current frame, laser off" in stderr
+    assert stderr.startswith("run: protocol cli-test") and "\r" not in stderr
 
 
 def test_demo_runs_and_prints_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from rig.devices.frames import Frame, FrameSource
+from rig.devices.frames import Frame, FrameSource, SourceKind
 from rig.devices.opencv_camera import OpenCVCamera
 from rig.devices.synthetic import SyntheticArena, synthetic_calibration
 from rig.devices.video_replay import VideoReplay
@@ -75,6 +75,7 @@ def test_contract_frames_are_grey_ordered_and_end_with_none(
     with source as opened:
         assert opened is source
         assert not source.is_live
+        assert source.kind in (SourceKind.SYNTHETIC, SourceKind.VIDEO)  # an enum, not a class name
         assert source.fps > 0
         assert isinstance(source.name, str) and source.name
         width_px, height_px = source.frame_size

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from rig.devices.frames import Frame
+from rig.devices.frames import Frame, SourceKind
 from rig.tracking.detect import TrackResult
 
 
@@ -69,6 +69,10 @@ class ScriptedSource:
     @property
     def is_live(self) -> bool:
         return self._live
+
+    @property
+    def kind(self) -> SourceKind:
+        return SourceKind.CAMERA if self._live else SourceKind.VIDEO
 
     def open(self) -> None:
         pass

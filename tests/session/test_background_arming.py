@@ -55,7 +55,7 @@ def test_resting_animal_extends_sampling_until_it_moved(default_loaded: Any, tmp
     assert tracker.background is not None
     x, y = REST_PX
     # The resting animal (grey 40) stands out against the background where it rested, by
-    # more than the automatic threshold's floor (25 grey levels).
+    # more than the automatic threshold's floor (AUTO_THRESHOLD_FLOOR grey levels).
     assert int(tracker.background[y, x]) - 40 > 25
     events = read_csv(runner.session_dir / "events.csv")  # type: ignore[operator]
     extended = [e for e in events if e["kind"] == "background_extended"]

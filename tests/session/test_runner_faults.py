@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import threading
 from pathlib import Path
 from typing import Any
@@ -299,4 +301,8 @@ def test_first_frames_background(default_loaded: Any, session_dir: Path, mock_bo
     assert runner.run() is EndReason.COMPLETED
     assert tracker.background is not None
     rows = read_csv(runner.session_dir / "frames.csv")  # type: ignore[operator]
-    assert int(rows[0]["frame"]) >= 30  # the first second went to the background
+    # The first second went to the background: not in frames.csv (numbered from the first
+    # session frame), counted in session.json.
+    assert int(rows[0]["frame"]) == 0
+    header = json.loads((runner.session_dir / "session.json").read_text())  # type: ignore[operator]
+    assert header["first_source_frame"] >= 30

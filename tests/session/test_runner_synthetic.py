@@ -10,6 +10,7 @@ import pytest
 
 from rig.devices.mock_board import MockBoard
 from rig.devices.synthetic import SyntheticArena
+from rig.session.logfile import attach_session_log
 from rig.session.runner import SessionRunner
 from rig.session.status import EndReason
 from rig.session.writer import FRAME_COLUMNS
@@ -40,6 +41,7 @@ def _run(loaded: Any, out: Path, seed: int = 3, **kwargs: Any) -> tuple[SessionR
     source = SyntheticArena(loaded.calibration, fps=30.0, seed=seed, noise=3.0, tether=True)
     board = MockBoard()
     runner = SessionRunner(loaded, source, board, out, "m002", speed=None, simulated=True, **kwargs)
+    attach_session_log(runner)  # as the CLI and the GUI do
     assert runner.run() is EndReason.COMPLETED
     return runner, board
 
