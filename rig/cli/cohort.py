@@ -30,13 +30,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     sub = parser.add_subparsers(dest="cohort_command", metavar="ACTION", required=True)
-    assign = sub.add_parser("assign", help="fill empty stim_side cells, balanced")
+    assign = add_command(
+        sub, "assign", "fill empty stim_side cells, balanced",
+        "Fill the empty stim_side cells of a cohort file so that each group (and each sex "
+        "within a group) has as many left as right animals; sides already set are kept. "
+        "The file is rewritten atomically; --dry-run only prints.",
+        "  rig cohort assign cohort.csv\n  rig cohort assign cohort.csv --seed 7 --dry-run\n",
+    )
     assign.add_argument("path", metavar="CSV", help="cohort file (rewritten in place, atomically)")
     assign.add_argument("--seed", type=int, default=1, help="seed of the assignment (default 1)")
     assign.add_argument("--dry-run", action="store_true", help="print, do not write")
     assign.set_defaults(func=run_assign)
-    show = sub.add_parser("show", help="print the cohort with counts per group and side")
-    show.add_argument("path", metavar="CSV")
+    show = add_command(
+        sub, "show", "print the cohort with counts per group and side",
+        "Print the animals of a cohort file and how many are stimulated on each side per "
+        "group (and sex), so an unbalanced cohort shows before the first session.",
+        "  rig cohort show cohort.csv\n",
+    )
+    show.add_argument("path", metavar="CSV", help="cohort file")
     show.set_defaults(func=run_show)
 
 

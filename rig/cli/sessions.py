@@ -90,7 +90,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "  rig sessions list --index data --group ChR2 --paths | xargs rig report\n",
     )
     sub = s.add_subparsers(dest="sessions_command", metavar="ACTION", required=True)
-    ls = sub.add_parser("list", help="list matching sessions", description="List sessions matching all filters given.")
+    ls = add_command(
+        sub, "list", "list matching sessions",
+        "List the sessions of the index (`rig index`) matching all filters given: animal, "
+        "protocol, dates, group, completeness; --paths prints only their folders.",
+        "  rig sessions list --index data --animal m017\n"
+        "  rig sessions list --index data --query 'animal=m017 complete' --paths\n",
+    )
     ls.add_argument("--index", default=".", metavar="DIR", help="data root holding the index (default .)")
     ls.add_argument("--animal", help="animal ID")
     ls.add_argument("--protocol", help="protocol name (metadata.name)")
