@@ -24,6 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rig.devices.frames import Frame, SourceKind
+from rig.progress import ProgressFn, no_progress
 from rig.devices.lifecycle import OpenedByWith
 from rig.tracking.detect import TrackResult
 
@@ -119,7 +120,9 @@ class PositionsSource(OpenedByWith):
             image=self._placeholder(row),
         )
 
-    def sample_frames(self, n: int) -> list[NDArray[np.uint8]]:
+    def sample_frames(
+        self, n: int, progress: ProgressFn = no_progress, step: str = "sampling frames"
+    ) -> list[NDArray[np.uint8]]:
         """For a median background: a few placeholders; nothing is consumed (the tracker
         ignores the background)."""
         return [self._placeholder(0) for _ in range(min(max(n, 1), 3))]
@@ -216,5 +219,7 @@ class RecordedVideoSource(OpenedByWith):
             image=frame.image,
         )
 
-    def sample_frames(self, n: int) -> list[NDArray[np.uint8]]:
-        return self._video.sample_frames(n)
+    def sample_frames(
+        self, n: int, progress: ProgressFn = no_progress, step: str = "sampling frames"
+    ) -> list[NDArray[np.uint8]]:
+        return self._video.sample_frames(n, progress, step)
