@@ -198,8 +198,10 @@ class SessionRunner:
         self._end_t_s: float | None = None
         self._frames = 0
         self._last_frame_index: int | None = None
-        #: Source index of the first session frame (frames.csv frame 0).
+        #: Subtracted from source indices in the record (= source index of frames.csv frame
+        #: 0 after a pre-roll read; 0 when the background did not consume frames).
         self._first_source_index = 0
+        self._preroll_read = False
         self._zone = ZoneId.LOST
         self._laser_on = False
         self._stim_side = self.side.side
@@ -644,6 +646,7 @@ class SessionRunner:
         n_read = max(1, int(math.ceil(duration_s * (float(self._source.fps) or 30.0))))
         first_t: float | None = None
         label = f"background: reading {duration_s:g} s of frames"
+        self._preroll_read = True
         self._progress(label, 0, n_read, "frames")
         for i in range(n_read):
             if self._stop.is_set():
@@ -768,10 +771,12 @@ class SessionRunner:
                 )
             if t0_s is None:
                 t0_s = frame.t_s
-                # frames.csv counts from the first session frame (frame 0 at t_s 0); the
-                # source's number of it (frames read for the background, or skipped by a
-                # replay's start) is first_source_frame in session.json.
-                self._first_source_index = frame.index
+                # After a pre-roll read from the source itself (background from the first
+                # seconds of a camera or the synthetic arena), frames.csv counts from the
+                # first session frame; the offset is preroll_frames in session.json. A
+                # replayed video or a re-score keeps its own frame numbers.
+                if self._preroll_read:
+                    self._first_source_index = frame.index
             t_s = frame.t_s - t0_s
             media_ns = self._advance_media(frame.t_s)
             session_index = frame.index - self._first_source_index
@@ -1109,7 +1114,7 @@ class SessionRunner:
         header["end_reason"] = end.value
         header["fault"] = self._fault
         header["frames"] = self._frames
-        header["first_source_frame"] = self._first_source_index
+        header["preroll_frames"] = self._first_source_index
         header["dropped_frames"] = self._dropped
         camera = _camera_report(self._source)
         if camera is not None and isinstance(header.get("source"), dict):

@@ -75,10 +75,9 @@ def test_source_ended_exits_7_and_says_incomplete(tmp_path: Path, capsys: pytest
 
     session = next(out.glob("sessions/*"))
     rows = list(csv.DictReader((session / "frames.csv").read_text().splitlines()))
-    # frames.csv counts from the session's first frame; the video's number of it is in
-    # session.json (issue 18).
-    assert len(rows) == 60 and rows[0]["frame"] == "0" and rows[-1]["frame"] == "59"
-    assert json.loads((session / "session.json").read_text())["first_source_frame"] == 30
+    # A replay keeps the video's frame numbers (no pre-roll read from the source).
+    assert len(rows) == 60 and rows[0]["frame"] == "30" and rows[-1]["frame"] == "89"
+    assert json.loads((session / "session.json").read_text())["preroll_frames"] == 0
     header = json.loads((session / "session.json").read_text())
     assert header["source"]["start_s"] == 1.0 and header["source"]["end_s"] == 3.0
     assert main(["replay", str(video), "--protocol", str(protocol), "--out", str(out), "--start-s", "9"]) == 2

@@ -36,7 +36,7 @@ def test_frames_start_at_zero_and_preroll_is_in_session_json(
     assert frames == list(range(len(frames)))  # no gap: nothing was dropped at speed max
     # Frames read for the background before the session (windows of 0.5 s at 30 fps; the
     # blank scripted frames show no animal, so sampling is extended), then the session's.
-    preroll = header["first_source_frame"]
+    preroll = header["preroll_frames"]
     assert preroll >= 15
     # (the acquisition thread may have read a few frames past the end)
     assert 0 <= source._index - preroll - len(rows) <= 5

@@ -305,4 +305,4 @@ def test_first_frames_background(default_loaded: Any, session_dir: Path, mock_bo
     # session frame), counted in session.json.
     assert int(rows[0]["frame"]) == 0
     header = json.loads((runner.session_dir / "session.json").read_text())  # type: ignore[operator]
-    assert header["first_source_frame"] >= 30
+    assert header["preroll_frames"] >= 30
