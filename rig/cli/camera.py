@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from rig.cli._common import add_command
+from rig.cli._common import HelpFormatter, add_command
 
 ORDER = 55
 
@@ -81,15 +81,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "the camera's view (outside the arena) first; find its box with 'rig camera grab'. "
             "Exits 1 when a flash was missed or the box lit up with no flash commanded."
         ),
+        epilog="examples:\n"
+        "  rig camera latency --source synthetic --board mock --seconds 10\n"
+        "  rig camera latency --source pylon:40123456 --board firmata:auto --roi 600,20,30,30\n",
+        formatter_class=HelpFormatter,
     )
     p_lat.add_argument("--source", required=True, help=SOURCE_HELP + ", or synthetic (with --board mock)")
     p_lat.add_argument("--board", required=True, help="firmata:PORT (firmata:auto finds it), or mock with --source synthetic")
     p_lat.add_argument("--roi", default=None, help="X,Y,W,H px box around the LED in the image (synthetic: its LED box)")
-    p_lat.add_argument("--seconds", type=float, default=30.0, help="how long to measure (default 30: ~15 flashes)")
-    p_lat.add_argument("--threshold", type=float, default=40.0, help="grey levels above the LED-off level that mean lit (default 40)")
-    p_lat.add_argument("--sync-pin", type=int, default=7, help="board's sync TTL pin (default 7)")
-    p_lat.add_argument("--led-pin", type=int, default=12, help="board's sync LED pin (default 12)")
-    p_lat.add_argument("--camera-delay-ms", type=float, default=33.0, help="synthetic camera only: its simulated delay (default 33)")
+    p_lat.add_argument("--seconds", type=float, default=30.0, help="how long to measure, s (default 30: ~15 flashes)")
+    p_lat.add_argument("--threshold", type=float, default=40.0, help="grey levels above the LED-off level that mean lit, a number (default 40)")
+    p_lat.add_argument("--sync-pin", type=int, default=7, help="board's sync TTL pin number (default 7)")
+    p_lat.add_argument("--led-pin", type=int, default=12, help="board's sync LED pin number (default 12)")
+    p_lat.add_argument("--camera-delay-ms", type=float, default=33.0, help="synthetic camera only: its simulated delay, ms (default 33)")
     p_lat.add_argument("--json", action="store_true", help="print JSON")
     _settings_args(p_lat)
     p_lat.set_defaults(func=_cmd_latency)
