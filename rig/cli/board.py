@@ -28,6 +28,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     pulse.add_argument("--duration-s", type=float, default=1.0, help="gate-open time in s (default 1)")
     pulse.add_argument("--frequency-hz", type=float, default=20.0, help="pulse frequency (default 20)")
     pulse.add_argument("--pulse-width-ms", type=float, default=15.0, help="pulse width (default 15)")
+    pulse.epilog = (
+        "Ctrl-C, SIGTERM, SIGHUP or SIGQUIT closes the gate at once; exit status 0 "
+        "(or 128 + the signal number for a signal other than Ctrl-C)."
+    )
     pulse.set_defaults(func=_test_pulse)
     parser.set_defaults(func=lambda args: _print_help(parser))
 
@@ -48,7 +52,8 @@ def _info(args: argparse.Namespace) -> int:
     from rig.devices.firmata_board import FirmataBoard
     from rig.devices.limits import FIRMWARE_MAX_FREQUENCY_HZ, FIRMWARE_MIN_PULSE_WIDTH_MS, WATCHDOG_TIMEOUT_MS
 
-    with FirmataBoard(args.port) as board:
+    # Identifying a board opens no laser: StandardFirmata is shown (not refused) here.
+    with FirmataBoard(args.port, allow_standard_firmata=True) as board:
         info = board.info
         print(f"port:             {info.port}")
         print(f"firmware:         {info.firmware_name} {info.firmware_version}")
@@ -61,32 +66,43 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _test_pulse(args: argparse.Namespace) -> int:
+    """Open the gate for --duration-s; SIGINT, SIGTERM, SIGHUP or SIGQUIT closes it at once
+    (rig.cli.signals): exit 0 after Ctrl-C, 128 + signal number otherwise."""
     import threading
 
+    from rig.cli.signals import stop_signals
     from rig.devices.board import BoardEventKind, LaserConfig
     from rig.devices.firmata_board import FirmataBoard
 
     config = LaserConfig(frequency_hz=args.frequency_hz, pulse_width_ms=args.pulse_width_ms,
                          max_on_s=max(args.duration_s + 1.0, 1.0))
-    with FirmataBoard(args.port) as board:
-        board.configure(config)
-        print(f"gate open for {args.duration_s:g} s at {args.frequency_hz:g} Hz / {args.pulse_width_ms:g} ms ...")
-        board.set_gate(True)
-        threading.Event().wait(args.duration_s)
-        board.set_gate(False)
-        closed = None
-        pause = threading.Event()
-        for _ in range(100):
-            closed = next((e for e in board.events() if e.kind is BoardEventKind.GATE_CLOSED), None)
-            if closed is not None:
-                break
-            pause.wait(0.01)
+    stop = threading.Event()
+    closed = None
+    with stop_signals(lambda signum: stop.set()) as signals:
+        with FirmataBoard(args.port) as board:
+            board.configure(config)
+            if not stop.is_set():
+                print(f"gate open for {args.duration_s:g} s at {args.frequency_hz:g} Hz / "
+                      f"{args.pulse_width_ms:g} ms ...", flush=True)
+                board.set_gate(True)
+                stop.wait(args.duration_s)  # a stop signal ends the wait at once
+            board.set_gate(False)
+            pause = threading.Event()
+            for _ in range(100):
+                closed = next((e for e in board.events() if e.kind is BoardEventKind.GATE_CLOSED), None)
+                if closed is not None:
+                    break
+                pause.wait(0.01)
+    if signals.first is not None:
+        import signal as signal_module
+
+        print(f"stopped by {signal_module.Signals(signals.first).name}: gate closed", flush=True)
     expected = int(args.duration_s * args.frequency_hz)
     if closed is None:
         print("no gate-closed report from the board (host-timed fallback?)")
-        return 1
+        return signals.exit_code(1)
     print(f"delivered pulses: {closed.pulses} (expected about {expected}); laser pin now {closed.pin_level}")
-    return 0
+    return signals.exit_code(0)
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:

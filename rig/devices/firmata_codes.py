@@ -18,6 +18,10 @@ SYSEX_QUERY_FIRMWARE = 0x79
 
 # ---- optorig extension (config.h) ------------------------------------------------------
 OPTORIG_FW_NAME = "optorig"
+#: The firmware version shipped with this host: the default minimum a rig file requires.
+OPTORIG_FW_VERSION_MAJOR = 1
+OPTORIG_FW_VERSION_MINOR = 0
+OPTORIG_FW_VERSION_PATCH = 0
 OPTORIG_PROTOCOL_VERSION = 1
 SYSEX_OPTORIG_IDENTIFY = 0x01
 SYSEX_OPTORIG_CONFIG = 0x02
