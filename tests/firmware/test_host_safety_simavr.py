@@ -43,7 +43,7 @@ PWM = 3
 MS = CYCLES_PER_S // 1000
 
 PROTOCOL = """\
-schema_version: 1
+schema_version: 2
 metadata: {name: host-safety}
 arena:
   calibration: synthetic_arena.yaml
@@ -52,7 +52,7 @@ stimulation: {mode: continuous, ramp_down_ms: RAMP}
 safety: {max_duty_cycle: 1.0, max_continuous_on_s: 600, max_total_on_s: 3600}
 phases:
   - {name: light, duration_s: DURATION, mode: open_loop}
-decision: {debounce_frames: 1, tracking_loss_grace_frames: 0}
+decision: {debounce_s: 0, tracking_loss_grace_s: 0}
 tracking:
   background: {source: first_frames, duration_s: 0.3, n_frames: 5}
 """

@@ -39,7 +39,7 @@ def _loaded(default_loaded: Any, mode: str = "open_loop", duration_s: float = 10
     return protocol_variant(
         default_loaded,
         phases=[{"name": "only", "duration_s": duration_s, "mode": mode}],
-        decision={"debounce_frames": 1, "tracking_loss_grace_frames": 0},
+        decision={"debounce_s": 0, "tracking_loss_grace_s": 0},
         tracking={"background": {"source": "first_frames", "duration_s": 0.5, "n_frames": 5}},
         **extra,
     )
