@@ -1104,6 +1104,8 @@ class SessionRunner:
                 # The driver refused to re-arm a tripped or reset board.
                 self._board_fault("refused", {"message": str(err)})
                 result = control.process(frame.image, frame.captured_ns, t_s)
+            with self._lock:
+                self._session_t_s = t_s  # the reports below belong to this frame
             self._poll_board()  # reports that arrived during this frame (refusals, trips)
             laser_on = control.gate_open
             if laser_on != result.laser_on:
