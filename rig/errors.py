@@ -45,6 +45,22 @@ class BoardLost(DeviceError):
     """The serial link to the laser board failed or the board stopped answering."""
 
 
+class BoardFault(DeviceError):
+    """The board reported a fault (watchdog trip, reset, refused gate-open); never re-armed silently."""
+
+
+class InterlockOpen(DeviceError):
+    """The door interlock is open (at Start, or tripped with ``on_trip: stop_session``)."""
+
+    exit_code = 9
+
+
+class LoopStalled(RigError):
+    """The control loop completed no frame within ``loop_stall_ms``."""
+
+    exit_code = 8
+
+
 class FirmwareMismatch(DeviceError):
     """The board runs firmware this host cannot drive safely."""
 

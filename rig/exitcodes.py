@@ -17,20 +17,29 @@ class ExitCode:
 
 
 EXIT_CODES: tuple[ExitCode, ...] = (
-    ExitCode(0, "session completed, or stopped by the user (Ctrl-C, SIGTERM, Stop, window closed)",
+    ExitCode(0, "session completed, or stopped by the user (Ctrl-C, Stop, window closed)",
              ("completed", "stopped_by_user", "closed_by_user")),
     ExitCode(1, "unexpected error (a bug: printed with its traceback or logged)", ("error",)),
     ExitCode(2, "bad input: protocol, calibration, rig file, option or source; nothing was "
              "created or opened"),
-    ExitCode(3, "device lost or not usable: camera, board, or a port that is not the firmware",
-             ("camera_lost", "board_lost")),
+    ExitCode(3, "device lost or not usable: camera, board, or a port that is not the firmware; "
+             "a board fault (watchdog trip, board reset, refused gate-open)",
+             ("camera_lost", "board_lost", "board_fault")),
     ExitCode(4, "a protocol safety limit stopped the session", ("safety_limit",)),
     ExitCode(5, "recorder fault: disk full, folder deleted, or the disk could not keep up",
              ("recorder_fault",)),
     ExitCode(6, "emergency stop", ("emergency_stop",)),
     ExitCode(7, "incomplete: the video or synthetic source ended before the protocol did",
              ("source_ended",)),
-    ExitCode(130, "interrupted twice (second Ctrl-C)"),
+    ExitCode(8, "the control loop completed no frame within loop_stall_ms (light forced off)",
+             ("loop_stalled",)),
+    ExitCode(9, "door interlock open at Start (refused, nothing recorded) or tripped with "
+             "on_trip: stop_session", ("interlock",)),
+    ExitCode(129, "stopped by SIGHUP (terminal or SSH session closed); the record is complete"),
+    ExitCode(130, "interrupted by Ctrl-C outside a session (a session's teardown is never "
+             "interrupted: it ends with 0)"),
+    ExitCode(131, "stopped by SIGQUIT; the record is complete"),
+    ExitCode(143, "stopped by SIGTERM; the record is complete"),
 )
 
 

@@ -390,9 +390,15 @@ int main(int argc, char **argv) {
             }
         }
         poll_stdin();
-        /* pace to real time */
+        /* pace to real time, never faster: when the emulation lagged (a busy machine) it
+         * does not race to catch up, or bytes the host sent 100 ms apart would arrive
+         * further apart in emulated time (a false watchdog trip); the lag is forgiven. */
         int64_t emu_ns = (int64_t)((double)avr->cycle * 1e9 / 16e6);
         int64_t wall_ns = now_ns() - start_ns;
+        if (emu_ns < wall_ns - 2000000) {
+            start_ns += wall_ns - emu_ns;
+            wall_ns = emu_ns;
+        }
         if (emu_ns > wall_ns + 1000000) {
             struct timespec ts = {0, (long)(emu_ns - wall_ns)};
             if (ts.tv_nsec >= 1000000000L) { ts.tv_sec = ts.tv_nsec / 1000000000L; ts.tv_nsec %= 1000000000L; }

@@ -29,7 +29,8 @@ EPILOG = """\
 examples:
   rig demo                                  simulated session: synthetic arena + mock board
   rig validate protocols/*.yaml             check protocol files before a session
-  rig run protocols/rtpp_redondo2014.yaml --animal m017 --source camera:0 --board firmata:auto --out data
+  rig validate rigs/uno_basic.yaml          check a rig hardware file (docs/rig.md)
+  rig run protocols/rtpp_redondo2014.yaml --animal m017 --rig rigs/uno_basic.yaml --out data
   rig replay video.mp4 --protocol protocols/rtpp_redondo2014.yaml --speed max --out rescored
   rig report data/sessions/2026-11-28_10-22-05_m017_rtpp-redondo2014
 

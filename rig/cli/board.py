@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "meter or a photodiode at the fibre tip, this checks the whole light path before a "
         "session). The light leaves the fibre: point it at a power meter or a beam block, "
         "never at an eye. Asks for confirmation on a terminal; elsewhere (scripts) it needs "
-        "--yes.",
+        "--yes. Ctrl-C, SIGTERM, SIGHUP or SIGQUIT closes the gate at once; exit status 0 "
+        "(or 128 + the signal number for a signal other than Ctrl-C).",
         "  rig board test-pulse --port /dev/ttyACM0 --duration-s 1\n"
         "  rig board test-pulse --duration-s 2 --frequency-hz 10 --pulse-width-ms 5 --yes\n",
     )
@@ -103,7 +104,8 @@ def _info(args: argparse.Namespace) -> int:
     from rig.devices.firmata_board import FirmataBoard
     from rig.devices.limits import FIRMWARE_MAX_FREQUENCY_HZ, FIRMWARE_MIN_PULSE_WIDTH_MS, WATCHDOG_TIMEOUT_MS
 
-    with FirmataBoard(args.port) as board:
+    # Identifying a board opens no laser: StandardFirmata is shown (not refused) here.
+    with FirmataBoard(args.port, allow_standard_firmata=True) as board:
         info = board.info
         print(f"port:             {info.port}")
         print(f"firmware:         {info.firmware_name} {info.firmware_version}")
@@ -116,33 +118,44 @@ def _info(args: argparse.Namespace) -> int:
 
 
 def _test_pulse(args: argparse.Namespace) -> int:
+    """Open the gate for --duration-s; SIGINT, SIGTERM, SIGHUP or SIGQUIT closes it at once
+    (rig.cli.signals): exit 0 after Ctrl-C, 128 + signal number otherwise."""
     import threading
 
+    from rig.cli.signals import stop_signals
     from rig.devices.board import BoardEventKind, LaserConfig
     from rig.devices.firmata_board import FirmataBoard
 
     confirm_laser(args)
     config = LaserConfig(frequency_hz=args.frequency_hz, pulse_width_ms=args.pulse_width_ms,
                          max_on_s=max(args.duration_s + 1.0, 1.0))
-    with FirmataBoard(args.port) as board:
-        board.configure(config)
-        print(f"gate open for {args.duration_s:g} s at {args.frequency_hz:g} Hz / {args.pulse_width_ms:g} ms ...")
-        board.set_gate(True)
-        threading.Event().wait(args.duration_s)
-        board.set_gate(False)
-        closed = None
-        pause = threading.Event()
-        for _ in range(100):
-            closed = next((e for e in board.events() if e.kind is BoardEventKind.GATE_CLOSED), None)
-            if closed is not None:
-                break
-            pause.wait(0.01)
+    stop = threading.Event()
+    closed = None
+    with stop_signals(lambda signum: stop.set()) as signals:
+        with FirmataBoard(args.port) as board:
+            board.configure(config)
+            if not stop.is_set():
+                print(f"gate open for {args.duration_s:g} s at {args.frequency_hz:g} Hz / "
+                      f"{args.pulse_width_ms:g} ms ...", flush=True)
+                board.set_gate(True)
+                stop.wait(args.duration_s)  # a stop signal ends the wait at once
+            board.set_gate(False)
+            pause = threading.Event()
+            for _ in range(100):
+                closed = next((e for e in board.events() if e.kind is BoardEventKind.GATE_CLOSED), None)
+                if closed is not None:
+                    break
+                pause.wait(0.01)
+    if signals.first is not None:
+        import signal as signal_module
+
+        print(f"stopped by {signal_module.Signals(signals.first).name}: gate closed", flush=True)
     expected = int(args.duration_s * args.frequency_hz)
     if closed is None:
         print("no gate-closed report from the board (host-timed fallback?)")
-        return 1
+        return signals.exit_code(1)
     print(f"delivered pulses: {closed.pulses} (expected about {expected}); laser pin now {closed.pin_level}")
-    return 0
+    return signals.exit_code(0)
 
 
 def _print_help(parser: argparse.ArgumentParser) -> int:

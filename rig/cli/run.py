@@ -7,10 +7,10 @@ import dataclasses
 import math
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from collections.abc import Callable
-from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rig.cli._common import add_command
@@ -21,6 +21,7 @@ from rig.session.status import EndReason
 
 if TYPE_CHECKING:
     from rig.protocol.load import LoadedProtocol
+    from rig.rigfile.load import LoadedRig
     from rig.session.runner import SessionRunner
     from rig.session.status import FrameUpdate, RunnerStatus
 
@@ -158,44 +159,68 @@ def _write_board_commands(runner: SessionRunner, board: Any) -> None:
 
 
 def execute_session(runner: SessionRunner, board: Any, line: StatusLine) -> int:
-    """Run with SIGINT/SIGTERM requesting a clean stop; print progress on ``line``, then the
-    summary and a one-line end; return the exit code. (The caller printed the start line.)
-    """
+    """Run with SIGINT, SIGTERM, SIGHUP and SIGQUIT closing the gate and stopping cleanly
+    (rig.cli.signals); print progress on ``line``, then the summary and a one-line end;
+    return the exit code. (The caller printed the start line.)"""
+    import os
+
+    from rig.cli.signals import stop_signals
     from rig.session.logfile import attach_session_log
 
     attach_session_log(runner)
     observer = ProgressLine(runner, line)
     runner.add_observer(observer)
-    interrupts = 0
+    acknowledged = threading.Event()
 
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        nonlocal interrupts
-        interrupts += 1
-        if signum == signal.SIGINT and interrupts > 1:
-            raise KeyboardInterrupt
-        runner.request_stop()  # first: the message must never delay or prevent the stop
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+    def _on_signal(signum: int) -> None:
+        runner.handle_signal(signum)  # first: the message must never delay or prevent the stop
+        if acknowledged.is_set():  # called from the watcher thread and the handler alike
+            return
+        acknowledged.set()
+        name = "Ctrl-C" if signum == signal.SIGINT else _signal_name(signum)
         try:
-            line.print(
-                f"{name}: stopping after the current frame, laser off"
-                + (" (Ctrl-C again to abort at once)" if signum == signal.SIGINT else "")
-            )
+            line.print(f"{name}: stopping after the current frame, laser off")
         except (RuntimeError, OSError):  # stderr busy on this thread (re-entrant write) or gone
             pass
 
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, _on_signal)
-    try:
-        end = runner.run()
-    finally:
-        line.end()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    def _on_takeover(end: Any) -> None:
+        # The control loop is hung: the supervisor finished the record; leave now.
+        status = runner.status
+        print(
+            f"\nerror: session ended: {end.value}: {status.fault or ''}; record in "
+            f"{status.session_dir}",
+            file=sys.stderr,
+        )
+        sys.stderr.flush()
+        os._exit(exit_code_for(end.value))
+
+    runner.on_takeover = _on_takeover
+    with stop_signals(_on_signal) as signals:
         try:
-            _write_board_commands(runner, board)
-        except OSError as err:
-            print(f"warning: could not write board_commands.csv: {err}", file=sys.stderr)
+            end = runner.run()
+        finally:
+            line.end()
+            try:
+                _write_board_commands(runner, board)
+            except OSError as err:
+                print(f"warning: could not write board_commands.csv: {err}", file=sys.stderr)
+        code = _report(runner, end, observer)
+        if signals.first is not None:
+            print(
+                f"stopped by {_signal_name(signals.first)} ({signals.count} signal(s) received)",
+                file=sys.stderr,
+            )
+        return signals.exit_code(code)
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)
+
+
+def _report(runner: SessionRunner, end: Any, observer: ProgressLine) -> int:
     status = runner.status
     session_dir = runner.session_dir
     summary: dict[str, Any] | None = None
@@ -287,37 +312,64 @@ def _show_led(source: Any, board: Any, settings: Any, delay_ms: float) -> None:
     source.show_sync_led(board, settings.led_roi, delay_ms / 1000)
 
 
+def _load_rig_arg(args: argparse.Namespace, *, default_embedded: bool) -> LoadedRig | None:
+    from rig.rigfile.load import load_default_rig, load_rig
+
+    if getattr(args, "rig", None):
+        return load_rig(args.rig)
+    return load_default_rig() if default_embedded else None
+
+
+def _print_rig(rig: LoadedRig) -> None:
+    print(f"rig: {rig.summary()}", file=sys.stderr)
+    if rig.config.board.allow_host_timed_pulses and rig.config.board.kind.value == "firmata":
+        print(
+            "WARNING: this rig accepts StandardFirmata (board.allow_host_timed_pulses: true): "
+            "pulses timed by this computer and NO board watchdog",
+            file=sys.stderr,
+        )
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from rig.devices.registry import (
         check_source,
-        make_session_devices,
+        make_rig_session_devices,
         parse_board_spec,
         parse_source_spec,
+        rig_from_board_spec,
     )
     from rig.protocol.load import load_protocol
     from rig.session.runner import SessionRunner
 
+    if args.rig and args.board:
+        raise ConfigError("give either --rig FILE or --board, not both (the rig file names the board)")
+    if not args.rig and not args.board:
+        raise ConfigError("--rig FILE is required (the rig hardware file, docs/rig.md); or --board mock|firmata:PORT")
+    rig = _load_rig_arg(args, default_embedded=False)
+    if rig is None:
+        rig = rig_from_board_spec(parse_board_spec(args.board))
     loaded = load_protocol(args.protocol)
     cohort = _cohort(args)  # checked before any device is opened
     if args.calibration:
         loaded = _with_calibration(loaded, args.calibration)
-    source_spec = parse_source_spec(args.source)
-    board_spec = parse_board_spec(args.board)
+    source_text = args.source or rig.config.camera.source
+    source_spec = parse_source_spec(source_text)
     speed = parse_speed(args.speed)
     if source_spec.is_live and speed != 1.0:
         raise ConfigError("--speed: a live camera runs in real time (speed 1)")
     out = parse_out(args.out)
     check_source(source_spec, loaded.calibration)  # before any board is opened
-    devices = make_session_devices(
-        source_spec, board_spec, loaded.calibration, loaded.protocol.tracking.camera_fps
+    devices = make_rig_session_devices(
+        source_spec, rig.config, loaded.calibration, loaded.protocol.tracking.camera_fps
     )
     board = devices.board
     latency = latency_settings(args, synthetic=source_spec.kind == "synthetic")
     _show_led(devices.source, board, latency, args.camera_delay_ms)
     line = _status_line(args.progress)
     line.print(
-        f"run: {_describe_protocol(loaded)}, animal {args.animal}, source {args.source}, "
-        f"board {args.board}{_speed_text(speed, source_spec.kind != 'camera')}; "
+        f"run: {_describe_protocol(loaded)}, animal {args.animal}, source {source_text}, "
+        f"board {args.board or rig.config.board.kind.value}"
+        f"{_speed_text(speed, source_spec.kind != 'camera')}; "
         f"record under {args.out}"
     )
     runner = SessionRunner(
@@ -332,11 +384,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         speed=speed,
         stim_side=args.side,
         media_clock=devices.media_clock,
-        simulated=not source_spec.is_live or board_spec.kind == "mock",
+        simulated=not source_spec.is_live or rig.config.board.kind.value == "mock",
         cohort=cohort,
         source_info=source_spec.describe(),
         latency_test=latency,
+        rig=rig,
     )
+    _print_rig(rig)
     return execute_session(runner, board, line)
 
 
@@ -368,7 +422,11 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     speed = parse_speed(args.speed)
     out = parse_out(args.out)
     check_source(source_spec, loaded.calibration)
-    devices = make_session_devices(source_spec, "mock:replay", loaded.calibration)
+    rig = _load_rig_arg(args, default_embedded=True)
+    assert rig is not None
+    devices = make_session_devices(
+        source_spec, "mock:replay", loaded.calibration, interlock=rig.config.interlock is not None
+    )
     board = devices.board
     line = _status_line(args.progress)
     line.print(
@@ -390,6 +448,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         simulated=True,
         source_info=source_spec.describe(),
         cohort=cohort,
+        rig=rig,
     )
     return execute_session(runner, board, line)
 
@@ -436,17 +495,10 @@ def _cmd_demo_arenas(args: argparse.Namespace, loaded: LoadedProtocol, scale: fl
         file=sys.stderr,
     )
 
-    def _on_signal(signum: int, frame: FrameType | None) -> None:
-        multi.request_stop()
+    from rig.cli.signals import stop_signals
 
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, _on_signal)
-    try:
+    with stop_signals(lambda signum: multi.request_stop()):
         ends = multi.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     worst = 0
     for arena, runner in zip(arenas, multi.runners, strict=True):
         end = ends[arena.region.name]
@@ -480,8 +532,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     source = SyntheticArena(
         loaded.calibration, fps=loaded.protocol.tracking.camera_fps, seed=args.seed
     )
+    rig = _load_rig_arg(args, default_embedded=True)
+    assert rig is not None
     media_clock = MediaClock()
-    board = MockBoard("demo", clock=media_clock)
+    board = MockBoard("demo", clock=media_clock, interlock=rig.config.interlock is not None)
     latency = latency_settings(args, synthetic=True)
     _show_led(source, board, latency, args.camera_delay_ms)
     line = _status_line(args.progress)
@@ -503,6 +557,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         duration_scale=scale,
         source_info={"kind": "synthetic", "detail": f"seed={args.seed}"},
         latency_test=latency,
+        rig=rig,
     )
     return execute_session(runner, board, line)
 
@@ -542,22 +597,34 @@ def _latency_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _rig_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--rig", metavar="FILE", default=None,
+        help=f"rig hardware file (board, pins, interlock, liveness; docs/rig.md). {default}",
+    )
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = add_command(
         subparsers,
         "run",
         "run a closed-loop session",
         "Run a protocol: track the animal, gate the laser, record everything in a new "
-        "session folder under --out. Ctrl-C or SIGTERM stops cleanly with the laser off.",
+        "session folder under --out. Ctrl-C, SIGTERM, SIGHUP or SIGQUIT closes the laser "
+        "gate at once and stops cleanly (exit 0 for Ctrl-C, 128+signal otherwise).",
+        "  rig run protocols/rtpp_redondo2014.yaml --animal m017 --rig rigs/uno_basic.yaml --out data\n"
         "  rig run protocols/rtpp_redondo2014.yaml --animal m017 --source camera:0 --board firmata:auto --out data\n"
         "  rig run protocols/rtpp_redondo2014.yaml --animal m017 --source synthetic --board mock --out /tmp/s\n",
     )
     run.add_argument("protocol", metavar="PROTOCOL", help="protocol YAML file")
     run.add_argument("--animal", required=True, metavar="ID", help="animal ID (recorded; used by side counterbalancing)")
-    run.add_argument("--source", required=True, metavar="SOURCE",
-                     help="camera:N (camera index) | video:PATH | synthetic[:SEED]")
-    run.add_argument("--board", required=True, metavar="BOARD",
-                     help="mock | firmata:PORT (firmata:auto finds the only Arduino)")
+    run.add_argument("--source", metavar="SOURCE",
+                     help="camera:N (camera index) | video:PATH | synthetic[:SEED] "
+                          "(default: the rig file's camera.source)")
+    run.add_argument("--board", metavar="BOARD",
+                     help="mock | firmata:PORT (firmata:auto finds the only Arduino), instead of "
+                          "--rig: a rig with default pins and no interlock")
+    _rig_option(run, "Required unless --board is given.")
     run.add_argument("--calibration", metavar="FILE", help="arena calibration file overriding the protocol's")
     run.add_argument("--experimenter", default="", metavar="NAME", help="who runs the session")
     run.add_argument("--notes", default="", metavar="TEXT", help="free-text notes for session.json")
@@ -603,6 +670,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     replay.add_argument(
         "--cohort", metavar="CSV", help="cohort file: the animal's stim_side comes from its row"
     )
+    _rig_option(replay, "Default: the embedded mock rig. The board is always simulated.")
     _common(replay, out_default=None)
     replay.set_defaults(func=_cmd_replay)
 
@@ -630,6 +698,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "one mock laser channel each; one session folder per arena, linked by a run id",
     )
     _latency_args(demo)
+    _rig_option(demo, "Default: the embedded mock rig. The board is always simulated.")
     _common(demo, out_default=".")
     demo.set_defaults(func=_cmd_demo)
 

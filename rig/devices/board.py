@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from collections.abc import Callable
 from types import TracebackType
 from typing import Literal, Protocol
 
@@ -96,12 +97,18 @@ class LaserBoard(Protocol):
         """Connect; the laser is driven off before this returns. Raises BoardLost."""
         ...
 
+    def set_liveness(self, check: Callable[[], bool] | None) -> None:
+        """Send heartbeats only while ``check()`` is True (the session's control loop is
+        alive); the board's watchdog closes the gate when they stop. None: always."""
+        ...
+
     def configure(self, config: LaserConfig) -> None:
         """Set the train and limits; the gate is closed while configuring."""
         ...
 
     def set_gate(self, open_: bool) -> None:
-        """Open or close the laser gate. Raises BoardLost if the command cannot be sent."""
+        """Open or close the laser gate. Raises BoardLost if the command cannot be sent,
+        BoardFault if the board tripped its watchdog or was reset (never re-armed silently)."""
         ...
 
     def laser_off(self) -> None:

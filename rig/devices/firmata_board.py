@@ -2,9 +2,18 @@
 
 With the project's firmware (firmware/optorig_fw) pulse trains, the host watchdog, the
 continuous-on cap and the interlock all run on the device; the host sends a heartbeat
-every ``HEARTBEAT_PERIOD_MS`` from the thread ``optorig-board-heartbeat``. With stock
-StandardFirmata the board still works, but pulse timing and the watchdog are host-side
-only (a clear warning is logged and ``info.device_timed`` is False).
+every ``HEARTBEAT_PERIOD_MS`` from the thread ``optorig-board-heartbeat``, but only while
+the liveness check set with ``set_liveness`` (the session's control loop) says it is
+alive: a hung control loop stops the heartbeats and the firmware closes the gate.
+
+The firmware must be the project's (``firmware_name``), at least ``min_firmware_version``.
+Stock StandardFirmata (host-timed pulses, no watchdog) is refused unless
+``allow_standard_firmata`` is True (rig file: ``board.allow_host_timed_pulses``).
+
+The port is opened exclusively (a second process gets "port busy") and every write has a
+timeout (``WRITE_TIMEOUT_S``), so ``laser_off`` never waits behind a stuck write for longer.
+A watchdog trip or a device reset (READY) is never silently re-armed: ``set_gate(True)``
+raises ``BoardFault`` until ``configure()`` is called again.
 
 Threads: pyfirmata2's iterator thread runs our sysex handlers (they only append to a
 list under a lock); the heartbeat thread detects a lost board (write failure or missing
@@ -14,10 +23,13 @@ heartbeat acks), reports DISCONNECTED and, if enabled, reconnects with the gate 
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
+import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from rig.devices import firmata_codes as fc
@@ -46,7 +58,7 @@ from rig.devices.limits import (
     WATCHDOG_TIMEOUT_MS_MIN,
 )
 from rig.devices.mock_board import rules_config, to_board_event
-from rig.errors import BoardLost, ConfigError
+from rig.errors import BoardFault, BoardLost, ConfigError, FirmwareMismatch
 
 __all__ = [
     "FirmataBoard",
@@ -68,6 +80,20 @@ log = logging.getLogger(__name__)
 ACK_TIMEOUT_S = 1.0
 #: Bounded wait for the firmware's confirmation that the gate is closed.
 CLOSE_CONFIRM_TIMEOUT_S = 0.5
+#: Longest a serial write may block (a stuck USB link); laser_off waits at most this long.
+WRITE_TIMEOUT_S = 0.1
+PORT_BUSY = "port busy: in use by another program"
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split("."))
+    except ValueError:
+        return ()
+
+
+def project_firmware_version() -> str:
+    return f"{fc.OPTORIG_FW_VERSION_MAJOR}.{fc.OPTORIG_FW_VERSION_MINOR}.{fc.OPTORIG_FW_VERSION_PATCH}"
 
 
 def validate_laser_config(config: LaserConfig) -> None:
@@ -101,18 +127,64 @@ def validate_laser_config(config: LaserConfig) -> None:
         raise ConfigError(f"laser.ramp_down_ms: must be in [0, 10000], got {config.ramp_down_ms}")
 
 
+def _timed_serial_class() -> Any:
+    """pyserial's Serial whose write times out only when the device does not take bytes.
+
+    pyserial's own ``write_timeout`` also fires after every byte went out, when the thread
+    merely lost the CPU for that long (it checks the clock after the write); on a busy
+    computer that declared a healthy board lost. POSIX only (Windows keeps pyserial's).
+    """
+    import select
+
+    import serial
+
+    if os.name != "posix":
+        return serial.Serial
+
+    class _TimedSerial(serial.Serial):  # type: ignore[misc]
+        def write(self, data: bytes | bytearray) -> int:
+            if not self.is_open:
+                raise serial.PortNotOpenError()
+            view = memoryview(bytes(data))
+            total = len(view)
+            deadline = time.monotonic() + WRITE_TIMEOUT_S
+            while view:
+                try:
+                    written = os.write(self.fd, view)
+                    view = view[written:]
+                    continue
+                except BlockingIOError:
+                    pass
+                except InterruptedError:
+                    continue
+                except OSError as err:
+                    raise serial.SerialException(f"write failed: {err}") from err
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise serial.SerialTimeoutException("Write timeout")
+                select.select([], [self.fd], [], left)
+            return total
+
+    return _TimedSerial
+
+
 def _make_pyfirmata_board(port: str, baudrate: int) -> Any:
     """A pyfirmata2 Arduino without its fixed 5 s busy wait (we wait for the firmware)."""
     import pyfirmata2
-    import serial
     from pyfirmata2.util import Iterator
+
+    serial_class = _timed_serial_class()
 
     class _Board(pyfirmata2.Board):  # type: ignore[misc]
         def __init__(self) -> None:  # noqa: D401 - mirrors Board.__init__ minus the wait
             self._command_handlers: dict[int, Any] = {}  # per instance: pyfirmata2 shares a class dict
             self.samplerThread = Iterator(self)
             self.samplerThread.name = "optorig-firmata-iterator"
-            self.sp = serial.Serial(port, baudrate, timeout=None)
+            # exclusive: a second process cannot open (and write to) the same board;
+            # write_timeout: a stuck link cannot hold the driver's lock for long.
+            self.sp = serial_class(
+                port, baudrate, timeout=None, write_timeout=WRITE_TIMEOUT_S, exclusive=True
+            )
             self.name = port
             self._layout = pyfirmata2.BOARDS["arduino"]
             self.setup_layout(self._layout)
@@ -149,7 +221,9 @@ class FirmataBoard(OpenedByWith):
         ready_timeout_s: float = 5.0,
         baudrate: int = 57600,
         auto_reconnect: bool = True,
-        allow_standard_firmata: bool = True,
+        allow_standard_firmata: bool = False,
+        firmware_name: str = OPTORIG_FW_NAME,
+        min_firmware_version: str | None = None,
     ) -> None:
         if pwm_pin is not None and pwm_pin not in PWM_CAPABLE_PINS:
             raise ConfigError(f"pwm_pin: must be one of {PWM_CAPABLE_PINS}, got {pwm_pin}")
@@ -166,6 +240,9 @@ class FirmataBoard(OpenedByWith):
         self._baudrate = baudrate
         self._auto_reconnect = auto_reconnect
         self._allow_standard = allow_standard_firmata
+        self._required_name = firmware_name
+        self._min_version = min_firmware_version or project_firmware_version()
+        self._liveness: Callable[[], bool] | None = None
         self._lock = threading.RLock()
         self._board: Any = None
         self._config = LaserConfig()
@@ -217,6 +294,19 @@ class FirmataBoard(OpenedByWith):
             return (0, 0)
         return (fc.from7(ident[6 : 6 + n]), fc.from7(ident[6 + n : 6 + 2 * n]))
 
+    def set_liveness(self, check: Callable[[], bool] | None) -> None:
+        """Send heartbeats only while ``check()`` is True (None: always, e.g. bench tools)."""
+        self._liveness = check
+
+    def _alive(self) -> bool:
+        check = self._liveness
+        if check is None:
+            return True
+        try:
+            return bool(check())
+        except Exception:  # noqa: BLE001 - a broken check means "not alive": no heartbeat
+            return False
+
     # ---- pyfirmata2 callbacks (iterator thread: trivial) -------------------------------
     def _on_identity(self, *data: int) -> None:
         if len(data) < 4:  # an echo of our own request, or noise: not an identity
@@ -239,8 +329,12 @@ class FirmataBoard(OpenedByWith):
         if event.kind == fc.EVENT_REFUSED and event.reason in fc.CONFIG_REFUSAL_REASONS:
             self._config_refused = True
             self._config_event.set()
-        if event.kind == fc.EVENT_WATCHDOG:
+        if event.kind in (fc.EVENT_WATCHDOG, fc.EVENT_READY):
+            # A watchdog trip, or the device reset itself (READY): closed and not armed;
+            # only an explicit configure() arms it again.
             self._needs_arm = True
+            self._gate_open = False
+        if event.kind == fc.EVENT_REFUSED:
             self._gate_open = False
         if event.kind == fc.EVENT_GATE_CLOSED:
             self._gate_open = False
@@ -281,6 +375,8 @@ class FirmataBoard(OpenedByWith):
         try:
             board = _make_pyfirmata_board(self._port, self._baudrate)
         except (serial.SerialException, OSError) as err:
+            if _is_busy(err):
+                raise BoardLost(f"{self._port}: {PORT_BUSY}") from err
             raise BoardLost(f"{self._port}: cannot open serial port: {err}") from err
         self._board = board
         self._identity = None
@@ -310,10 +406,21 @@ class FirmataBoard(OpenedByWith):
             version = f"{ident[1]}.{ident[2]}.{ident[3]}" if len(ident) >= 4 else "?"
             fixed = fc.IDENTIFY_FIXED_BYTES
             build = bytes(ident[fixed:]).decode("ascii", "replace") if len(ident) > fixed else ""
+            if _version_tuple(version) < _version_tuple(self._min_version):
+                self._drop_board()
+                raise FirmwareMismatch(
+                    f"{self._port}: firmware {OPTORIG_FW_NAME} {version} is older than "
+                    f"{self._min_version}, the minimum this rig requires; reflash "
+                    "firmware/optorig_fw (docs/firmware.md)"
+                )
+            if self._required_name != OPTORIG_FW_NAME:
+                self._drop_board()
+                raise FirmwareMismatch(
+                    f"{self._port}: the board runs {OPTORIG_FW_NAME}, the rig file requires "
+                    f"{self._required_name}"
+                )
             if ident[0] != OPTORIG_PROTOCOL_VERSION:
                 self._drop_board()
-                from rig.errors import FirmwareMismatch
-
                 raise FirmwareMismatch(
                     f"{self._port}: optorig firmware speaks extension protocol {ident[0]}, "
                     f"this host needs {OPTORIG_PROTOCOL_VERSION}; reflash (docs/firmware.md)"
@@ -334,6 +441,15 @@ class FirmataBoard(OpenedByWith):
             )
             board.digital[self._laser_pin].mode = 1
             board.digital[self._laser_pin].write(0)
+        elif board.firmware is not None:
+            name = board.firmware
+            self._drop_board()
+            raise FirmwareMismatch(
+                f"{self._port}: the board runs {name}, not the optorig firmware: pulses "
+                "would be timed by this computer and there is no board watchdog. Flash "
+                "firmware/optorig_fw (docs/firmware.md), or for bench tests only set "
+                "board.allow_host_timed_pulses: true in the rig file"
+            )
         else:
             malformed = int(getattr(board, "malformed_messages", 0))
             self._drop_board()
@@ -358,12 +474,18 @@ class FirmataBoard(OpenedByWith):
         if board is None:
             return
         board.samplerThread.stop()
+        # Wake the reader out of its blocking read before closing the port under it (a
+        # read on a closed port raised in the iterator thread).
+        try:
+            board.sp.cancel_read()
+        except (OSError, AttributeError):
+            pass
+        if board.samplerThread.is_alive() and board.samplerThread is not threading.current_thread():
+            board.samplerThread.join(timeout=1.0)
         try:
             board.sp.close()
         except (OSError, AttributeError):
             pass
-        if board.samplerThread.is_alive():
-            board.samplerThread.join(timeout=1.0)
 
     def _send(self, command: int, data: list[int] | bytes) -> None:
         """Send one sysex; raises BoardLost (and marks the board lost) on failure."""
@@ -467,9 +589,11 @@ class FirmataBoard(OpenedByWith):
                 return
             self._require_ready()
             if self._device_timed and self._needs_arm:
-                log.warning("%s: re-arming after a firmware watchdog trip", self._port)
-                self._send(SYSEX_OPTORIG_ARM, [])
-                self._needs_arm = False
+                # Never a silent re-arm: the session decides (board_fault).
+                raise BoardFault(
+                    f"{self._port}: the board tripped its watchdog or was reset; gate-open "
+                    "refused until it is configured again"
+                )
             self._gate_command(True)
 
     def _gate_command(self, open_: bool) -> None:
@@ -602,6 +726,11 @@ class FirmataBoard(OpenedByWith):
                     self._mark_lost("serial reader stopped")
                     continue
                 if self._device_timed:
+                    if not self._alive():
+                        # The control loop is not alive: no heartbeat, so the firmware's
+                        # watchdog closes the gate. Acks are not expected meanwhile.
+                        self._last_ack = time.monotonic()
+                        continue
                     self._hb_seq = (self._hb_seq + 1) & 0x7F
                     try:
                         self._send(SYSEX_OPTORIG_HEARTBEAT, [self._hb_seq])
@@ -622,6 +751,18 @@ class FirmataBoard(OpenedByWith):
             self._lost = False
             log.warning("%s: laser board reconnected, gate closed", self._port)
             self._push(BoardEventKind.RECONNECTED, detail=self._port)
+
+
+def _is_busy(err: BaseException) -> bool:
+    """pyserial's exclusive lock failed: another process holds the port."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY):
+            return True
+        if "Could not exclusively lock port" in str(cause) or "Resource temporarily unavailable" in str(cause):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _laser_off_if_alive(ref: weakref.ref[FirmataBoard]) -> None:

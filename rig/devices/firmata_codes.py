@@ -19,6 +19,7 @@ SYSEX_QUERY_FIRMWARE = 0x79
 # ---- optorig extension (config.h) ------------------------------------------------------
 OPTORIG_FW_NAME = "optorig"
 OPTORIG_PROTOCOL_VERSION = 2
+#: The firmware version shipped with this host: the default minimum a rig file requires.
 OPTORIG_FW_VERSION_MAJOR = 1
 OPTORIG_FW_VERSION_MINOR = 1
 OPTORIG_FW_VERSION_PATCH = 0

@@ -257,6 +257,9 @@ class EmulatedUno:
         self.digital_ports = [0, 0, 0]
         #: When True the device ignores what the host sends (a stalled or killed host).
         self.deaf = False
+        #: When False the device stops reading the port at all (a stuck USB link): the
+        #: host's writes fill the buffer and then block.
+        self.reading = True
 
     def now_us(self) -> int:
         return (time.monotonic_ns() - self._t0) // 1000
@@ -300,6 +303,15 @@ class EmulatedUno:
         with self._lock:
             self._send(self.rules.set_interlock(tripped, self.now_us()))
 
+    def reset(self) -> None:
+        """The device resets (as the firmware does after a brown-out): gate closed, not
+        armed, configuration back to defaults, and a READY event."""
+        with self._lock:
+            now_us = self.now_us()
+            self.rules.close(now_us, fc.REASON_RESET)
+            self.rules = FirmwareRules()
+            self._send([RuleEvent(fc.EVENT_READY, now_us, reason=fc.REASON_RESET)])
+
     def __enter__(self) -> EmulatedUno:
         return self.start()
 
@@ -321,6 +333,9 @@ class EmulatedUno:
     def _run(self) -> None:
         parser = fc.FirmataParser()
         while not self._stop.is_set():
+            if not self.reading:
+                time.sleep(0.005)
+                continue
             try:
                 ready, _, _ = select.select([self._master], [], [], 0.005)
                 data = os.read(self._master, 1024) if ready else b""

@@ -3,13 +3,19 @@
 It is production code: the simulated session (``rig demo``, ``rig replay``) runs on it.
 It emulates the firmware's rules (``rig.devices.firmware_emulator.FirmwareRules``): the
 host watchdog, the continuous-on cap and the interlock, on an injectable clock, so tests
-never sleep. While the mock's "host" is alive every call counts as a heartbeat; call
-``stall_host()`` to stop heartbeats (as a frozen or killed host would).
+never sleep.
+
+Heartbeats follow the real driver: the emulated heartbeat thread sends one only while the
+liveness check given to ``set_liveness`` (the session's control loop) says alive, and
+only those heartbeats reset the emulated firmware watchdog; ``stall_host()`` stops them
+all (a frozen or killed process). A watchdog trip or ``simulate_reset()`` is never
+re-armed silently: ``set_gate(True)`` then raises ``BoardFault`` until ``configure()``.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,7 +24,7 @@ from rig.devices import firmata_codes as fc
 from rig.devices.board import BoardEvent, BoardEventKind, BoardInfo, LaserConfig
 from rig.devices.firmware_emulator import FirmwareRules, RuleEvent, RulesConfig
 from rig.devices.lifecycle import OpenedByWith
-from rig.errors import BoardLost, ConfigError
+from rig.errors import BoardFault, BoardLost, ConfigError
 
 CommandKind = Literal["open", "configure", "gate_open", "gate_close", "sync", "close"]
 
@@ -153,6 +159,7 @@ class MockBoard(OpenedByWith):
         self._events: list[BoardEvent] = []
         self._rules = FirmwareRules()
         self._host_alive = True
+        self._liveness: Callable[[], bool] | None = None
         self._t0_ns = self._clock.now_ns()
         self.commands: list[MockCommand] = []
         self._sync: _SyncSchedule | None = None
@@ -187,7 +194,31 @@ class MockBoard(OpenedByWith):
                 return command
         return None
 
+    def set_liveness(self, check: Callable[[], bool] | None) -> None:
+        """Heartbeats only while ``check()`` is True, as ``FirmataBoard`` does."""
+        self._liveness = check
+
+    def _heartbeat_allowed(self) -> bool:
+        if not self._host_alive:
+            return False
+        check = self._liveness
+        if check is None:
+            return True
+        try:
+            return bool(check())
+        except Exception:  # noqa: BLE001 - a broken check means "not alive"
+            return False
+
     # ---- emulation controls (tests, demo) ----------------------------------------------
+    def simulate_reset(self) -> None:
+        """The device resets itself (brown-out, USB glitch): gate closed, not armed, READY."""
+        with self._lock:
+            self._poll_locked()
+            now_us = self._now_us()
+            self._emit(self._rules.close(now_us, fc.REASON_RESET))
+            self._rules.armed = False
+            self._emit([RuleEvent(fc.EVENT_READY, now_us, reason=fc.REASON_RESET)])
+
     def stall_host(self) -> None:
         """Stop the emulated host heartbeats; the firmware watchdog then expires."""
         with self._lock:
@@ -266,8 +297,8 @@ class MockBoard(OpenedByWith):
         if not self._is_open:
             return
         now_us = self._now_us()
-        if self._host_alive:
-            # an alive host sent a heartbeat every 100 ms in the meantime
+        if self._heartbeat_allowed():
+            # the heartbeat thread of an alive host sent one every 100 ms in the meantime
             self._rules.heartbeat(now_us)
         self._emit(self._rules.poll(now_us))
         self._emit_sync_edges_locked()
@@ -331,7 +362,11 @@ class MockBoard(OpenedByWith):
                     raise BoardLost("mock board: write failed (simulated unplug)")
                 if not self._rules.gate_open:
                     if not self._rules.armed:
-                        self._rules.arm(self._now_us())  # the driver re-arms after a watchdog
+                        # as FirmataBoard: never a silent re-arm after a trip or a reset
+                        raise BoardFault(
+                            "mock board: the watchdog tripped or the board was reset; "
+                            "gate-open refused until it is configured again"
+                        )
                     self._record("gate_open")
                     self._emit(self._rules.set_gate(True, self._now_us()))
             else:

@@ -24,6 +24,8 @@ from rig.errors import ConfigError
 if TYPE_CHECKING:
     from rig.calibration import ArenaCalibration
     from rig.devices.camera_settings import CameraSettings
+    from rig.rigfile.load import LoadedRig
+    from rig.rigfile.models import RigConfig
     from rig.devices.board import LaserBoard
     from rig.devices.frames import FrameSource
 
@@ -276,12 +278,86 @@ class SessionDevices:
     media_clock: MediaClock | None
 
 
+def make_rig_board(config: RigConfig, clock: Clock | None = None) -> LaserBoard:
+    """An unopened board wired as the rig file says (pins, interlock, firmware rules)."""
+    if config.board.kind.value == "mock":
+        from rig.devices.mock_board import MockBoard
+
+        return MockBoard("mock", clock=clock, interlock=config.interlock is not None)
+    from rig.devices.firmata_board import FirmataBoard
+
+    interlock = config.interlock
+    board: LaserBoard = FirmataBoard(
+        config.board.port,
+        laser_pin=config.laser.pin,
+        pwm_pin=config.laser.pwm_pin,
+        pwm_level=config.laser.pwm_level,
+        interlock_pin=interlock.pin if interlock is not None else None,
+        interlock_trip_level=interlock.trip_level if interlock is not None else 1,
+        baudrate=config.board.baud,
+        allow_standard_firmata=config.board.allow_host_timed_pulses,
+        firmware_name=config.board.firmware_name,
+        min_firmware_version=config.board.min_firmware_version,
+        # A session never reconnects silently: a lost board ends it (board_lost).
+        auto_reconnect=False,
+    )
+    return board
+
+
+def rig_from_board_spec(spec: BoardSpec) -> LoadedRig:
+    """A rig with default pins (no interlock, no PWM) for ``--board`` without ``--rig``;
+    its YAML is what the session folder records as rig.yaml."""
+    import hashlib
+
+    import yaml
+
+    from rig.rigfile.load import LoadedRig
+    from rig.rigfile.models import RigConfig
+
+    text = (
+        "# built from the command line (--board); see docs/rig.md for a real rig file\n"
+        + yaml.safe_dump(
+            {
+                "schema_version": 1,
+                "name": "command-line",
+                "board": {"kind": spec.kind, "port": "auto" if spec.kind == "mock" else spec.port},
+            },
+            sort_keys=False,
+        )
+    )
+    config = RigConfig.model_validate(yaml.safe_load(text))
+    raw = text.encode("utf-8")
+    return LoadedRig(config, Path("<command line>"), raw, hashlib.sha256(raw).hexdigest())
+
+
+def make_rig_session_devices(
+    source_spec: SourceSpec | str,
+    rig: RigConfig,
+    calibration: ArenaCalibration,
+    fps: float = 30.0,
+    camera_settings: CameraSettings | None = None,
+) -> SessionDevices:
+    """Source and the rig file's board; a mock board beside a non-live source runs on a
+    ``MediaClock`` (see ``make_session_devices``)."""
+    source_parsed = parse_source_spec(source_spec) if isinstance(source_spec, str) else source_spec
+    media_clock = (
+        MediaClock() if rig.board.kind.value == "mock" and not source_parsed.is_live else None
+    )
+    return SessionDevices(
+        make_source(source_parsed, calibration, fps, camera_settings),
+        make_rig_board(rig, clock=media_clock),
+        media_clock,
+    )
+
+
 def make_session_devices(
     source_spec: SourceSpec | str,
     board_spec: BoardSpec | str,
     calibration: ArenaCalibration,
     fps: float = 30.0,
     camera_settings: CameraSettings | None = None,
+    *,
+    interlock: bool = False,
 ) -> SessionDevices:
     """Source and board for a session. A mock board beside a recorded or synthetic source
     runs on a ``MediaClock`` that the runner advances frame by frame, so the pulses it
@@ -292,8 +368,11 @@ def make_session_devices(
     media_clock = (
         MediaClock() if board_parsed.kind == "mock" and not source_parsed.is_live else None
     )
+    board = make_board(board_parsed, clock=media_clock)
+    if interlock and board_parsed.kind == "mock":
+        from rig.devices.mock_board import MockBoard
+
+        board = MockBoard(board_parsed.port, clock=media_clock, interlock=True)
     return SessionDevices(
-        make_source(source_parsed, calibration, fps, camera_settings),
-        make_board(board_parsed, clock=media_clock),
-        media_clock,
+        make_source(source_parsed, calibration, fps, camera_settings), board, media_clock
     )

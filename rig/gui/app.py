@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -135,7 +136,7 @@ def run_gui(args: argparse.Namespace) -> int:
             app.exit(0)
 
         QTimer.singleShot(int(300 + args.screenshot_after_s * 1000), shoot)
-    code = app.exec()
+    code = _exec_with_stop_signals(app, window)
     if window.controller.runner is not None:
         window.controller.emergency_stop()
         if window.controller.worker is not None:
@@ -147,6 +148,39 @@ def run_gui(args: argparse.Namespace) -> int:
     window.deleteLater()
     app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     return int(code)
+
+
+def _exec_with_stop_signals(app: Any, window: Any) -> int:
+    """Run the event loop with SIGINT, SIGTERM, SIGHUP and SIGQUIT handled as in the CLI
+    (rig.cli.signals): the running session closes its gate at once (its supervisor acts
+    on ``handle_signal``), and the application quits once the record is finished; exit
+    status 0 after Ctrl-C, 128 + signal number otherwise."""
+    from PyQt6.QtCore import QTimer
+
+    from rig.cli.signals import stop_signals
+
+    def on_signal(signum: int) -> None:
+        runner = window.controller.runner
+        handle = getattr(runner, "handle_signal", None)
+        if callable(handle):
+            handle(signum)
+
+    with stop_signals(on_signal) as signals:
+        # Python runs signal handlers only between bytecodes: a timer lets it in while
+        # Qt's C++ event loop waits, and quits once the session has finished.
+        timer = QTimer()
+        timer.setInterval(50)
+
+        def tick() -> None:
+            if signals.first is not None and not window.controller.is_running:
+                app.exit(signals.exit_code(0))
+
+        timer.timeout.connect(tick)
+        timer.start()
+        try:
+            return int(app.exec())
+        finally:
+            timer.stop()
 
 
 def _install_excepthook(window: object) -> None:

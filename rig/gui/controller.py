@@ -23,13 +23,25 @@ log = logging.getLogger(__name__)
 RunnerFactory = Callable[[SetupChoices, "LoadedProtocol", Sequence[Any]], RunnerLike]
 
 
-def make_devices(choices: SetupChoices, loaded: LoadedProtocol) -> Any:
-    """The (unopened) devices for the choices, from the registry (``SessionDevices``)."""
-    from rig.devices.registry import make_session_devices
+def choices_rig(choices: SetupChoices) -> Any:
+    """The rig of the choices: the rig file when one is picked (its firmata board and port
+    win over the board picker), else a rig with default pins on the picked board."""
+    from rig.devices.registry import parse_board_spec, rig_from_board_spec
+    from rig.rigfile.load import load_rig
 
-    return make_session_devices(
+    if choices.rig_path:
+        return load_rig(choices.rig_path)
+    return rig_from_board_spec(parse_board_spec(choices.board_spec()))
+
+
+def make_devices(choices: SetupChoices, loaded: LoadedProtocol, rig: Any = None) -> Any:
+    """The (unopened) devices for the choices, from the registry (``SessionDevices``)."""
+    from rig.devices.registry import make_rig_session_devices
+
+    rig = rig if rig is not None else choices_rig(choices)
+    return make_rig_session_devices(
         choices.source_spec(),
-        choices.board_spec(),
+        rig.config,
         loaded.calibration,
         loaded.protocol.tracking.camera_fps,
     )
@@ -42,11 +54,21 @@ def make_runner(
     **runner_options: Any,
 ) -> RunnerLike:
     """The production factory: devices from the registry, the engine's SessionRunner."""
+    from rig.session.logfile import attach_session_log
     from rig.session.runner import SessionRunner
 
-    from rig.session.logfile import attach_session_log
+    rig = choices_rig(choices)
+    if choices.board == "mock" and rig.config.board.kind.value == "firmata":
+        # practice: the picked mock board wins; the rig's pins and limits still apply
+        from rig.rigfile.models import BoardKind
 
-    devices = make_devices(choices, loaded)
+        config = rig.config.model_copy(
+            update={"board": rig.config.board.model_copy(update={"kind": BoardKind.MOCK})}
+        )
+        import dataclasses
+
+        rig = dataclasses.replace(rig, config=config)
+    devices = make_devices(choices, loaded, rig)
     runner = SessionRunner(
         loaded,
         devices.source,
@@ -61,6 +83,7 @@ def make_runner(
         observers=observers,
         media_clock=devices.media_clock,
         simulated=choices.simulated,
+        rig=rig,
         **runner_options,
     )
     attach_session_log(runner)

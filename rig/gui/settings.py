@@ -40,6 +40,8 @@ class SetupChoices:
     camera_index: int = 0
     #: "mock" or a serial port name.
     board: str = "mock"
+    #: The rig hardware file (docs/rig.md); empty: default pins, no interlock, no PWM.
+    rig_path: str = ""
     output_dir: str = ""
     #: Playback speed of simulated sources: "1", "2", "10" or "max".
     speed: str = "1"

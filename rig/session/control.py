@@ -4,7 +4,15 @@ commands the laser gate (``set_gate``); it runs on the runner's control thread.
 Defence in depth: besides ``ZonePolicy``'s limits, the loop keeps its own account of
 gate-open time from what it actually commanded and refuses to keep the gate open past
 ``safety.max_continuous_on_s`` or ``safety.max_total_on_s`` (it would only act on a policy
-bug; it then records a ``safety_override`` event).
+bug; it then records a ``safety_override`` event). Its check latches exactly as the policy
+does: past the continuous limit the gate stays closed for ``safety.forced_off_s`` whatever
+the policy says; past the total limit it stays closed for the rest of the session (and the
+session ends when ``safety.on_total_limit`` is ``stop_session``).
+
+Holds: ``hold(reason)`` keeps the gate closed (pause, interlock, a board fault with
+``continue_without_light``) until ``release(reason)``; ``board_closed()`` records that the
+board itself closed the gate (watchdog, cap, interlock, reset), so ``gate_open`` follows
+what the board confirmed, never only what was commanded.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _EPS = 1e-6
+#: Longest an emergency path waits for the gate lock before closing the gate anyway.
+GATE_LOCK_TIMEOUT_S = 0.5
 
 
 class TrackerLike(Protocol):
@@ -126,6 +136,12 @@ class ControlLoop:
         self._base_config = base_config
         self.board_config = base_config
         self.reconfigurations = 0
+        #: Gate held closed for these reasons (pause, interlock, board fault, ...).
+        self.holds: set[str] = set()
+        self._latched_until_s: float | None = None
+        self._total_latched = False
+        #: Set when the loop's own total-limit check wants the session to end.
+        self.stop_requested = False
 
     def process(self, image: NDArray[np.uint8], captured_ns: int, t_s: float) -> StepResult:
         start_ns = time.perf_counter_ns()
@@ -140,7 +156,12 @@ class ControlLoop:
         else:
             x_cm = y_cm = None
         zone = self.zones.locate(x_cm, y_cm)
-        decision = self.policy.step(zone, t_s)
+        if self.holds:
+            # Held closed (pause, interlock, board fault): the policy is not asked, so it
+            # records no light that cannot be delivered; it was forced off at the hold.
+            decision = LaserDecision(False, "held", (), self.policy.accepted_zone, False)
+        else:
+            decision = self.policy.step(zone, t_s)
         want_on = decision.laser_on
         extra: tuple[PolicyEvent, ...] = ()
 
@@ -148,25 +169,37 @@ class ControlLoop:
         if self.gate_open and self._last_t_s is not None:
             self.total_on_s += max(0.0, t_s - self._last_t_s)
         self._last_t_s = t_s
-        if want_on and self.gate_open:
+        extra_list: list[PolicyEvent] = []
+        if self._latched_until_s is not None and t_s >= self._latched_until_s - _EPS:
+            self._latched_until_s = None
+            extra_list.append(PolicyEvent("safety_override_end", {}))
+        if self.gate_open:
             continuous_s = t_s - self._on_since_s
-            if (
-                continuous_s > self.safety.max_continuous_on_s + _EPS
-                or self.total_on_s > self.safety.max_total_on_s + _EPS
-            ):
+            over_continuous = continuous_s > self.safety.max_continuous_on_s + _EPS
+            over_total = self.total_on_s > self.safety.max_total_on_s + _EPS
+            if over_continuous or over_total:
                 log.error(
                     "safety override: gate open %.3f s (total %.3f s) beyond the protocol "
                     "limits; closing it",
                     continuous_s,
                     self.total_on_s,
                 )
-                want_on = False
-                extra = (
-                    PolicyEvent(
-                        "safety_override",
-                        {"on_s": round(continuous_s, 6), "total_on_s": round(self.total_on_s, 6)},
-                    ),
-                )
+                detail: dict[str, object] = {
+                    "on_s": round(continuous_s, 6),
+                    "total_on_s": round(self.total_on_s, 6),
+                }
+                if over_total:
+                    self._total_latched = True
+                    detail["action"] = self.safety.on_total_limit
+                    if self.safety.on_total_limit == "stop_session":
+                        self.stop_requested = True
+                else:
+                    self._latched_until_s = t_s + self.safety.forced_off_s
+                    detail["forced_off_s"] = self.safety.forced_off_s
+                extra_list.append(PolicyEvent("safety_override", detail))
+        if self._total_latched or self._latched_until_s is not None or self.holds:
+            want_on = False
+        extra = tuple(extra_list)
 
         keep_on_since = False
         if want_on and self._zone_configs and self._base_config is not None:
@@ -182,14 +215,24 @@ class ControlLoop:
 
         if want_on != self.gate_open:
             with self.gate_lock:
-                if want_on and self.emergency:
+                if want_on and (self.emergency or self.holds):
                     want_on = False
                 if want_on != self.gate_open:
-                    self.board.set_gate(want_on)
+                    if want_on:
+                        # Counted open before the command goes out: a loop that hangs
+                        # inside set_gate is supervised as one with the light on.
+                        self.gate_open = True
+                        try:
+                            self.board.set_gate(True)
+                        except BaseException:
+                            self.gate_open = False
+                            raise
+                        if not keep_on_since:
+                            self._on_since_s = t_s
+                    else:
+                        self.board.set_gate(False)
+                        self.gate_open = False
                     self.gate_commands += 1
-                    self.gate_open = want_on
-                    if want_on and not keep_on_since:
-                        self._on_since_s = t_s
         latency_ns = time.perf_counter_ns() - captured_ns
         return StepResult(
             track, x_cm, y_cm, zone, decision, self.gate_open, latency_ns, extra,
@@ -225,9 +268,41 @@ class ControlLoop:
             },
         )
 
+    def hold(self, reason: str) -> None:
+        """Close the gate now (any thread) and keep it closed until ``release(reason)``.
+
+        Never waits long for the gate lock: a loop hung inside ``set_gate`` must not block
+        the caller (GUI, supervisor); the board's own lock and write timeout bound the rest.
+        """
+        locked = self.gate_lock.acquire(timeout=GATE_LOCK_TIMEOUT_S)
+        try:
+            self.holds.add(reason)
+            self.board.laser_off()
+            self.gate_open = False
+        finally:
+            if locked:
+                self.gate_lock.release()
+
+    def release(self, reason: str) -> None:
+        with self.gate_lock:
+            self.holds.discard(reason)
+
+    def board_closed(self) -> None:
+        """The board reported the gate closed (or never opened): follow it."""
+        with self.gate_lock:
+            self.gate_open = False
+
+    def latch_off(self, t_s: float) -> None:
+        """The board's own cap closed the gate: keep it closed for ``forced_off_s``."""
+        self._latched_until_s = t_s + self.safety.forced_off_s
+
     def emergency_off(self) -> None:
         """Close the gate now from any thread; the loop will not open it again."""
-        with self.gate_lock:
+        locked = self.gate_lock.acquire(timeout=GATE_LOCK_TIMEOUT_S)
+        try:
             self.emergency = True
             self.board.laser_off()
             self.gate_open = False
+        finally:
+            if locked:
+                self.gate_lock.release()

@@ -9,10 +9,27 @@ Threads:
 - "rig-acquisition" reads the source into a one-slot hand-over (``acquisition.py``);
 - "rig-writer" writes the CSVs (``writer.py``).
 
+- "optorig-session-supervisor" watches the control loop's liveness and acts on stop
+  signals (``handle_signal``); it never waits on the loop.
+
+Liveness: the loop marks every completed frame (and every idle wait with the gate closed).
+The board's heartbeat is sent only while the last mark is younger than ``loop_stall_ms``
+(rig file; default max(150 ms, 4 frame periods)) when the gate may be open, or younger
+than the camera timeout when it is closed or the board is simulated on session time
+(replay, demo): no light at stake, so a busy computer's hiccup does not end a session. When it is older, the supervisor closes
+the gate, records ``loop_stalled`` and ends the session with that end reason; the stopped
+heartbeats let the firmware close the gate too. If the loop is still hung a second later,
+the supervisor finishes the record itself (``on_takeover`` then lets the CLI exit).
+
+Board faults (watchdog trip, device reset, refused gate-open) are events and end the
+session with ``board_fault`` (or, with ``on_board_fault: continue_without_light``, hold the
+gate closed for the rest of the session); never a silent re-arm.
+
 Whatever ends the session (end of protocol, stop request, emergency stop, CameraLost,
 BoardLost, RecorderFault, a tracker exception, KeyboardInterrupt), the ``finally`` path
 turns the laser off first, then stops the threads, closes the record, then the devices;
-each step is guarded on its own. An ``atexit`` hook turns the laser off as a backup.
+each step is guarded on its own, and it runs once (whichever thread gets there first). An
+``atexit`` hook turns the laser off as a backup.
 """
 
 from __future__ import annotations
@@ -25,9 +42,11 @@ import hashlib
 import logging
 import math
 import platform
+import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,9 +60,11 @@ from rig.clock import Clock, MediaClock, SystemClock
 from rig.devices.board import BoardEventKind, LaserBoard, LaserConfig
 from rig.devices.frames import Frame, FrameSource
 from rig.errors import (
+    BoardFault,
     BoardLost,
     CameraLost,
     ConfigError,
+    InterlockOpen,
     RecorderFault,
     RigError,
     SafetyLimitReached,
@@ -70,9 +91,12 @@ from rig.session.writer import (
 from rig.fileio import write_json_atomic
 from rig.zones import ZoneId, ZoneMap
 
+from rig.rigfile.models import BoardFaultAction, InterlockAction, RigConfig
+
 if TYPE_CHECKING:
     from rig.protocol.load import LoadedProtocol
     from rig.protocol.models import Stimulation
+    from rig.rigfile.load import LoadedRig
 
 log = logging.getLogger(__name__)
 #: Lifecycle lines for session.log (``rig.session.logfile``; entry points attach the file).
@@ -85,6 +109,18 @@ BACKGROUND_MIN_VISIBLE = 0.8
 _NON_LIVE_POLL_S = 0.25
 #: At most this many sampling windows (of ``tracking.background.duration_s``) before going on.
 BACKGROUND_MAX_WINDOWS = 6
+#: How often the supervisor looks at the loop and at pending signals.
+SUPERVISOR_PERIOD_S = 0.01
+#: After a stall, how long the supervisor waits for the loop before finishing the record itself.
+STALL_TAKEOVER_S = 1.0
+#: Longest single wait for a frame, so the loop stays responsive (pause, board events).
+FRAME_POLL_S = 0.05
+#: Time given to the board to report an open interlock after configuration.
+INTERLOCK_SETTLE_S = 0.3
+#: How long teardown waits for the board's echo of the last gate close.
+FINAL_ECHO_TIMEOUT_S = 0.5
+#: How long teardown waits for the control loop to let go of the gate lock.
+GATE_LOCK_TIMEOUT_S = 0.5
 
 
 def _evenly_spaced(items: list[NDArray[np.uint8]], n: int) -> list[NDArray[np.uint8]]:
@@ -133,6 +169,8 @@ class SessionRunner:
         header_extra: dict[str, object] | None = None,
         latency_test: LatencyTestSettings | None = None,
         progress: ProgressFn | None = None,
+        rig: LoadedRig | None = None,
+        on_takeover: Callable[[EndReason], None] | None = None,
     ) -> None:
         if not animal_id or not animal_id.strip():
             raise ConfigError("--animal: an animal ID is required")
@@ -219,6 +257,44 @@ class SessionRunner:
         self._acquisition: AcquisitionThread | None = None
         self._started_at: str | None = None
         self._header: dict[str, Any] = {}
+        # rig file, liveness, signals, teardown
+        from rig.rigfile.load import load_default_rig, require_protocol_on_rig
+
+        if rig is None:
+            rig = load_default_rig()
+        require_protocol_on_rig(rig, loaded)  # e.g. a ramp-down needs a PWM pin
+        self._rig = rig
+        self._rig_config: RigConfig = rig.config
+        self.on_takeover = on_takeover
+        self._loop_stall_ns = int(
+            self._rig_config.effective_loop_stall_ms(self._protocol.tracking.camera_fps) * 1e6
+        )
+        #: No frame for this long with the light on: the loop itself closes the gate
+        #: (frame_gap) before the supervisor would find it stalled.
+        self._frame_gap_ns = self._loop_stall_ns * 2 // 3
+        self._last_beat_ns = time.monotonic_ns()
+        self._loop_running = False
+        self._stalled = False
+        self._stalled_at_ns = 0
+        self._end_override: EndReason | None = None
+        self._supervisor: threading.Thread | None = None
+        self._supervisor_stop = threading.Event()
+        self._supervisor_wake = threading.Event()
+        self._stop_requested_by_signal = False
+        self._signal_pending: int | None = None
+        self._signal_handled = False
+        self._signals_received = 0
+        self._teardown_lock = threading.Lock()
+        self._teardown_started = False
+        self._teardown_done = threading.Event()
+        self._pause_request = False
+        self._paused = False
+        self._start_events: list[Any] = []
+        self._board_started = False
+        self._interlock_tripped = False
+        self._warnings: list[str] = []
+        #: The gate state the board last reported (its echo), for the final record.
+        self._board_gate_open = False
 
     # ------------------------------------------------------------------ public API
     @property
@@ -292,8 +368,67 @@ class SessionRunner:
     def add_observer(self, observer: SessionObserver) -> None:
         self._observers.append(observer)
 
+    def handle_signal(self, signum: int) -> None:
+        """Async-signal safe: note the signal; the supervisor closes the gate and stops.
+
+        Never raises, so a signal can never interrupt the teardown; later signals are
+        only counted.
+        """
+        if threading.current_thread() is threading.main_thread():
+            # The Python-level handler: only plain assignments here (a handler may
+            # interrupt this very thread inside a lock).
+            self._signals_received += 1
+            if self._signal_pending is None:
+                self._signal_pending = signum
+            self._stop_requested_by_signal = True
+            return
+        # Another thread (rig.cli.signals' watcher): wake the supervisor now.
+        if self._signal_pending is None:
+            self._signal_pending = signum
+        self._stop.set()
+        self._supervisor_wake.set()
+
+    @property
+    def signals_received(self) -> int:
+        return self._signals_received
+
+    def loop_alive(self) -> bool:
+        """True while the board may send heartbeats: before the loop runs, or while it has
+        completed a frame within ``loop_stall_ms`` (called from the board's heartbeat thread)."""
+        if self._stalled:
+            return False
+        if not self._loop_running:
+            return True
+        return time.monotonic_ns() - self._last_beat_ns <= self._stall_limit_ns()
+
+    def _stall_limit_ns(self) -> int:
+        """``loop_stall_ms`` while the gate may be open; while it is closed (no light at
+        stake) the loop may be silent up to the camera timeout before the session ends."""
+        control = self._control
+        if self._media_clock is None and (control is None or control.gate_open):
+            return self._loop_stall_ns
+        # Gate closed, or a simulated board on session time (replay, demo): no light at
+        # stake, and a busy computer's hiccup must not change a re-score.
+        return max(self._loop_stall_ns, int(self.camera_timeout_s * 1e9))
+
+    @property
+    def loop_stall_ms(self) -> float:
+        return self._loop_stall_ns / 1e6
+
+    @property
+    def paused(self) -> bool:
+        return self._pause_request
+
     def set_paused(self, paused: bool) -> None:
-        """Pause a simulated (non-live) source; no effect on a live camera."""
+        """Pause: the gate closes at once (any source), the loop records ``paused`` and
+        ``resumed``; a simulated (non-live) source also stops delivering frames."""
+        self._pause_request = paused
+        control = self._control
+        if paused and control is not None:
+            try:
+                control.hold("pause")
+            except Exception:  # noqa: BLE001 - laser_off never raises; keep pausing
+                log.exception("closing the gate for the pause failed")
         acquisition = self._acquisition
         if acquisition is not None and not self._source.is_live:
             acquisition.set_paused(paused)
@@ -313,6 +448,13 @@ class SessionRunner:
             raise RuntimeError("a SessionRunner runs once; make a new one")
         self._set_state(RunState.ARMING)
         atexit.register(self._board.laser_off)
+        set_liveness = getattr(self._board, "set_liveness", None)
+        if callable(set_liveness):
+            set_liveness(self.loop_alive)
+        self._supervisor = threading.Thread(
+            target=self._supervise, name="optorig-session-supervisor", daemon=True
+        )
+        self._supervisor.start()
         end = EndReason.ERROR
         interrupt: BaseException | None = None
         try:
@@ -322,8 +464,12 @@ class SessionRunner:
             self._fault = "interrupted (KeyboardInterrupt)"
         except CameraLost as err:
             end = self._record_fault(EndReason.CAMERA_LOST, err)
+        except BoardFault as err:
+            end = self._record_fault(EndReason.BOARD_FAULT, err)
         except BoardLost as err:
             end = self._record_fault(EndReason.BOARD_LOST, err)
+        except InterlockOpen as err:
+            end = self._record_fault(EndReason.INTERLOCK, err)
         except RecorderFault as err:
             end = self._record_fault(EndReason.RECORDER_FAULT, err)
         except SafetyLimitReached as err:
@@ -331,30 +477,123 @@ class SessionRunner:
         except RigError as err:
             end = self._record_fault(EndReason.ERROR, err)
         except Exception as err:
-            log.exception("session error")
-            end = self._record_fault(EndReason.ERROR, err)
+            if self._end_override is None:
+                log.exception("session error")
+                end = self._record_fault(EndReason.ERROR, err)
         finally:
-            self._teardown(end)
+            self._loop_running = False
+            if self._end_override is not None:
+                end = self._end_override
+            self._teardown_once(end)
         if interrupt is not None:
             raise interrupt
         return self._end_reason or end
 
+    def _teardown_once(self, end: EndReason) -> None:
+        """Run the teardown exactly once, whichever thread gets here first; others wait."""
+        with self._teardown_lock:
+            first = not self._teardown_started
+            self._teardown_started = True
+        if not first:
+            self._teardown_done.wait(timeout=30.0)
+            return
+        try:
+            self._teardown(end)
+        finally:
+            self._supervisor_stop.set()
+            self._teardown_done.set()
+
+    # ------------------------------------------------------------------ supervisor
+    def _supervise(self) -> None:
+        """Liveness and signals, off the control loop (it may be the thing that hangs)."""
+        while not self._supervisor_stop.is_set():
+            self._supervisor_wake.wait(SUPERVISOR_PERIOD_S)
+            self._supervisor_wake.clear()
+            if self._supervisor_stop.is_set():
+                return
+            try:
+                if self._stop_requested_by_signal:
+                    self._stop.set()
+                if self._signal_pending is not None and not self._signal_handled:
+                    self._signal_handled = True
+                    self._on_stop_signal(self._signal_pending)
+                if self._loop_running and not self._stalled:
+                    silent_ns = time.monotonic_ns() - self._last_beat_ns
+                    if silent_ns > self._stall_limit_ns():
+                        self._on_stall(silent_ns)
+                if (
+                    self._stalled
+                    and not self._teardown_started
+                    and time.monotonic_ns() - self._stalled_at_ns > STALL_TAKEOVER_S * 1e9
+                ):
+                    log.error("control loop still hung; the supervisor finishes the record")
+                    self._teardown_once(EndReason.LOOP_STALLED)
+                    if self.on_takeover is not None:
+                        self.on_takeover(EndReason.LOOP_STALLED)
+                    return
+            except Exception:  # noqa: BLE001 - the supervisor must outlive any bug
+                log.exception("session supervisor error")
+
+    def _close_gate_from_supervisor(self, hold: str) -> None:
+        control = self._control
+        if control is None:
+            self._board.laser_off()
+            return
+        # The loop may be hung holding the gate lock: do not wait for it for long.
+        locked = control.gate_lock.acquire(timeout=GATE_LOCK_TIMEOUT_S)
+        try:
+            control.holds.add(hold)
+            control.emergency = True
+            self._board.laser_off()
+            control.gate_open = False
+        finally:
+            if locked:
+                control.gate_lock.release()
+        with self._lock:
+            self._laser_on = False
+
+    def _on_stop_signal(self, signum: int) -> None:
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = str(signum)
+        self._close_gate_from_supervisor("signal")
+        self._lifecycle("%s received: light off, stopping", name)
+        if self._writer is not None:
+            self._event("stop_signal", {"signal": name})
+
+    def _on_stall(self, silent_ns: int) -> None:
+        self._stalled = True  # the board's heartbeat stops from here on
+        self._stalled_at_ns = time.monotonic_ns()
+        self._end_override = EndReason.LOOP_STALLED
+        self._close_gate_from_supervisor("loop_stalled")
+        silent_ms = silent_ns / 1e6
+        self._fault = (
+            f"control loop stalled: no frame completed for {silent_ms:.0f} ms "
+            f"(loop_stall_ms {self.loop_stall_ms:g}); light off"
+        )
+        log.error("%s", self._fault)
+        self._event(
+            "loop_stalled",
+            {"silent_ms": round(silent_ms, 1), "loop_stall_ms": self.loop_stall_ms},
+        )
+        self._stop.set()
+
+    def _beat(self) -> None:
+        self._last_beat_ns = time.monotonic_ns()
+
     def _record_fault(self, reason: EndReason, err: BaseException) -> EndReason:
+        if self._teardown_started:
+            # The supervisor already ended a hung session; what the loop hits on its way
+            # out (a closed writer) is a consequence, not the cause.
+            log.debug("after the supervisor's teardown: %s", err)
+            return reason
         self._fault = f"{type(err).__name__}: {err}"
         if reason is not EndReason.ERROR:
             # The record gets it as an error; the console only with -v (the CLI prints the
             # end reason once itself, the GUI shows it in its fault banner).
             log.info("session ended: %s", self._fault)
         return reason
-
-    def _laser_config(self, stimulation: Stimulation) -> LaserConfig:
-        return LaserConfig(
-            mode=stimulation.mode,
-            frequency_hz=stimulation.frequency_hz,
-            pulse_width_ms=stimulation.pulse_width_ms,
-            ramp_down_ms=stimulation.ramp_down_ms,
-            max_on_s=self._protocol.safety.max_continuous_on_s,
-        )
 
     def _run_inner(self) -> EndReason:
         protocol = self._protocol
@@ -390,11 +629,22 @@ class SessionRunner:
             self._latency_roi_in_arena = _roi_in_arena(
                 self._latency_test.led_roi, self._loaded.calibration, (int(frame_size[0]), int(frame_size[1]))
             )
+        if self._rig_config.sync.enabled:
+            configure_sync = getattr(self._board, "configure_sync", None)
+            if callable(configure_sync):
+                sync = self._rig_config.sync
+                configure_sync(True, sync_pin=sync.pin, led_pin=sync.led_pin)
+        self._check_firmware()
+        self._check_interlock_at_start()
         self._create_record()
         self._event(
             "session_start",
             {"animal": self.animal_id, "stim_side": self.side.side, "rule": self.side.rule},
         )
+        for warning in self._warnings:
+            self._event("warning", {"message": warning})
+        self._record_board_events(self._start_events)
+        self._board_started = True
         tracker = self._tracker_factory(self._loaded, (int(frame_size[0]), int(frame_size[1])))
         if not self._arm(tracker):
             return self._emergency_reason if self._emergency.is_set() else EndReason.STOPPED_BY_USER
@@ -413,6 +663,12 @@ class SessionRunner:
             tracker, self.mapper, self.zones, self._policy, self._board, protocol.safety,
             zone_configs, self._base_config,
         )
+        if self._interlock_tripped:
+            self._control.hold("interlock")
+        if self._pause_request:
+            self._control.hold("pause")
+        if self._signal_pending is not None:
+            self._control.hold("signal")
         if self._emergency.is_set():
             self._control.emergency_off()
         if self._latency_test is not None:
@@ -436,6 +692,60 @@ class SessionRunner:
                 },
             )
         return self._loop()
+
+    def _laser_config(self, stimulation: Stimulation) -> LaserConfig:
+        """The protocol's light on this rig: the ramp-down only where a PWM pin carries it
+        (``require_protocol_on_rig`` refused the rest), the rig's polarity and watchdog."""
+        fields: dict[str, Any] = {
+            "mode": stimulation.mode,
+            "frequency_hz": stimulation.frequency_hz,
+            "pulse_width_ms": stimulation.pulse_width_ms,
+            "ramp_down_ms": stimulation.ramp_down_ms if self._rig_config.has_pwm else 0.0,
+            "max_on_s": self._protocol.safety.max_continuous_on_s,
+            "watchdog_timeout_ms": self._rig_config.heartbeat_timeout_ms,
+        }
+        if self._rig_config.active_low:
+            if "active_low" not in {f.name for f in dataclasses.fields(LaserConfig)}:
+                raise ConfigError(
+                    "laser.polarity: active_low needs firmware protocol 2 (optorig 1.1), "
+                    "which this build of optorig cannot drive yet"
+                )
+            fields["active_low"] = True
+        return LaserConfig(**fields)
+
+    def _check_firmware(self) -> None:
+        """A host-timed board (StandardFirmata) is a warning everywhere it is shown."""
+        info = self._board.info
+        if not info.device_timed:
+            self._warnings.append(
+                f"{info.port} runs {info.firmware_name} {info.firmware_version}, not the optorig "
+                "firmware: pulses are timed by this computer and there is NO board watchdog "
+                "(allowed by the rig file: board.allow_host_timed_pulses)"
+            )
+            log.warning("%s", self._warnings[-1])
+
+    def _check_interlock_at_start(self) -> None:
+        """Collect the board's first reports; a required interlock that is open refuses Start."""
+        interlock = self._rig_config.interlock
+        deadline = time.monotonic() + (INTERLOCK_SETTLE_S if interlock is not None else 0.0)
+        while True:
+            for event in self._board.events():
+                self._start_events.append(event)
+                if event.kind is BoardEventKind.INTERLOCK:
+                    self._interlock_tripped = event.detail != "cleared"
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.02)
+        if interlock is None or not self._interlock_tripped:
+            return
+        if interlock.required:
+            raise InterlockOpen(
+                f"the door interlock (pin {interlock.pin}) is open: close it, then Start again "
+                "(interlock.required is true in the rig file)"
+            )
+        self._warnings.append(
+            f"the door interlock (pin {interlock.pin}) was open at Start; no light until it closes"
+        )
 
     # ------------------------------------------------------------------ record
     def _create_record(self) -> None:
@@ -464,6 +774,8 @@ class SessionRunner:
         if loaded.power_calibration_raw is not None:
             # The bytes validated at load time, not the file as it is now.
             (session_dir / "power_calibration.yaml").write_bytes(loaded.power_calibration_raw)
+        if self._rig is not None:
+            (session_dir / "rig.yaml").write_bytes(self._rig.raw)
         self._started_at = now.isoformat(timespec="milliseconds")
         self._header = self._session_header()
         write_json_atomic(session_dir / "session.json", self._header)
@@ -545,6 +857,8 @@ class SessionRunner:
                 "build_hash": board_info.build_hash,
                 "device_timed": board_info.device_timed,
             },
+            "rig": self._rig_header(),
+            "warnings": list(self._warnings),
             "simulated": self.simulated,
             "latency_test": (
                 None if self._latency_test is None else self._latency_test.model_dump(mode="json")
@@ -567,6 +881,31 @@ class SessionRunner:
             "ended_at": None,
             "end_reason": None,
             **self._header_extra,
+        }
+
+    def _rig_header(self) -> dict[str, Any]:
+        config = self._rig_config
+        rig = self._rig
+        return {
+            "file": "rig.yaml" if rig is not None else None,
+            "sha256": rig.sha256 if rig is not None else None,
+            "source_path": None if rig is None or rig.embedded else str(rig.path),
+            "embedded": rig.embedded if rig is not None else None,
+            "name": config.name,
+            "laser_pin": config.laser.pin,
+            "polarity": config.laser.polarity.value,
+            "pwm_pin": config.laser.pwm_pin,
+            "interlock": None
+            if config.interlock is None
+            else {
+                "pin": config.interlock.pin,
+                "required": config.interlock.required,
+                "on_trip": config.interlock.on_trip.value,
+            },
+            "loop_stall_ms": self.loop_stall_ms,
+            "heartbeat_timeout_ms": config.heartbeat_timeout_ms,
+            "on_board_fault": config.on_board_fault.value,
+            "allow_host_timed_pulses": config.board.allow_host_timed_pulses,
         }
 
     def _lifecycle(self, message: str, *args: object) -> None:
@@ -747,15 +1086,36 @@ class SessionRunner:
         live = bool(self._source.is_live)
         reported_dropped = 0
         observers_frame = bool(self._observers)
+        self._beat()
+        self._loop_running = True
+        waited_s = 0.0
         while True:
             if self._emergency.is_set():
                 return self._emergency_reason
             if self._stop.is_set():
-                return EndReason.STOPPED_BY_USER
+                return self._end_override or EndReason.STOPPED_BY_USER
+            self._apply_pause(policy)
+            wait_started = time.monotonic()
             # The camera timeout is a wall-time bound for live cameras only: a recorded or
             # synthetic source on a busy machine is slow, not lost (it never drops frames).
-            frame = slot.take(self.camera_timeout_s if live else _NON_LIVE_POLL_S)
+            # Waits are short so the loop stays responsive (pause, board reports).
+            timeout_s = min(FRAME_POLL_S, self.camera_timeout_s if live else _NON_LIVE_POLL_S)
+            light_on_wall_clock = control.gate_open and self._media_clock is None
+            if light_on_wall_clock:
+                # Light on and no frame: do not wait past 2/3 of the stall limit for one.
+                gap_deadline_ns = self._last_beat_ns + self._frame_gap_ns
+                timeout_s = min(timeout_s, max(0.001, (gap_deadline_ns - time.monotonic_ns()) / 1e9))
+            frame = slot.take(timeout_s)
             if frame is None:
+                if light_on_wall_clock and time.monotonic_ns() - self._last_beat_ns >= self._frame_gap_ns:
+                    # The loop is alive but starved with the light on: close the gate
+                    # until frames come again (camera_lost still ends a long gap).
+                    control.hold("frame_gap")
+                    self._board_closed_gate("frame_gap")
+                    self._event(
+                        "frame_gap",
+                        {"gap_ms": round((time.monotonic_ns() - self._last_beat_ns) / 1e6, 1)},
+                    )
                 if slot.error is not None:
                     raise slot.error
                 if writer.error is not None:
@@ -764,11 +1124,22 @@ class SessionRunner:
                     if live:
                         raise CameraLost(f"{self._source.name}: the camera stream ended")
                     return self._source_ended()
-                if not live or self._stop.is_set() or self._acquisition.paused:
+                self._poll_board()
+                if not control.gate_open:
+                    # Waiting with the gate closed costs no light: the loop is alive.
+                    self._beat()
+                if not live or self._stop.is_set() or self._acquisition.paused or self._paused:
+                    waited_s = 0.0
+                    continue
+                waited_s += time.monotonic() - wait_started
+                if waited_s < self.camera_timeout_s:
                     continue
                 raise CameraLost(
                     f"{self._source.name}: no frame for {self.camera_timeout_s:g} s"
                 )
+            waited_s = 0.0
+            if "frame_gap" in control.holds:
+                control.release("frame_gap")
             if t0_s is None:
                 t0_s = frame.t_s
                 # After a pre-roll read from the source itself (background from the first
@@ -789,7 +1160,19 @@ class SessionRunner:
                 and t_s >= self.phases[self._phase_index + 1].start_s
             ):
                 self._next_phase(policy, writer, t_s)
-            result = control.process(frame.image, frame.captured_ns, t_s)
+            self._poll_board()  # the board's confirmed state before deciding
+            try:
+                result = control.process(frame.image, frame.captured_ns, t_s)
+            except BoardFault as err:
+                # The driver refused to re-arm a tripped or reset board.
+                self._board_fault("refused", {"message": str(err)})
+                result = control.process(frame.image, frame.captured_ns, t_s)
+            with self._lock:
+                self._session_t_s = t_s  # the reports below belong to this frame
+            self._poll_board()  # reports that arrived during this frame (refusals, trips)
+            laser_on = control.gate_open
+            if laser_on != result.laser_on:
+                result = dataclasses.replace(result, laser_on=laser_on)
             latency_ms = result.latency_ns / 1e6
             with self._lock:
                 self._session_t_s = t_s
@@ -845,6 +1228,7 @@ class SessionRunner:
             if probe is not None:
                 for outcome in probe.match(frame_ns):
                     self._event(outcome.kind, outcome.detail)
+            self._beat()
             update = FrameUpdate(
                 frame_index=frame.index,
                 t_s=t_s,
@@ -863,7 +1247,7 @@ class SessionRunner:
             self._latest = update
             if observers_frame or self._observers:
                 self._notify("on_frame", update)
-            if result.decision.stop_session:
+            if result.decision.stop_session or control.stop_requested:
                 self._fault = "safety.max_total_on_s reached; the protocol says stop_session"
                 return EndReason.SAFETY_LIMIT
 
@@ -877,6 +1261,22 @@ class SessionRunner:
         t_ns = int(round((source_t_s - self._media_origin_s) * 1e9))
         self._media_clock.sleep_until_ns(t_ns)
         return self._media_clock.now_ns()
+    def _apply_pause(self, policy: ZonePolicy) -> None:
+        """On the loop thread: record a pause or resume requested by ``set_paused``."""
+        want = self._pause_request
+        if want == self._paused or self._control is None:
+            return
+        self._paused = want
+        if want:
+            self._control.hold("pause")
+            for event in policy.force_off(self._session_t_s, "pause"):
+                self._event(event.kind, event.detail)
+            self._event("paused", {})
+            self._lifecycle("paused: light off")
+        else:
+            self._control.release("pause")
+            self._event("resumed", {})
+            self._lifecycle("resumed")
 
     def _source_ended(self) -> EndReason:
         """A recorded/synthetic source ran out: completed only when its last frame covers
@@ -944,7 +1344,10 @@ class SessionRunner:
         )
 
     def _poll_board(self) -> None:
-        for board_event in self._board.events():
+        self._record_board_events(self._board.events())
+
+    def _record_board_events(self, events: Sequence[Any]) -> None:
+        for board_event in events:
             detail: dict[str, object] = {}
             if board_event.device_us is not None:
                 detail["device_us"] = board_event.device_us
@@ -962,12 +1365,73 @@ class SessionRunner:
                     probe.on_edge(board_event.device_us, board_event.host_ns)
                 else:
                     probe.on_board_time(board_event.device_us, board_event.host_ns)
+            if kind is BoardEventKind.GATE_OPENED:
+                self._board_gate_open = True
+            elif kind is BoardEventKind.GATE_CLOSED:
+                self._board_gate_open = False
             if kind is BoardEventKind.DISCONNECTED:
                 with self._lock:
                     self._board_connected = False
                 raise BoardLost(f"{self._board.info.port}: the board disconnected")
+            if not self._board_started:
+                continue
+            if kind is BoardEventKind.GATE_CLOSED and board_event.detail not in ("host", "config"):
+                self._board_closed_gate(f"board_{board_event.detail or 'closed'}")
             if kind in (BoardEventKind.WATCHDOG, BoardEventKind.CAP, BoardEventKind.INTERLOCK):
                 log.warning("board reported %s %s", kind.value, board_event.detail)
+            if kind is BoardEventKind.CAP and self._control is not None:
+                self._control.latch_off(self._session_t_s)
+            if kind is BoardEventKind.WATCHDOG:
+                self._board_fault("watchdog", detail)
+            elif kind is BoardEventKind.READY:
+                self._board_fault("reset", detail)
+            elif kind is BoardEventKind.FAULT:
+                if board_event.detail == "interlock":
+                    self._board_closed_gate("interlock")
+                else:
+                    self._board_fault(f"refused ({board_event.detail})", detail)
+            elif kind is BoardEventKind.INTERLOCK:
+                self._interlock_event(board_event.detail != "cleared")
+
+    def _board_closed_gate(self, reason: str) -> None:
+        """The board closed the gate (or refused to open it): the record follows it."""
+        if self._control is not None:
+            self._control.board_closed()
+        with self._lock:
+            self._laser_on = False
+        if self._policy is not None:
+            for event in self._policy.force_off(self._session_t_s, reason):
+                self._event(event.kind, event.detail)
+
+    def _board_fault(self, what: str, detail: dict[str, object]) -> None:
+        """A watchdog trip, device reset or refused gate-open: light off, then the rig's
+        ``on_board_fault`` (end the session, or carry on with the gate held closed)."""
+        action = self._rig_config.on_board_fault
+        if self._control is not None:
+            self._control.hold("board_fault")
+        self._board_closed_gate("board_fault")
+        self._event("board_fault", {"fault": what, "action": action.value, **detail})
+        message = f"{self._board.info.port}: board fault: {what}; light off"
+        if action is BoardFaultAction.END_SESSION:
+            raise BoardFault(message)
+        log.error("%s; continuing without light (on_board_fault: continue_without_light)", message)
+
+    def _interlock_event(self, tripped: bool) -> None:
+        interlock = self._rig_config.interlock
+        action = interlock.on_trip if interlock is not None else InterlockAction.PAUSE_LIGHT
+        if tripped:
+            self._interlock_tripped = True
+            if self._control is not None:
+                self._control.hold("interlock")
+            self._board_closed_gate("interlock")
+            self._event("interlock_tripped", {"action": action.value})
+            if action is InterlockAction.STOP_SESSION:
+                raise InterlockOpen("the door interlock opened during the session; light off")
+        else:
+            self._interlock_tripped = False
+            if self._control is not None and action is InterlockAction.PAUSE_LIGHT:
+                self._control.release("interlock")
+            self._event("interlock_cleared", {})
 
     # ------------------------------------------------------------------ events, observers
     def _event(self, kind: str, detail: dict[str, object], t_s: float | None = None) -> None:
@@ -1001,12 +1465,18 @@ class SessionRunner:
 
     # ------------------------------------------------------------------ teardown
     def _teardown(self, end: EndReason) -> None:
-        # 1. Laser off, before anything else.
+        # 1. Laser off, before anything else (not waiting long for a hung loop's lock).
         try:
-            if self._control is not None:
-                with self._control.gate_lock:
+            control = self._control
+            if control is not None:
+                locked = control.gate_lock.acquire(timeout=GATE_LOCK_TIMEOUT_S)
+                try:
+                    control.emergency = True
                     self._board.laser_off()
-                    self._control.gate_open = False
+                    control.gate_open = False
+                finally:
+                    if locked:
+                        control.gate_lock.release()
             else:
                 self._board.laser_off()
         except BaseException:  # laser_off must never raise; if it does, keep tearing down
@@ -1014,7 +1484,7 @@ class SessionRunner:
         with self._lock:
             self._laser_on = False
             self._end_reason = end
-        self._set_state(RunState.STOPPING)
+        self._guard_step(self._set_state, RunState.STOPPING)
         # 2. Stop threads.
         self._stop.set()
         self._acq_stop.set()
@@ -1060,12 +1530,24 @@ class SessionRunner:
             log.exception("closing the board failed")
         with self._lock:
             self._board_connected = False
-        atexit.unregister(self._board.laser_off)
-        self._lifecycle(
-            "session ended: %s%s", end.value, f" ({self._fault})" if self._fault else ""
+        self._guard_step(atexit.unregister, self._board.laser_off)
+        self._guard_step(
+            self._lifecycle,
+            "session ended: %s%s", end.value, f" ({self._fault})" if self._fault else "",
         )
-        self._set_state(RunState.FINISHED)
-        self._notify("on_finished", self.status)
+        self._guard_step(self._set_state, RunState.FINISHED)
+        self._guard_step(self._notify, "on_finished", self.status)
+
+    @staticmethod
+    def _guard_step(step: Callable[..., object], *args: object) -> None:
+        """One teardown step: whatever it raises is logged, and the teardown goes on."""
+        try:
+            step(*args)
+        except BaseException:  # noqa: BLE001 - nothing may cut a teardown short
+            try:
+                log.exception("teardown step %s failed", getattr(step, "__name__", step))
+            except BaseException:  # noqa: BLE001 - even logging may fail (disk full)
+                pass
 
     def _guarded(self, what: str, step: Callable[[], None]) -> None:
         """One teardown step; its failure never skips the next. A failing medium (OSError,
@@ -1088,10 +1570,17 @@ class SessionRunner:
         if self._policy is not None:
             for event in self._policy.force_off(self._session_t_s, reason):
                 self._event(event.kind, event.detail)
-        try:
-            self._poll_board()
-        except BoardLost:
-            pass
+        # Wait (bounded) for the board's echo of the last gate close, so the record holds
+        # the pulses it confirmed for the last window.
+        deadline = time.monotonic() + FINAL_ECHO_TIMEOUT_S
+        while True:
+            try:
+                self._poll_board()
+            except RigError:
+                pass
+            if not self._board_gate_open or time.monotonic() >= deadline:
+                break
+            time.sleep(0.01)
         if self._latency_probe is not None:
             for outcome in self._latency_probe.flush():
                 self._event(outcome.kind, outcome.detail)

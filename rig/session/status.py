@@ -37,6 +37,12 @@ class EndReason(enum.Enum):
     ERROR = "error"
     #: The operator closed the GUI window mid-session (laser off at once, record completed).
     CLOSED_BY_USER = "closed_by_user"
+    #: The control loop completed no frame within ``loop_stall_ms``; a supervisor closed the gate.
+    LOOP_STALLED = "loop_stalled"
+    #: Watchdog trip, device reset or refused gate-open reported by the board.
+    BOARD_FAULT = "board_fault"
+    #: The door interlock was open at Start, or tripped with ``on_trip: stop_session``.
+    INTERLOCK = "interlock"
 
     @property
     def is_success(self) -> bool:

@@ -14,7 +14,7 @@ from rig.devices.board import BoardEvent, BoardEventKind, LaserBoard, LaserConfi
 from rig.devices.firmata_board import FirmataBoard
 from rig.devices.firmware_emulator import EmulatedUno
 from rig.devices.mock_board import MockBoard
-from rig.errors import BoardLost, ConfigError
+from rig.errors import BoardFault, BoardLost, ConfigError, FirmwareMismatch
 
 
 def wait_for(board: LaserBoard, kind: BoardEventKind, seen: list[BoardEvent], timeout_s: float = 5.0) -> BoardEvent:
@@ -121,8 +121,90 @@ def test_mock_watchdog_closes_gate_when_host_stalls() -> None:
         kinds = [e.kind for e in mock.events()]
         assert BoardEventKind.WATCHDOG in kinds
         mock.resume_host()
-        mock.set_gate(True)  # the driver re-arms
+        with pytest.raises(BoardFault):
+            mock.set_gate(True)  # never a silent re-arm
+        assert not mock.gate_open
+        mock.configure(LaserConfig())  # an explicit configure arms again
+        mock.set_gate(True)
         assert mock.gate_open
+
+
+def test_mock_heartbeat_follows_liveness() -> None:
+    """Fails on the old code: every MockBoard call counted as a heartbeat, so a hung
+    control loop (liveness False) never let the emulated watchdog fire."""
+    clock = ManualClock()
+    alive = [True]
+    with MockBoard(clock=clock) as mock:
+        mock.set_liveness(lambda: alive[0])
+        mock.set_gate(True)
+        clock.advance_s(1.0)
+        assert mock.gate_open
+        alive[0] = False
+        clock.advance_s(0.301)
+        assert not mock.gate_open
+        assert BoardEventKind.WATCHDOG in [e.kind for e in mock.events()]
+
+
+def test_firmata_heartbeat_follows_liveness() -> None:
+    """Fails on the old code: FirmataBoard's heartbeat thread fed the firmware watchdog
+    whatever the control loop did. Here the emulated firmware (which counts only explicit
+    HEARTBEAT messages) closes the gate once liveness says the loop is not alive."""
+    alive = [True]
+    with EmulatedUno() as emu, FirmataBoard(emu.port) as real:
+        real.set_liveness(lambda: alive[0])
+        # A long watchdog: a busy test machine must not starve the heartbeat thread into
+        # a trip while "alive" (the 300 ms default is measured in simavr).
+        real.configure(LaserConfig(watchdog_timeout_ms=1500))
+        seen: list[BoardEvent] = []
+        real.set_gate(True)
+        wait_for(real, BoardEventKind.GATE_OPENED, seen)
+        time.sleep(2.0)  # > watchdog: heartbeats keep it open while alive
+        assert emu.rules.gate_open
+        alive[0] = False
+        wait_for(real, BoardEventKind.WATCHDOG, seen)
+        assert not emu.rules.gate_open
+        with pytest.raises(BoardFault):
+            real.set_gate(True)
+
+
+def test_firmata_device_reset_is_never_rearmed_silently() -> None:
+    """Fails on the old code: after a device reset (READY) the driver still believed the
+    gate open and re-sent nothing; now the gate state follows the board and gate-open
+    raises BoardFault until configure()."""
+    with EmulatedUno() as emu, FirmataBoard(emu.port) as real:
+        seen: list[BoardEvent] = []
+        real.set_gate(True)
+        wait_for(real, BoardEventKind.GATE_OPENED, seen)
+        emu.reset()
+        wait_for(real, BoardEventKind.READY, seen)
+        assert not real.gate_open
+        with pytest.raises(BoardFault):
+            real.set_gate(True)
+        assert not emu.rules.gate_open
+        real.configure(LaserConfig())
+        real.set_gate(True)
+        wait_for(real, BoardEventKind.GATE_OPENED, seen)
+
+
+def test_second_process_on_the_port_is_refused_and_sends_nothing() -> None:
+    """Fails on the old code (port not exclusive): a second FirmataBoard on the same port
+    opened it and its connect sequence reached the device."""
+    with EmulatedUno() as emu, FirmataBoard(emu.port) as first:
+        seen: list[BoardEvent] = []
+        first.set_gate(True)
+        wait_for(first, BoardEventKind.GATE_OPENED, seen)
+        before = len(emu.received)
+        received_before = b"".join(emu.received)
+        second = FirmataBoard(emu.port, ready_timeout_s=0.5)
+        with pytest.raises(BoardLost, match="port busy: in use by another program"):
+            second.open()
+        second.laser_off()
+        time.sleep(0.3)
+        # Only the first board's heartbeats arrived meanwhile; the gate stayed open.
+        assert emu.rules.gate_open and first.gate_open
+        later = b"".join(emu.received)[len(received_before):]
+        assert bytes([0xF0, 0x01]) not in later  # no IDENTIFY from the second process
+        assert len(emu.received) >= before
 
 
 def test_mock_cap_and_interlock() -> None:
@@ -183,7 +265,8 @@ def test_unplug_reports_fault_laser_off_and_reconnects(tmp_path: Path) -> None:
         emu.unplug()
 
 
-def test_firmata_watchdog_event_then_rearm() -> None:
+def test_firmata_watchdog_event_then_explicit_rearm() -> None:
+    """Fails on the old code: set_gate(True) silently re-armed after a watchdog trip."""
     with EmulatedUno() as emu, FirmataBoard(emu.port) as real:
         seen: list[BoardEvent] = []
         real.set_gate(True)
@@ -192,13 +275,34 @@ def test_firmata_watchdog_event_then_rearm() -> None:
         wait_for(real, BoardEventKind.WATCHDOG, seen)
         emu.deaf = False
         assert not emu.rules.gate_open
+        with pytest.raises(BoardFault):
+            real.set_gate(True)
+        assert not emu.rules.gate_open
+        real.configure(LaserConfig())
         real.set_gate(True)
         wait_for(real, BoardEventKind.GATE_OPENED, seen)
         assert emu.rules.gate_open
 
 
+def test_standard_firmata_refused_by_default() -> None:
+    """Fails on the old code: StandardFirmata (no watchdog) was accepted by default."""
+    with EmulatedUno(standard_firmata=True) as emu:
+        board = FirmataBoard(emu.port, ready_timeout_s=1.0)
+        with pytest.raises(FirmwareMismatch, match="allow_host_timed_pulses"):
+            board.open()
+
+
+def test_old_firmware_refused() -> None:
+    with EmulatedUno() as emu:  # reports 1.0.0
+        board = FirmataBoard(emu.port, ready_timeout_s=1.0, min_firmware_version="9.0.0")
+        with pytest.raises(FirmwareMismatch, match="older than 9.0.0"):
+            board.open()
+
+
 def test_standard_firmata_fallback_is_host_timed(caplog: pytest.LogCaptureFixture) -> None:
-    with EmulatedUno(standard_firmata=True) as emu, FirmataBoard(emu.port, ready_timeout_s=1.0) as real:
+    with EmulatedUno(standard_firmata=True) as emu, FirmataBoard(
+        emu.port, ready_timeout_s=1.0, allow_standard_firmata=True
+    ) as real:
         assert real.info.kind == "standard_firmata" and not real.info.device_timed
         assert "HOST-SIDE ONLY" in caplog.text
         real.configure(LaserConfig(mode="continuous"))
@@ -208,3 +312,45 @@ def test_standard_firmata_fallback_is_host_timed(caplog: pytest.LogCaptureFixtur
         assert not real.gate_open
         # The emulator handles bytes on its own thread: wait (bounded) for the write to land.
         assert wait_until(lambda: emu.digital_ports[1] & 0b10 == 0)  # D9 low
+
+
+def test_laser_off_does_not_wait_on_a_stuck_write() -> None:
+    """Fails on the old code: writes had no timeout, so laser_off waited for ever behind a
+    write stuck under the driver's lock (a USB link that takes no more bytes)."""
+    from rig.devices.firmata_board import WRITE_TIMEOUT_S
+
+    with EmulatedUno() as emu:
+        real = FirmataBoard(emu.port, auto_reconnect=False)
+        real.open()
+        try:
+            emu.reading = False
+            stuck = threading.Thread(target=lambda: _write_junk(real), daemon=True)
+            stuck.start()
+            time.sleep(0.05)
+            done = threading.Event()
+            took: list[float] = []
+
+            def off() -> None:
+                start = time.monotonic()
+                real.laser_off()
+                took.append(time.monotonic() - start)
+                done.set()
+
+            threading.Thread(target=off, daemon=True).start()
+            assert done.wait(5.0), "laser_off hung behind the stuck write"
+            # the stuck write gives up after WRITE_TIMEOUT_S without progress, then
+            # laser_off's own write does; generous bound for a busy machine
+            assert took[0] < 10 * WRITE_TIMEOUT_S + 1.0
+            stuck.join(5.0)
+        finally:
+            emu.reading = True
+            real.close()
+
+
+def _write_junk(board: FirmataBoard) -> None:
+    """Hold the driver's lock in a write that the device never takes."""
+    with board._lock:
+        try:
+            board._board.sp.write(bytes(1_000_000))
+        except Exception:  # noqa: BLE001 - the timeout is what we expect
+            pass

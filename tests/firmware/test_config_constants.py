@@ -52,3 +52,11 @@ def test_sysex_ids_events_and_version_match_firmware() -> None:
     for name in dir(firmata_board):
         if name.startswith("SYSEX_OPTORIG_"):
             assert getattr(firmata_board, name) == number(d[name])
+
+
+def test_firmware_version_matches_config_h() -> None:
+    """The default minimum firmware version of a rig file moves with the firmware."""
+    d = parse_defines()
+    for part in ("MAJOR", "MINOR", "PATCH"):
+        name = f"OPTORIG_FW_VERSION_{part}"
+        assert getattr(firmata_codes, name) == number(d[name]), name

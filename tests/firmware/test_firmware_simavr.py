@@ -308,9 +308,18 @@ def test_closed_loop_session_drives_the_real_firmware(sim: SimavrUno, tmp_path: 
         phases=[{"name": "test", "duration_s": 8.0, "mode": "closed_loop"}],
         tracking={"background": {"source": "median", "duration_s": 2.0, "n_frames": 20}},
     )
+    from rig.rigfile.load import load_rig
+
+    # Generous liveness limits: the real tracker on a busy test machine must not trip them
+    # (the default bounds have their own tests in test_host_safety_simavr.py).
+    rig_path = tmp_path / "rig.yaml"
+    rig_path.write_text(
+        f"schema_version: 1\nboard:\n  kind: firmata\n  port: {sim.port}\n"
+        "loop_stall_ms: 1000\nheartbeat_timeout_ms: 1000\n"
+    )
     runner = SessionRunner(
         loaded, SyntheticArena(loaded.calibration, fps=30.0, seed=0), FirmataBoard(sim.port),
-        tmp_path, "m1", speed=1.0, stim_side="right", simulated=True,
+        tmp_path, "m1", speed=1.0, stim_side="right", simulated=True, rig=load_rig(rig_path),
     )
     assert runner.run() is EndReason.COMPLETED
     assert runner.session_dir is not None

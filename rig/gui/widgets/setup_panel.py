@@ -14,7 +14,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PyQt6.QtCore import Qt, pyqtSignal
 from PyQt6.QtGui import QColor
@@ -259,6 +259,25 @@ class SetupPanel(QWidget):
         self.board_status = QLabel("")
         self.board_status.setWordWrap(True)
         grid.addRow("", self.board_status)
+        rig_row = QHBoxLayout()
+        self.rig_edit = QLineEdit()
+        self.rig_edit.setPlaceholderText("rig file (rigs/*.yaml): pins, interlock, PWM; optional")
+        self.rig_edit.setToolTip(
+            "The rig hardware file (docs/rig.md): laser pin and polarity, PWM pin for a "
+            "ramp-down, door interlock, liveness limits. Its board and port are used for "
+            "the session when it names a firmata board."
+        )
+        self.rig_edit.textChanged.connect(self._rig_changed)
+        rig_row.addWidget(self.rig_edit, 1)
+        rig_browse = QPushButton("…")
+        rig_browse.clicked.connect(self._browse_rig)
+        rig_row.addWidget(rig_browse)
+        grid.addRow("Rig file", rig_row)
+        self.rig_status = QLabel("")
+        self.rig_status.setWordWrap(True)
+        grid.addRow("", self.rig_status)
+        self.rig: Any = None
+        self.rig_error = ""
         outer.addWidget(box)
 
         # Output
@@ -355,6 +374,7 @@ class SetupPanel(QWidget):
             output_dir=self.output_edit.text().strip(),
             calibration_path=self.calibration_override,
             cohort_path=self.cohort_edit.text().strip(),
+            rig_path=self.rig_edit.text().strip(),
         )
 
     def apply_choices(self, choices: SetupChoices) -> None:
@@ -369,6 +389,7 @@ class SetupPanel(QWidget):
         self.camera_spin.setValue(choices.camera_index)
         self._select(self.board_combo, choices.board)
         self.output_edit.setText(choices.output_dir)
+        self.rig_edit.setText(choices.rig_path)
         if choices.protocol_path:
             self.set_protocol_path(choices.protocol_path)
             if choices.calibration_path and Path(choices.calibration_path).is_file():
@@ -509,6 +530,13 @@ class SetupPanel(QWidget):
                 problems.append("Choose the recorded video.")
             elif not Path(c.video_path).is_file():
                 problems.append(f"Video file not found: {c.video_path}")
+        if c.rig_path and self.rig_error:
+            problems.append("Fix the rig file: " + self.rig_error.splitlines()[0])
+        elif c.rig_path and self.rig is not None and self.loaded is not None:
+            from rig.rigfile.load import check_protocol_on_rig
+
+            for issue in check_protocol_on_rig(self.rig, self.loaded):
+                problems.append(issue.message)
         if c.board != "mock" and c.board not in self.board_versions:
             problems.append(f"Connect to the board on {c.board} first (firmware check).")
         if c.source_kind == "camera" and c.board == "mock":
@@ -657,6 +685,34 @@ class SetupPanel(QWidget):
             self._revalidate()
 
     # --- file dialogs (not used by tests) ---
+    def _rig_changed(self) -> None:
+        from rig.errors import RigError
+        from rig.rigfile.load import load_rig
+
+        path = self.rig_edit.text().strip()
+        self.rig, self.rig_error = None, ""
+        if not path:
+            self.rig_status.setText("No rig file: default pins (laser D9), no interlock, no PWM.")
+            self.rig_status.setStyleSheet("")
+        else:
+            try:
+                self.rig = load_rig(path)
+            except RigError as err:
+                self.rig_error = str(err)
+                self.rig_status.setText(self.rig_error)
+                self.rig_status.setStyleSheet(_ERROR_STYLE)
+            else:
+                text = self.rig.summary()
+                warn = self.rig.config.board.allow_host_timed_pulses
+                self.rig_status.setText(text)
+                self.rig_status.setStyleSheet(_ERROR_STYLE if warn else _OK_STYLE)
+        self._revalidate()
+
+    def _browse_rig(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Rig file", "rigs", "Rig file (*.yaml *.yml)")
+        if path:
+            self.rig_edit.setText(path)
+
     def _browse_protocol(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Protocol", "protocols", "Protocol (*.yaml *.yml)")
         if path:

@@ -1,0 +1,194 @@
+"""Rig YAML -> validated ``RigConfig`` with the exact bytes it came from.
+
+``load_rig(path)`` reads the file once (its bytes and sha256 are kept: the session folder
+gets a byte-exact copy), validates it, and finds the calibration files it names (looked up
+like a protocol's: beside the rig file, in ``../calibration/``, ``./calibration/``, then
+the bundled ones). Every problem is reported as ``FILE[:LINE] FIELD.PATH: reason``, all at
+once, in a ``RigFileError``; nothing is opened.
+
+``check_protocol_on_rig`` holds the rules that need both files (a ramp-down needs a PWM
+output on this rig).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rig.errors import ConfigError
+from rig.protocol.yamlfile import FileIssue, Loc, YamlDocument, read_yaml, validate_model
+from rig.devices.limits import LASER_PIN_DEFAULT
+from rig.rigfile.models import RigConfig, pin_conflicts
+
+if TYPE_CHECKING:
+    from rig.protocol.load import LoadedProtocol
+
+
+class RigFileError(ConfigError):
+    """A rig file is invalid; ``issues`` holds each problem, ``str()`` one per line."""
+
+    def __init__(self, issues: Sequence[FileIssue]) -> None:
+        self.issues = tuple(issues)
+        super().__init__("\n".join(issue.message for issue in self.issues))
+
+
+@dataclass(frozen=True)
+class LoadedRig:
+    """A validated rig file, its exact bytes and the calibration files it names."""
+
+    config: RigConfig
+    path: Path
+    raw: bytes
+    sha256: str
+    #: True for the rig embedded in optorig (``rig demo`` without ``--rig``).
+    embedded: bool = False
+    calibration_path: Path | None = None
+    power_calibration_path: Path | None = None
+
+    @property
+    def file_name(self) -> str:
+        return "rig.yaml"
+
+    def summary(self) -> str:
+        """One line for people: name, board, laser pin, PWM, interlock, liveness."""
+        c = self.config
+        board = c.board.kind.value if c.board.kind.value == "mock" else f"firmata {c.board.port}"
+        parts = [
+            f"rig {c.name}",
+            f"board {board} (firmware {c.board.firmware_name} >= {c.board.min_firmware_version})",
+            f"laser pin {c.laser.pin} {c.laser.polarity.value}",
+            f"PWM pin {c.laser.pwm_pin}" if c.laser.pwm_pin is not None else "no PWM (no ramp-down)",
+        ]
+        if c.interlock is not None:
+            parts.append(
+                f"interlock pin {c.interlock.pin} ({'required' if c.interlock.required else 'optional'}, "
+                f"on trip: {c.interlock.on_trip.value})"
+            )
+        else:
+            parts.append("no interlock")
+        stall = f"{c.loop_stall_ms:g} ms" if c.loop_stall_ms is not None else "auto"
+        parts.append(f"loop stall {stall}, heartbeat timeout {c.heartbeat_timeout_ms} ms")
+        if c.board.allow_host_timed_pulses:
+            parts.append("WARNING: StandardFirmata allowed (host-timed pulses, no board watchdog)")
+        return ", ".join(parts)
+
+
+def default_rig_path() -> Path:
+    """The embedded mock rig (``rig/data/default_rig.yaml``)."""
+    return Path(str(resources.files("rig.data").joinpath("default_rig.yaml")))
+
+
+def _raw_roles(data: dict[str, Any]) -> list[tuple[tuple[str, str], int]]:
+    """Pins as written in the file (before validation), so conflicts get their own line."""
+
+    def section(name: str) -> dict[str, Any]:
+        value = data.get(name)
+        return value if isinstance(value, dict) else {}
+
+    def pin(value: Any) -> int | None:
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    roles: list[tuple[tuple[str, str], int]] = []
+    laser, interlock, sync = section("laser"), section("interlock"), section("sync")
+    for loc, value in (
+        (("laser", "pin"), laser.get("pin", LASER_PIN_DEFAULT)),
+        (("laser", "pwm_pin"), laser.get("pwm_pin")),
+        (("interlock", "pin"), interlock.get("pin")),
+    ):
+        checked = pin(value)
+        if checked is not None:
+            roles.append((loc, checked))
+    if sync.get("enabled") is True:
+        for loc, value in ((("sync", "pin"), sync.get("pin", 7)), (("sync", "led_pin"), sync.get("led_pin", 12))):
+            checked = pin(value)
+            if checked is not None:
+                roles.append((loc, checked))
+    return roles
+
+
+def load_rig(path: str | os.PathLike[str], *, embedded: bool = False) -> LoadedRig:
+    """Load and check a rig file. Raises ``RigFileError`` with every problem."""
+    doc = read_yaml(path, RigFileError, "rig")
+    issues = [doc.issue(loc, why) for loc, why in pin_conflicts(_raw_roles(doc.data))]
+    try:
+        config = validate_model(doc, RigConfig, RigFileError)
+    except RigFileError as err:
+        extra = [i for i in err.issues if not (issues and "is already used as" in i.reason)]
+        raise RigFileError(issues + extra) from None
+    if issues:
+        raise RigFileError(issues)
+    cal_path, power_path, more = _find_calibrations(doc, config)
+    if more:
+        raise RigFileError(more)
+    return LoadedRig(
+        config=config,
+        path=doc.path,
+        raw=doc.raw,
+        sha256=hashlib.sha256(doc.raw).hexdigest(),
+        embedded=embedded,
+        calibration_path=cal_path,
+        power_calibration_path=power_path,
+    )
+
+
+def _find_calibrations(
+    doc: YamlDocument, config: RigConfig
+) -> tuple[Path | None, Path | None, list[FileIssue]]:
+    from rig.protocol.load import calibration_search_paths, find_calibration
+
+    issues: list[FileIssue] = []
+    found: list[Path | None] = []
+    for loc, name in ((("calibration",), config.calibration), (("laser_power_calibration",), config.laser_power_calibration)):
+        if name is None:
+            found.append(None)
+            continue
+        place = find_calibration(name, doc.path)
+        if place is None:
+            looked = ", ".join(os.fspath(p) for p in calibration_search_paths(name, doc.path))
+            issues.append(doc.issue(loc, f"calibration file '{name}' not found; looked in: {looked}"))
+        found.append(place)
+    return found[0], found[1], issues
+
+
+def load_default_rig() -> LoadedRig:
+    """The embedded mock rig used by ``rig demo`` (and by ``rig replay`` without ``--rig``)."""
+    return load_rig(default_rig_path(), embedded=True)
+
+
+def check_protocol_on_rig(rig: LoadedRig, protocol: LoadedProtocol) -> list[FileIssue]:
+    """Problems of running ``protocol`` on ``rig`` (each names the protocol's file:line)."""
+    import yaml
+
+    from rig.protocol.yamlfile import display_path, node_line
+
+    issues: list[FileIssue] = []
+    stim = protocol.protocol.stimulation
+    root = yaml.compose(protocol.raw.decode("utf-8"), Loader=yaml.SafeLoader)
+
+    def issue(loc: Loc, reason: str) -> FileIssue:
+        line = node_line(root, loc) if root is not None else None
+        field = ".".join(str(p) for p in loc)
+        return FileIssue(display_path(protocol.path), line, field, reason)
+
+    if stim.ramp_down_ms > 0 and not rig.config.has_pwm:
+        where = "the embedded mock rig" if rig.embedded else display_path(rig.path)
+        issues.append(
+            issue(
+                ("stimulation", "ramp_down_ms"),
+                f"a {stim.ramp_down_ms:g} ms ramp-down needs an analog (PWM) output, but "
+                f"{where} has no laser.pwm_pin; add one (3, 5, 6 or 11) or set ramp_down_ms: 0",
+            )
+        )
+    return issues
+
+
+def require_protocol_on_rig(rig: LoadedRig, protocol: LoadedProtocol) -> None:
+    """Raise ``RigFileError`` when ``protocol`` cannot run as written on ``rig``."""
+    issues = check_protocol_on_rig(rig, protocol)
+    if issues:
+        raise RigFileError(issues)

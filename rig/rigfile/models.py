@@ -1,0 +1,271 @@
+"""The rig hardware file (YAML, ``schema_version: 1``) as frozen pydantic models.
+
+One file per physical rig: which board and port, which pins carry the laser TTL, the
+analog (PWM) modulation, the door interlock, the camera-sync output and its LED, how long
+the control loop may go without completing a frame before the light is forced off, what
+to do on a board fault, the camera and the calibration files. Every model rejects unknown
+keys. Cross-field rules (one pin per role, the serial pins, PWM-capable pins) are checked
+here; rules that need the protocol too (a ramp-down needs a PWM pin) live in
+``rig.rigfile.load.check_protocol_on_rig``.
+
+Pins use Arduino Uno digital numbering: D2..D13, and A0..A5 as 14..19. D0 and D1 are the
+USB serial link to the computer and can never be used.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rig.devices import firmata_codes as fc
+from rig.devices.limits import (
+    HEARTBEAT_PERIOD_MS,
+    LASER_PIN_DEFAULT,
+    PWM_CAPABLE_PINS,
+    SYNC_LED_PIN_DEFAULT,
+    SYNC_PIN_DEFAULT,
+    WATCHDOG_TIMEOUT_MS,
+    WATCHDOG_TIMEOUT_MS_MAX,
+)
+
+SCHEMA_VERSION = 1
+
+#: Uno pins usable as digital I/O (D2..D13, A0..A5 = D14..D19).
+FIRST_PIN = 2
+LAST_PIN = 19
+SERIAL_PINS = (0, 1)
+#: Floor of the default loop-stall limit, and how many frame periods it allows.
+LOOP_STALL_MS_FLOOR = 150.0
+LOOP_STALL_FRAMES = 4
+
+
+def project_firmware_version() -> str:
+    """The firmware version this host ships with (mirrors firmware/optorig_fw/config.h)."""
+    return f"{fc.OPTORIG_FW_VERSION_MAJOR}.{fc.OPTORIG_FW_VERSION_MINOR}.{fc.OPTORIG_FW_VERSION_PATCH}"
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """``"1.2.3"`` -> ``(1, 2, 3)``; anything unparsable -> ``()`` (older than every version)."""
+    try:
+        return tuple(int(part) for part in text.strip().split("."))
+    except ValueError:
+        return ()
+
+
+def pin_conflicts(
+    roles: list[tuple[tuple[str, str], int]],
+) -> list[tuple[tuple[str, str], str]]:
+    """``(field loc, reason)`` for every pin that is given a second role."""
+    seen: dict[int, tuple[str, str]] = {}
+    found: list[tuple[tuple[str, str], str]] = []
+    for loc, pin in roles:
+        if pin in seen:
+            found.append((loc, f"pin {pin} is already used as {'.'.join(seen[pin])}"))
+        else:
+            seen[pin] = loc
+    return found
+
+
+class BoardKind(enum.Enum):
+    MOCK = "mock"
+    FIRMATA = "firmata"
+
+
+class Polarity(enum.Enum):
+    ACTIVE_HIGH = "active_high"
+    ACTIVE_LOW = "active_low"
+
+
+class Level(enum.Enum):
+    LOW = "low"
+    HIGH = "high"
+
+
+class InterlockAction(enum.Enum):
+    """What a tripped interlock does to the session (the light goes off either way)."""
+
+    STOP_SESSION = "stop_session"
+    PAUSE_LIGHT = "pause_light"
+
+
+class BoardFaultAction(enum.Enum):
+    """What a board fault (watchdog trip, device reset, refused gate-open) does."""
+
+    END_SESSION = "end_session"
+    CONTINUE_WITHOUT_LIGHT = "continue_without_light"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False,
+        use_enum_values=False,
+    )
+
+
+def _check_pin(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if value in SERIAL_PINS:
+        raise ValueError(
+            f"pin {value} is the USB serial link to the computer (D0/D1); use D{FIRST_PIN}..D13 or A0..A5 (14..19)"
+        )
+    if not FIRST_PIN <= value <= LAST_PIN:
+        raise ValueError(
+            f"pin {value} does not exist on an Arduino Uno; use {FIRST_PIN}..13 or A0..A5 (14..19)"
+        )
+    return value
+
+
+class BoardSection(_Model):
+    """The laser board and the firmware it must run."""
+
+    kind: BoardKind = Field(BoardKind.MOCK, description="`mock` (simulated) or `firmata` (an Arduino).")
+    port: str = Field("auto", min_length=1, description="Serial port, e.g. /dev/ttyACM0, or `auto`.")
+    baud: int = Field(57600, gt=0, description="Serial speed; the optorig firmware uses 57600.")
+    firmware_name: str = Field(
+        fc.OPTORIG_FW_NAME, min_length=1, description="Firmware name the board must report."
+    )
+    min_firmware_version: str = Field(
+        default_factory=project_firmware_version,
+        pattern=r"^\d+\.\d+\.\d+$",
+        description="Oldest firmware version accepted (default: the version shipped with optorig).",
+    )
+    allow_host_timed_pulses: bool = Field(
+        False,
+        description="Accept stock StandardFirmata: pulses timed by this computer and NO board "
+        "watchdog. Only for bench tests; recorded as a warning in session.json.",
+    )
+
+
+class LaserSection(_Model):
+    """The laser driver's inputs."""
+
+    pin: int = Field(LASER_PIN_DEFAULT, description="TTL (gate) output pin.")
+    polarity: Polarity = Field(
+        Polarity.ACTIVE_HIGH, description="`active_high`: HIGH = light; `active_low`: LOW = light."
+    )
+    pwm_pin: int | None = Field(
+        None, description="Analog-modulation output (PWM: 3, 5, 6 or 11); needed for a ramp-down."
+    )
+    pwm_level: int = Field(255, ge=0, le=255, description="PWM duty while on (0..255).")
+
+    _pins = field_validator("pin", "pwm_pin")(lambda v: _check_pin(v))
+
+    @model_validator(mode="after")
+    def _pwm_capable(self) -> LaserSection:
+        if self.pwm_pin is not None and self.pwm_pin not in PWM_CAPABLE_PINS:
+            raise ValueError(
+                f"pwm_pin: pin {self.pwm_pin} has no PWM output the firmware can drive; "
+                f"use one of {', '.join(str(p) for p in PWM_CAPABLE_PINS)}"
+            )
+        return self
+
+
+class InterlockSection(_Model):
+    """A door or key switch that must be closed for the light to be on."""
+
+    pin: int = Field(description="Input pin of the switch (internal pull-up: an open wire reads HIGH).")
+    closed_level: Level = Field(
+        Level.LOW, description="Level read when the door is closed (`low` for a switch to ground)."
+    )
+    required: bool = Field(True, description="Refuse to start while the interlock is open.")
+    on_trip: InterlockAction = Field(
+        InterlockAction.STOP_SESSION,
+        description="Mid-session trip: `stop_session` or `pause_light` (no light until it closes).",
+    )
+
+    _pin = field_validator("pin")(lambda v: _check_pin(v))
+
+    @property
+    def trip_level(self) -> int:
+        """The input level that means "open" (what the firmware is told to watch for)."""
+        return 1 if self.closed_level is Level.LOW else 0
+
+
+class SyncSection(_Model):
+    """Camera-sync TTL output and the LED the camera sees."""
+
+    enabled: bool = Field(False, description="Emit sync pulses during a session.")
+    pin: int = Field(SYNC_PIN_DEFAULT, description="Sync TTL output pin.")
+    led_pin: int | None = Field(SYNC_LED_PIN_DEFAULT, description="Sync LED pin (none: no LED).")
+
+    _pins = field_validator("pin", "led_pin")(lambda v: _check_pin(v))
+
+
+class CameraSection(_Model):
+    """The default frame source of this rig (``--source`` overrides it)."""
+
+    source: str = Field("synthetic", min_length=1, description="camera:N, video:PATH or synthetic.")
+    width_px: int | None = Field(None, gt=0, description="Requested width (default: the calibration's).")
+    height_px: int | None = Field(None, gt=0, description="Requested height.")
+    fps: float = Field(30.0, gt=0, le=1000, description="Frames per second.")
+
+
+class RigConfig(_Model):
+    """One physical rig."""
+
+    schema_version: Literal[1] = Field(description="Rig file format version (1).")
+    name: str = Field("rig", min_length=1, max_length=80, description="Name of this rig (shown and recorded).")
+    description: str = Field("", description="Free text.")
+    board: BoardSection = Field(default_factory=lambda: BoardSection())
+    laser: LaserSection = Field(default_factory=lambda: LaserSection())
+    interlock: InterlockSection | None = Field(None, description="The door interlock (none: not wired).")
+    sync: SyncSection = Field(default_factory=lambda: SyncSection())
+    loop_stall_ms: float | None = Field(
+        None,
+        ge=20,
+        le=5000,
+        description="Longest time the control loop may go without completing a frame before "
+        "the light is forced off and the session ends (default: max(150 ms, 4 frame periods)).",
+    )
+    heartbeat_timeout_ms: int = Field(
+        WATCHDOG_TIMEOUT_MS,
+        ge=2 * HEARTBEAT_PERIOD_MS,
+        le=WATCHDOG_TIMEOUT_MS_MAX,
+        description="Board watchdog: no heartbeat for this long -> the board turns the light off.",
+    )
+    on_board_fault: BoardFaultAction = Field(
+        BoardFaultAction.END_SESSION,
+        description="Watchdog trip, board reset or refused gate-open: `end_session` or "
+        "`continue_without_light` (the rest of the session runs with the light off).",
+    )
+    camera: CameraSection = Field(default_factory=lambda: CameraSection())
+    calibration: str | None = Field(None, description="Arena calibration file of this rig.")
+    laser_power_calibration: str | None = Field(None, description="Laser power calibration file.")
+
+    @model_validator(mode="after")
+    def _one_pin_per_role(self) -> RigConfig:
+        conflicts = pin_conflicts(self.pin_roles())
+        if conflicts:
+            raise ValueError("; ".join(f"{'.'.join(loc)}: {why}" for loc, why in conflicts))
+        return self
+
+    def pin_roles(self) -> list[tuple[tuple[str, str], int]]:
+        """Every pin this rig drives or reads, with the field that names it."""
+        roles: list[tuple[tuple[str, str], int]] = [(("laser", "pin"), self.laser.pin)]
+        if self.laser.pwm_pin is not None:
+            roles.append((("laser", "pwm_pin"), self.laser.pwm_pin))
+        if self.interlock is not None:
+            roles.append((("interlock", "pin"), self.interlock.pin))
+        if self.sync.enabled:
+            roles.append((("sync", "pin"), self.sync.pin))
+            if self.sync.led_pin is not None:
+                roles.append((("sync", "led_pin"), self.sync.led_pin))
+        return roles
+
+    def effective_loop_stall_ms(self, fps: float | None = None) -> float:
+        """``loop_stall_ms``, or max(150 ms, 4 frame periods) at ``fps`` (the camera's)."""
+        if self.loop_stall_ms is not None:
+            return self.loop_stall_ms
+        rate = fps if fps is not None and fps > 0 else self.camera.fps
+        return max(LOOP_STALL_MS_FLOOR, LOOP_STALL_FRAMES * 1000.0 / rate)
+
+    @property
+    def has_pwm(self) -> bool:
+        return self.laser.pwm_pin is not None
+
+    @property
+    def active_low(self) -> bool:
+        return self.laser.polarity is Polarity.ACTIVE_LOW
