@@ -364,6 +364,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     board = devices.board
     latency = latency_settings(args, synthetic=source_spec.kind == "synthetic")
+    if latency is None:
+        latency = rig.config.sync.latency_test_settings()  # the rig file's sync section
     _show_led(devices.source, board, latency, args.camera_delay_ms)
     line = _status_line(args.progress)
     line.print(
@@ -536,7 +538,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     assert rig is not None
     media_clock = MediaClock()
     board = MockBoard("demo", clock=media_clock, interlock=rig.config.interlock is not None)
-    latency = latency_settings(args, synthetic=True)
+    latency = latency_settings(args, synthetic=True) or rig.config.sync.latency_test_settings()
     _show_led(source, board, latency, args.camera_delay_ms)
     line = _status_line(args.progress)
     line.print(

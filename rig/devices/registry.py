@@ -338,11 +338,15 @@ def make_rig_session_devices(
     camera_settings: CameraSettings | None = None,
 ) -> SessionDevices:
     """Source and the rig file's board; a mock board beside a non-live source runs on a
-    ``MediaClock`` (see ``make_session_devices``)."""
+    ``MediaClock`` (see ``make_session_devices``). A live camera gets the rig file's
+    ``camera`` settings (width/height default to the calibration's, fps to ``fps``)."""
     source_parsed = parse_source_spec(source_spec) if isinstance(source_spec, str) else source_spec
     media_clock = (
         MediaClock() if rig.board.kind.value == "mock" and not source_parsed.is_live else None
     )
+    if camera_settings is None and source_parsed.is_live:
+        # The rig file's camera section: what every session applies and reads back.
+        camera_settings = rig.camera.settings_for(calibration, fps)
     return SessionDevices(
         make_source(source_parsed, calibration, fps, camera_settings),
         make_rig_board(rig, clock=media_clock),

@@ -103,7 +103,7 @@ def _raw_roles(data: dict[str, Any]) -> list[tuple[tuple[str, str], int]]:
         checked = pin(value)
         if checked is not None:
             roles.append((loc, checked))
-    if sync.get("enabled") is True:
+    if sync.get("enabled") is True or sync.get("latency_test") is True:
         for loc, value in ((("sync", "pin"), sync.get("pin", 7)), (("sync", "led_pin"), sync.get("led_pin", 12))):
             checked = pin(value)
             if checked is not None:

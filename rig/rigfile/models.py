@@ -15,9 +15,15 @@ USB serial link to the computer and can never be used.
 from __future__ import annotations
 
 import enum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rig.devices.camera_settings import CameraSettings
+
+if TYPE_CHECKING:
+    from rig.calibration import ArenaCalibration
+    from rig.session.latency import LatencyTestSettings
 
 from rig.devices import firmata_codes as fc
 from rig.devices.limits import (
@@ -185,22 +191,76 @@ class InterlockSection(_Model):
 
 
 class SyncSection(_Model):
-    """Camera-sync TTL output and the LED the camera sees."""
+    """Camera-sync TTL output and the LED the camera sees (and the latency self-test)."""
 
     enabled: bool = Field(False, description="Emit sync pulses during a session.")
     pin: int = Field(SYNC_PIN_DEFAULT, description="Sync TTL output pin.")
     led_pin: int | None = Field(SYNC_LED_PIN_DEFAULT, description="Sync LED pin (none: no LED).")
+    latency_test: bool = Field(
+        False,
+        description="Run the camera-to-light self-test in every session (docs/cameras.md): "
+        "the LED flashes at random times and optorig times when the camera sees it.",
+    )
+    led_roi: tuple[int, int, int, int] | None = Field(
+        None, description="x, y, width, height in px of a small box around the LED in the camera image."
+    )
+    led_threshold: float = Field(
+        40.0, gt=0, le=255, description="Grey levels above the LED-off level that mean the LED is lit."
+    )
 
     _pins = field_validator("pin", "led_pin")(lambda v: _check_pin(v))
 
+    @model_validator(mode="after")
+    def _latency_test_needs_led(self) -> SyncSection:
+        if self.latency_test and self.led_roi is None:
+            raise ValueError("latency_test needs led_roi (the LED's box in the image: x, y, w, h)")
+        if self.latency_test and self.led_pin is None:
+            raise ValueError("latency_test needs led_pin (the LED the camera sees)")
+        if self.led_roi is not None:
+            x, y, w, h = self.led_roi
+            if x < 0 or y < 0 or w < 1 or h < 1:
+                raise ValueError(f"led_roi: x, y >= 0 and width, height >= 1, got {list(self.led_roi)}")
+        return self
 
-class CameraSection(_Model):
-    """The default frame source of this rig (``--source`` overrides it)."""
+    def latency_test_settings(self) -> LatencyTestSettings | None:
+        """The self-test this section asks for (None when ``latency_test`` is off)."""
+        if not self.latency_test or self.led_roi is None or self.led_pin is None:
+            return None
+        from rig.session.latency import LatencyTestSettings
 
-    source: str = Field("synthetic", min_length=1, description="camera:N, video:PATH or synthetic.")
-    width_px: int | None = Field(None, gt=0, description="Requested width (default: the calibration's).")
-    height_px: int | None = Field(None, gt=0, description="Requested height.")
-    fps: float = Field(30.0, gt=0, le=1000, description="Frames per second.")
+        return LatencyTestSettings(
+            led_roi=self.led_roi, threshold=self.led_threshold, sync_pin=self.pin, led_pin=self.led_pin
+        )
+
+
+class CameraSection(CameraSettings):
+    """The rig's camera: the default frame source (``--source`` overrides it) and the
+    settings applied to a lab camera before every session (``CameraSettings``: fixed
+    exposure and gain, pixel format, trigger, strobe; read back into session.json)."""
+
+    source: str = Field("synthetic", min_length=1, description="camera:N, pylon:SERIAL, genicam:SERIAL, video:PATH or synthetic.")
+    width: int | None = Field(
+        None, ge=16, le=16384, validation_alias=AliasChoices("width", "width_px"),
+        description="Requested width in px (default: the calibration's).",
+    )
+    height: int | None = Field(
+        None, ge=16, le=16384, validation_alias=AliasChoices("height", "height_px"),
+        description="Requested height in px (default: the calibration's).",
+    )
+
+    def settings_for(self, calibration: ArenaCalibration | None, fps: float | None = None) -> CameraSettings:
+        """The settings to apply: width/height default to the calibration's image size;
+        ``fps`` (the protocol's) applies only when the rig file gives none."""
+        data = self.model_dump(exclude={"source"})
+        if data["width"] is None and calibration is not None:
+            data["width"] = calibration.camera.width_px
+        if data["height"] is None and calibration is not None:
+            data["height"] = calibration.camera.height_px
+        if "fps" not in self.model_fields_set and fps is not None:
+            data["fps"] = fps
+            if "exposure_us" not in self.model_fields_set:
+                data["exposure_us"] = min(8000.0, 0.8e6 / fps)
+        return CameraSettings(**data)
 
 
 class RigConfig(_Model):
@@ -249,7 +309,7 @@ class RigConfig(_Model):
             roles.append((("laser", "pwm_pin"), self.laser.pwm_pin))
         if self.interlock is not None:
             roles.append((("interlock", "pin"), self.interlock.pin))
-        if self.sync.enabled:
+        if self.sync.enabled or self.sync.latency_test:
             roles.append((("sync", "pin"), self.sync.pin))
             if self.sync.led_pin is not None:
                 roles.append((("sync", "led_pin"), self.sync.led_pin))
