@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from rig.devices.camera_settings import AppliedCameraSettings, CameraSettings, TriggerMode
 from rig.devices.frames import Frame, SourceKind
 from rig.devices.lifecycle import OpenedByWith
+from rig.devices.newest_frame import NewestFrameSlot
 from rig.errors import CameraLost
 
 log = logging.getLogger(__name__)
@@ -89,11 +90,8 @@ class LabCamera(OpenedByWith):
         self._convert = convert
         self._applied: AppliedCameraSettings | None = None
         self._thread: threading.Thread | None = None
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._newest: Frame | None = None
-        self._returned_index = -1
-        self._failure: str | None = None
+        # Only the newest frame is kept; read() returns each at most once (newest_frame.py).
+        self._hand = NewestFrameSlot()
         self._open_ns = 0
         self._reset_counters()
 
@@ -149,24 +147,24 @@ class LabCamera(OpenedByWith):
     @property
     def camera_dropped(self) -> int:
         """Frames the camera exposed that never reached the host (frame-ID gaps)."""
-        with self._cond:
+        with self._hand.cond:
             return self._camera_dropped
 
     @property
     def frames_retrieved(self) -> int:
-        with self._cond:
+        with self._hand.cond:
             return self._frames_retrieved
 
     @property
     def frames_skipped(self) -> int:
         """Frames retrieved but replaced by a newer one before ``read()`` took them."""
-        with self._cond:
+        with self._hand.cond:
             return self._frames_skipped
 
     @property
     def measured_fps(self) -> float:
         """Delivered frame rate over the whole run (camera clock; 0 before two frames)."""
-        with self._cond:
+        with self._hand.cond:
             if self._first_t is None or self._last_t is None or self._last_t <= self._first_t:
                 return 0.0
             assert self._first_id is not None and self._last_id is not None
@@ -178,7 +176,7 @@ class LabCamera(OpenedByWith):
 
     def camera_report(self) -> dict[str, object]:
         """Counters and read-back settings for session.json / summary / ``rig camera check``."""
-        with self._cond:
+        with self._hand.cond:
             counters = {
                 "frames_retrieved": self._frames_retrieved,
                 "camera_dropped": self._camera_dropped,
@@ -202,11 +200,9 @@ class LabCamera(OpenedByWith):
                 self.name,
                 "; ".join(differences),
             )
-        self._stop.clear()
-        with self._cond:
-            self._newest = None
-            self._returned_index = -1
-            self._failure = None
+        self._hand.stop.clear()
+        with self._hand.cond:  # a Condition on an RLock: reset() may take it again
+            self._hand.reset()
             self._reset_counters()
         self._open_ns = time.perf_counter_ns()
         self._thread = threading.Thread(target=self._grab_loop, name="camera-grab", daemon=True)
@@ -214,9 +210,9 @@ class LabCamera(OpenedByWith):
 
     def close(self) -> None:
         """Stop the grab thread and release the camera. Idempotent."""
-        self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        self._hand.stop.set()
+        with self._hand.cond:
+            self._hand.cond.notify_all()
         thread = self._thread
         if thread is not None:
             thread.join(timeout=self._timeout_s + 2.0)
@@ -232,16 +228,16 @@ class LabCamera(OpenedByWith):
         period_ns = int(1e9 / self._settings.fps)
         next_trigger_ns = time.perf_counter_ns()
         try:
-            while not self._stop.is_set():
+            while not self._hand.stop.is_set():
                 if software:
                     # Host-timed frames: the trigger is paced on the host clock.
                     delay_s = (next_trigger_ns - time.perf_counter_ns()) / 1e9
-                    if delay_s > 0 and self._stop.wait(delay_s):
+                    if delay_s > 0 and self._hand.stop.wait(delay_s):
                         break
                     next_trigger_ns = max(next_trigger_ns + period_ns, time.perf_counter_ns())
                     self._driver.software_trigger()
                 raw = self._driver.retrieve(min(self._timeout_s, 0.5))
-                if self._stop.is_set():
+                if self._hand.stop.is_set():
                     break
                 if raw is None:
                     if (time.perf_counter_ns() - self._last_arrival_ns()) / 1e9 > self._timeout_s:
@@ -250,7 +246,7 @@ class LabCamera(OpenedByWith):
                     continue
                 if not raw.ok:
                     failures += 1
-                    with self._cond:
+                    with self._hand.cond:
                         self._failed_grabs += 1
                     if failures >= self._max_failed:
                         self._fail(f"{failures} consecutive failed grabs")
@@ -263,14 +259,14 @@ class LabCamera(OpenedByWith):
             self._fail(f"driver error: {err}")
 
     def _last_arrival_ns(self) -> int:
-        with self._cond:
-            newest = self._newest
+        with self._hand.cond:
+            newest = self._hand.newest
         return newest.captured_ns if newest is not None else self._open_ns
 
     def _fail(self, reason: str) -> None:
-        with self._cond:
-            self._failure = reason
-            self._cond.notify_all()
+        with self._hand.cond:
+            self._hand.failure = reason
+            self._hand.cond.notify_all()
 
     def _decide_timestamp_source(self, raw: RawFrame) -> str:
         """The first frame says whether the camera stamps its frames; the read-back
@@ -295,11 +291,11 @@ class LabCamera(OpenedByWith):
         now_ns = time.perf_counter_ns()
         image = raw.image if self._convert is None else self._convert(raw.image)
         host_t_s = (now_ns - self._open_ns) / 1e9
-        with self._cond:
+        with self._hand.cond:
             source = self._timestamp_source or self._decide_timestamp_source(raw)
         # One clock for the whole run: never mix camera stamps with arrival times.
         cam_t = raw.cam_t_s if source == "camera" and raw.cam_t_s is not None else host_t_s
-        with self._cond:
+        with self._hand.cond:
             if raw.frame_id is not None:
                 if self._last_id is not None:
                     gap = raw.frame_id - self._last_id - 1
@@ -320,9 +316,9 @@ class LabCamera(OpenedByWith):
             self._last_t = cam_t
             index = self._frames_retrieved_total()
             self._frames_retrieved += 1
-            if self._newest is not None and self._newest.index > self._returned_index:
+            if self._hand.newest is not None and self._hand.newest.index > self._hand.returned_index:
                 self._frames_skipped += 1
-            self._newest = Frame(
+            self._hand.newest = Frame(
                 index=index,
                 t_s=host_t_s,
                 captured_ns=now_ns,
@@ -330,33 +326,18 @@ class LabCamera(OpenedByWith):
                 cam_frame_id=raw.frame_id,
                 cam_t_s=cam_t - self._t0,
             )
-            self._cond.notify_all()
+            self._hand.cond.notify_all()
 
     def _frames_retrieved_total(self) -> int:
         # Host index keeps counting across a counter reset (called with the lock held).
-        return 0 if self._newest is None else self._newest.index + 1
+        return 0 if self._hand.newest is None else self._hand.newest.index + 1
 
     # ------------------------------------------------------------- consumer
     def read(self) -> Frame:
         """The newest frame not yet returned; waits up to ``timeout_s``; raises CameraLost."""
         if self._thread is None:
             raise RuntimeError(f"{type(self).__name__}.read() before open()")
-        with self._cond:
-            has_new = self._cond.wait_for(
-                lambda: self._failure is not None
-                or self._stop.is_set()
-                or (self._newest is not None and self._newest.index > self._returned_index),
-                timeout=self._timeout_s,
-            )
-            newest = self._newest
-            if newest is not None and newest.index > self._returned_index:
-                self._returned_index = newest.index
-                return newest
-            if self._failure is not None:
-                raise CameraLost(f"{self.name}: {self._failure}")
-            if not has_new:
-                raise CameraLost(f"{self.name}: no frame within {self._timeout_s:g} s")
-            raise CameraLost(f"{self.name}: closed")
+        return self._hand.take(self._timeout_s, self.name)
 
 
 def to_grey8(image: NDArray[Any], pixel_format: str) -> NDArray[np.uint8]:

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from rig.devices.frames import Frame, SourceKind, to_grey
 from rig.devices.lifecycle import OpenedByWith
+from rig.devices.newest_frame import NewestFrameSlot
 from rig.errors import CameraLost
 
 log = logging.getLogger(__name__)
@@ -85,11 +86,8 @@ class OpenCVCamera(OpenedByWith):
         self._max_failed_reads = max_failed_reads
         self._capture: CaptureLike | None = None
         self._thread: threading.Thread | None = None
-        self._cond = threading.Condition()
-        self._stop = threading.Event()
-        self._newest: Frame | None = None
-        self._returned_index = -1
-        self._failure: str | None = None
+        # Only the newest frame is kept; read() returns each at most once (newest_frame.py).
+        self._hand = NewestFrameSlot()
         self._fps = float(fps) if fps else 30.0
         self._size = (width_px or 0, height_px or 0)
         self._measured_fps = 0.0
@@ -125,18 +123,18 @@ class OpenCVCamera(OpenedByWith):
     @property
     def measured_fps(self) -> float:
         """Frame rate actually delivered (exponential average; 0 before two frames)."""
-        with self._cond:
+        with self._hand.cond:
             return self._measured_fps
 
     @property
     def frames_grabbed(self) -> int:
-        with self._cond:
+        with self._hand.cond:
             return self._frames_grabbed
 
     @property
     def frames_skipped(self) -> int:
         """Frames grabbed but replaced by a newer one before ``read()`` took them."""
-        with self._cond:
+        with self._hand.cond:
             return self._frames_skipped
 
     def camera_report(self) -> dict[str, object]:
@@ -144,7 +142,7 @@ class OpenCVCamera(OpenedByWith):
 
         OpenCV exposes no camera frame counter, so camera-level drops are unknown here;
         ``frames_skipped`` counts frames the host grabbed but the loop never took."""
-        with self._cond:
+        with self._hand.cond:
             counters = {
                 "frames_grabbed": self._frames_grabbed,
                 "frames_skipped": self._frames_skipped,
@@ -194,11 +192,9 @@ class OpenCVCamera(OpenedByWith):
         if width > 0 and height > 0:
             self._size = (width, height)
         self._capture = capture
-        self._stop.clear()
-        with self._cond:
-            self._newest = None
-            self._returned_index = -1
-            self._failure = None
+        self._hand.stop.clear()
+        with self._hand.cond:  # a Condition on an RLock: reset() may take it again
+            self._hand.reset()
             self._frames_grabbed = 0
             self._frames_skipped = 0
             self._measured_fps = 0.0
@@ -210,9 +206,9 @@ class OpenCVCamera(OpenedByWith):
 
     def close(self) -> None:
         """Stop the grab thread and release the camera. Idempotent."""
-        self._stop.set()
-        with self._cond:
-            self._cond.notify_all()
+        self._hand.stop.set()
+        with self._hand.cond:
+            self._hand.cond.notify_all()
         thread = self._thread
         if thread is not None:
             thread.join(timeout=self._timeout_s + 1.0)
@@ -234,32 +230,32 @@ class OpenCVCamera(OpenedByWith):
         assert capture is not None
         failures = 0
         last_ns = 0
-        while not self._stop.is_set():
+        while not self._hand.stop.is_set():
             try:
                 ok, image = capture.read()
             except cv2.error as err:  # a driver error is a failed read
                 log.debug("camera %r: read raised %s", self._device, err)
                 ok, image = False, None
-            if self._stop.is_set():
+            if self._hand.stop.is_set():
                 break
             if not ok or image is None:
                 failures += 1
                 if failures >= self._max_failed_reads:
-                    with self._cond:
-                        self._failure = f"{failures} consecutive failed reads"
-                        self._cond.notify_all()
+                    with self._hand.cond:
+                        self._hand.failure = f"{failures} consecutive failed reads"
+                        self._hand.cond.notify_all()
                     return
-                self._stop.wait(0.005)  # back off a little before retrying a failing camera
+                self._hand.stop.wait(0.005)  # back off a little before retrying a failing camera
                 continue
             failures = 0
             now_ns = time.perf_counter_ns()
             grey = to_grey(image)
-            with self._cond:
+            with self._hand.cond:
                 index = self._frames_grabbed
                 self._frames_grabbed += 1
-                if self._newest is not None and self._newest.index > self._returned_index:
+                if self._hand.newest is not None and self._hand.newest.index > self._hand.returned_index:
                     self._frames_skipped += 1
-                self._newest = Frame(
+                self._hand.newest = Frame(
                     index=index,
                     t_s=(now_ns - self._open_ns) / 1e9,
                     captured_ns=now_ns,
@@ -268,7 +264,7 @@ class OpenCVCamera(OpenedByWith):
                 if last_ns:
                     self._update_fps(now_ns - last_ns)
                 self._size = (grey.shape[1], grey.shape[0])
-                self._cond.notify_all()
+                self._hand.cond.notify_all()
             last_ns = now_ns
 
     def _update_fps(self, interval_ns: int) -> None:
@@ -300,20 +296,5 @@ class OpenCVCamera(OpenedByWith):
         """The newest frame not yet returned; waits up to ``timeout_s``; raises CameraLost."""
         if self._capture is None:
             raise RuntimeError("OpenCVCamera.read() before open()")
-        with self._cond:
-            has_new = self._cond.wait_for(
-                lambda: self._failure is not None
-                or self._stop.is_set()
-                or (self._newest is not None and self._newest.index > self._returned_index),
-                timeout=self._timeout_s,
-            )
-            newest = self._newest
-            if newest is not None and newest.index > self._returned_index:
-                self._returned_index = newest.index
-                return newest
-            if self._failure is not None:
-                raise CameraLost(f"camera {self._device!r}: {self._failure}")
-            if not has_new:
-                raise CameraLost(f"camera {self._device!r}: no frame within {self._timeout_s:g} s")
-            raise CameraLost(f"camera {self._device!r}: closed")
+        return self._hand.take(self._timeout_s, f"camera {self._device!r}")
 
