@@ -71,11 +71,16 @@ class LivePlots(pg.GraphicsLayoutWidget):  # type: ignore[misc]
         """Plots side by side (a strip under the video on small screens) or stacked."""
         self.horizontal = horizontal
         plots = (self.bar_plot, self.position_plot, self.laser_plot)
-        for plot in plots:
-            self.ci.removeItem(plot)
-        for i, plot in enumerate(plots):
-            self.ci.addItem(plot, row=0 if horizontal else i, col=i if horizontal else 0)
         layout = self.ci.layout
+        # Move the plots within Qt's grid only. pyqtgraph's GraphicsLayout.removeItem takes
+        # each plot out of the scene, which hands its C++ object to Python; put back, the
+        # scene and Python both owned it and a later garbage collection deleted a plot the
+        # scene still painted ("wrapped C/C++ object of type ViewBox has been deleted",
+        # then a segmentation fault in a later test).
+        for plot in plots:
+            layout.removeItem(plot)
+        for i, plot in enumerate(plots):
+            layout.addItem(plot, 0 if horizontal else i, i if horizontal else 0)
         for i, stretch in enumerate((3, 3, 1)):
             layout.setRowStretchFactor(i, 0 if horizontal else stretch)
             layout.setColumnStretchFactor(i, (2, 3, 2)[i] if horizontal else 0)
