@@ -71,7 +71,7 @@ def _loop_stall(elf: str, harness: str, tmp: str, host_close_works: bool) -> flo
 def _signal(elf: str, harness: str, tmp: str, signum: int) -> float:
     with SimavrUno(elf, harness, f"{tmp}/pins.log") as sim:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rig", "board", "test-pulse", "--port", sim.port, "--duration-s", "60"],
+            [sys.executable, "-m", "rig", "board", "test-pulse", "--port", sim.port, "--duration-s", "60", "--yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         while not any(v == 1 for _, v in sim.edges(9)):

@@ -272,7 +272,7 @@ def test_signal_to_board_test_pulse_pin_low_within_100ms(sim: SimavrUno, signum:
     """Fails on the old code: `rig board test-pulse` had no SIGTERM/SIGHUP handler; the pin
     went low only through the firmware watchdog (215 ms)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rig", "board", "test-pulse", "--port", sim.port, "--duration-s", "60"],
+        [sys.executable, "-m", "rig", "board", "test-pulse", "--port", sim.port, "--duration-s", "60", "--yes"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
