@@ -129,3 +129,21 @@ class ScriptedTracker:
         if position is None:
             return TrackResult(False, float("nan"), float("nan"), 0.0, "no_blob")
         return TrackResult(True, position[0], position[1], 500.0)
+
+
+def generous_rig(loop_stall_ms: float = 5000.0) -> Any:
+    """The embedded mock rig with a loop-stall limit that a loaded CI machine cannot reach.
+
+    For session tests that are not about liveness: with the gate open on a wall-clock mock
+    board, the default 150 ms limit ends a session as ``loop_stalled`` whenever the machine
+    stalls the loop that long (the limit has its own tests in test_host_safety*.py).
+    """
+    import dataclasses
+
+    from rig.rigfile.load import load_default_rig
+    from rig.rigfile.models import RigConfig
+
+    base = load_default_rig()
+    data = base.config.model_dump(mode="json")
+    data["loop_stall_ms"] = loop_stall_ms
+    return dataclasses.replace(base, config=RigConfig.model_validate(data), embedded=False)

@@ -23,7 +23,7 @@ from rig.session.observer import BaseObserver
 from rig.session.runner import SessionRunner
 from rig.session.status import EndReason, FrameUpdate
 from tests.conftest import protocol_variant
-from tests.session.helpers import ScriptedSource, ScriptedTracker, read_csv, read_json
+from tests.session.helpers import ScriptedSource, ScriptedTracker, generous_rig, read_csv, read_json
 
 LEFT_PX = (140.0, 240.0)
 
@@ -47,6 +47,7 @@ def _loaded(default_loaded: Any, phases: list[dict[str, Any]] | None = None, **e
 def _runner(loaded: Any, out: Path, board: MockBoard, source: Any, **kwargs: Any) -> SessionRunner:
     tracker = ScriptedTracker([LEFT_PX])
     kwargs.setdefault("speed", None)
+    kwargs.setdefault("rig", generous_rig())  # these tests are about the record, not liveness
     return SessionRunner(
         loaded, source, board, out, "m9", tracker_factory=lambda _l, _s: tracker, **kwargs
     )
