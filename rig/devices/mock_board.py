@@ -329,7 +329,10 @@ class MockBoard(OpenedByWith):
             self._is_open = True
             self._host_alive = True
             now_us = self._now_us()
+            # Opening resets the MCU, not the door: the interlock input keeps its level.
+            door_open = self._rules.interlock_input_tripped
             self._rules = FirmwareRules()
+            self._rules.interlock_input_tripped = door_open
             self._sync = None  # opening resets the board: no sync output until commanded
             self._sync_rng = SYNC_RNG_SEED
             self._rules.configure(rules_config(self._config, interlock_enabled=self._interlock), now_us)

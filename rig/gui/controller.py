@@ -34,6 +34,23 @@ def choices_rig(choices: SetupChoices) -> Any:
     return rig_from_board_spec(parse_board_spec(choices.board_spec()))
 
 
+def session_rig(choices: SetupChoices) -> Any:
+    """The rig a session of these choices runs on (the pre-flight checks use the same):
+    ``choices_rig``, except that a picked mock board wins over the rig file's firmata
+    board (practice; the rig's pins, interlock and limits still apply)."""
+    import dataclasses
+
+    rig = choices_rig(choices)
+    if choices.board == "mock" and rig.config.board.kind.value == "firmata":
+        from rig.rigfile.models import BoardKind
+
+        config = rig.config.model_copy(
+            update={"board": rig.config.board.model_copy(update={"kind": BoardKind.MOCK})}
+        )
+        rig = dataclasses.replace(rig, config=config)
+    return rig
+
+
 def make_devices(choices: SetupChoices, loaded: LoadedProtocol, rig: Any = None) -> Any:
     """The (unopened) devices for the choices, from the registry (``SessionDevices``)."""
     from rig.devices.registry import make_rig_session_devices
@@ -57,17 +74,7 @@ def make_runner(
     from rig.session.logfile import attach_session_log
     from rig.session.runner import SessionRunner
 
-    rig = choices_rig(choices)
-    if choices.board == "mock" and rig.config.board.kind.value == "firmata":
-        # practice: the picked mock board wins; the rig's pins and limits still apply
-        from rig.rigfile.models import BoardKind
-
-        config = rig.config.model_copy(
-            update={"board": rig.config.board.model_copy(update={"kind": BoardKind.MOCK})}
-        )
-        import dataclasses
-
-        rig = dataclasses.replace(rig, config=config)
+    rig = session_rig(choices)
     devices = make_devices(choices, loaded, rig)
     runner = SessionRunner(
         loaded,

@@ -571,6 +571,8 @@ class MainWindow(QMainWindow):
         loaded = self.setup_panel.loaded
         protocol_name = loaded.protocol.metadata.name if loaded is not None else ""
         target = self._choose_target(self, Path(path), protocol_name)
+        if target == "rig":
+            return self._write_calibration_into_rig(Path(path), protocol_name)
         if target == "protocol" and self.setup_panel.use_calibration(Path(path)):
             save_choices(self.setup_panel.choices())
             self.live_view.banner.show_message(
@@ -580,6 +582,46 @@ class MainWindow(QMainWindow):
             if self.preview is None and self.setup_panel.loaded is not None:
                 self._preview_checked = False
         return target
+
+    @property
+    def rig_path(self) -> str:
+        """The rig file in use ("" without one): the calibration dialog offers to write into it."""
+        return self.setup_panel.rig_edit.text().strip()
+
+    def _write_calibration_into_rig(self, path: Path, protocol_name: str) -> str:
+        """Point the rig file in use at the new calibration (one-line edit, comments kept,
+        re-validated with load_rig) and use it for the next session."""
+        from rig.rigfile.edit import write_rig_calibration
+
+        rig_file = Path(self.rig_path)
+        try:
+            written = write_rig_calibration(rig_file, path)
+        except Exception as err:  # noqa: BLE001 - shown to the user; the rig file is unchanged
+            log.warning("writing the calibration into %s failed: %s", rig_file, err)
+            self.live_view.banner.show_message(
+                "error", "Rig file not changed",
+                f"Could not write {path.name} into {rig_file.name}: {err}",
+            )
+            return "none"
+        if written.path != rig_file:
+            self.setup_panel.rig_edit.setText(str(written.path))
+        else:
+            self.setup_panel._rig_changed()  # reload the edited file
+        self.setup_panel.use_calibration(path)
+        save_choices(self.setup_panel.choices())
+        where = (
+            f"{rig_file.name} now names it (the previous version is kept as {written.backup.name})"
+            if written.in_place and written.backup is not None
+            else f"{rig_file.name} could not be edited line by line; a new rig file "
+            f"{written.path.name} beside it names the calibration and is now in use"
+        )
+        self.live_view.banner.show_message(
+            "info", f"Calibration {path.name} written into the rig file",
+            f"{where}. The next session of protocol '{protocol_name}' uses it (recorded in session.json).",
+        )
+        if self.preview is None and self.setup_panel.loaded is not None:
+            self._preview_checked = False
+        return "rig"
 
     # --- closing ---
     def closeEvent(self, event: QCloseEvent | None) -> None:

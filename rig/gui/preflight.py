@@ -163,8 +163,48 @@ def check_source(source: Any, calibrated: tuple[int, int], fps: float) -> tuple[
     return checks, frame_image
 
 
-def check_board(board: Any, required_name: str = "", min_version: str = "") -> list[Check]:
-    """Open the board; firmware identity, interlock, a short test pulse echoed back."""
+def read_interlock_open(board: Any, configured: bool, settle_s: float | None = None) -> bool:
+    """After ``board.configure``: is the interlock open? The firmware reads the input at
+    CONFIG and reports an open one as an INTERLOCK event; the board's reports are collected
+    for the settle time the session allows at Start (``INTERLOCK_SETTLE_S``), and the last
+    INTERLOCK report wins (``detail == "cleared"`` means closed), as the runner reads them."""
+    from rig.devices.board import BoardEventKind
+    from rig.session.runner import INTERLOCK_SETTLE_S
+
+    wait_s = (INTERLOCK_SETTLE_S if settle_s is None else settle_s) if configured else 0.0
+    deadline = time.monotonic() + wait_s
+    tripped = False
+    while True:
+        for event in board.events():
+            if event.kind is BoardEventKind.INTERLOCK:
+                tripped = event.detail != "cleared"
+        if time.monotonic() >= deadline:
+            return tripped
+        threading.Event().wait(0.02)
+
+
+def interlock_check(interlock: Any, is_open: bool) -> Check:
+    """Green (closed), red (open, the pin named; blocks Start when ``required``), or grey
+    (the rig file has no interlock). ``interlock`` is the rig's ``InterlockSection``."""
+    title = "Laser interlock closed"
+    if interlock is None:
+        return Check("interlock", title, CheckState.SKIPPED,
+                     "no interlock in the rig file (interlock: none)", required=False)
+    pin = f"pin {interlock.pin}"
+    if not is_open:
+        return Check("interlock", title, CheckState.OK, f"closed ({pin})", required=bool(interlock.required))
+    if interlock.required:
+        return Check("interlock", title, CheckState.FAILED,
+                     f"OPEN ({pin}): close the enclosure door / interlock, then run the checks again")
+    return Check("interlock", title, CheckState.WARNING,
+                 f"OPEN ({pin}): no light until it closes (interlock.required is false)", required=False)
+
+
+def check_board(
+    board: Any, required_name: str = "", min_version: str = "", interlock: Any = None
+) -> list[Check]:
+    """Open the board; firmware identity, interlock (``interlock``: the rig file's
+    ``InterlockSection`` or None), a short test pulse echoed back."""
     from rig.devices.board import BoardEventKind, LaserConfig
 
     checks: list[Check] = []
@@ -179,17 +219,14 @@ def check_board(board: Any, required_name: str = "", min_version: str = "") -> l
                 problem = f"firmware {identity}, the rig needs version {min_version} or newer"
             checks.append(Check("firmware", "Board firmware", CheckState.FAILED if problem else CheckState.OK,
                                 problem or f"{identity} on {info.port}"))
-            interlock = getattr(board, "interlock_closed", None)
-            if interlock is None:
-                checks.append(Check("interlock", "Laser interlock closed", CheckState.SKIPPED,
-                                    "no interlock configured on this board", required=False))
-            else:
-                closed = bool(interlock() if callable(interlock) else interlock)
-                checks.append(Check("interlock", "Laser interlock closed",
-                                    CheckState.OK if closed else CheckState.FAILED,
-                                    "closed" if closed else "OPEN: close the enclosure door / interlock"))
             board.configure(LaserConfig(max_on_s=1.0))
-            board.events()
+            lock = interlock_check(interlock, read_interlock_open(board, interlock is not None))
+            checks.append(lock)
+            if lock.state in (CheckState.FAILED, CheckState.WARNING):
+                # The board refuses the light while the interlock is open: no test pulse.
+                checks.append(Check("test_pulse", "Test pulse echoed by the board", CheckState.SKIPPED,
+                                    "not sent: the interlock is open", required=False))
+                return checks
             board.set_gate(True)
             threading.Event().wait(TEST_PULSE_S)
             board.set_gate(False)
@@ -236,11 +273,13 @@ def run_preflight(
     output_dir: Path,
     duration_s: float,
     required_firmware: tuple[str, str] = ("", ""),
+    interlock: Any = None,
 ) -> PreflightResult:
-    """Every check, in the order the panel lists them."""
+    """Every check, in the order the panel lists them. ``make_board`` must build the board
+    wired as the rig file says (``make_rig_board``) so its interlock input is read."""
     calibrated = (int(calibration.camera.width_px), int(calibration.camera.height_px))
     source_checks, frame = check_source(make_source(), calibrated, fps)
-    checks = check_board(make_board(), *required_firmware)
+    checks = check_board(make_board(), *required_firmware, interlock=interlock)
     checks += source_checks
     if frame is not None and not any(c.key == "resolution" and c.blocks_start for c in source_checks):
         checks.append(arena_check(frame, [(float(x), float(y)) for x, y in calibration.corners_px]))

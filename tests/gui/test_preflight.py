@@ -44,7 +44,7 @@ def test_all_green_on_the_synthetic_arena_and_mock_board(loaded: Any, tmp_path: 
     assert states["fps"] is CheckState.OK
     assert states["arena"] is CheckState.OK
     assert states["disk"] is CheckState.OK
-    assert states["interlock"] is CheckState.SKIPPED
+    assert states["interlock"] is CheckState.SKIPPED  # no interlock given: grey
     assert result.ok and result.frame is not None
 
 
@@ -72,19 +72,105 @@ def test_test_pulse_not_echoed_is_red(loaded: Any, tmp_path: Path) -> None:
     assert not board.gate_open  # the pulse ended with the gate closed
 
 
-class _InterlockBoard(MockBoard):
-    def __init__(self, closed: bool) -> None:
-        super().__init__()
-        self.interlock_closed = closed
+def _interlock(required: bool = True) -> Any:
+    from rig.rigfile.models import InterlockSection
+
+    return InterlockSection(pin=2, required=required)
 
 
-@pytest.mark.parametrize("closed", [True, False])
-def test_interlock_green_when_closed_red_when_open(loaded: Any, tmp_path: Path, closed: bool) -> None:
-    result = _run(loaded, tmp_path, board=_InterlockBoard(closed))
+def _interlocked_board(open_: bool) -> MockBoard:
+    """The real MockBoard emulating the firmware's interlock input (open = at trip level)."""
+    board = MockBoard(interlock=True)
+    board.set_interlock(open_)
+    return board
+
+
+@pytest.mark.parametrize("open_", [False, True])
+def test_interlock_read_from_the_board_events(loaded: Any, tmp_path: Path, open_: bool) -> None:
+    """Issue 15: the interlock check was always grey (boards have no ``interlock_closed``);
+    now the board configured as the session configures it reports INTERLOCK events and the
+    check reads them: green when closed, red naming the pin when open, and Start blocked.
+    Fails on the old code (SKIPPED in both cases, Start allowed with the door open)."""
+    board = _interlocked_board(open_)
+    result = _run(loaded, tmp_path, board=board, interlock=_interlock())
     check = result.get("interlock")
     assert check is not None
-    assert check.state is (CheckState.OK if closed else CheckState.FAILED)
-    assert result.ok is closed
+    if open_:
+        assert check.state is CheckState.FAILED and "pin 2" in check.reason and "OPEN" in check.reason
+        assert not result.ok
+        assert any("pin 2" in p for p in result.problems)
+        pulse = result.get("test_pulse")
+        assert pulse is not None and pulse.state is CheckState.SKIPPED
+    else:
+        assert check.state is CheckState.OK and "pin 2" in check.reason
+        assert result.ok
+    assert not board.gate_open
+
+
+def test_interlock_open_but_not_required_warns_and_does_not_block(loaded: Any, tmp_path: Path) -> None:
+    result = _run(loaded, tmp_path, board=_interlocked_board(True), interlock=_interlock(required=False))
+    check = result.get("interlock")
+    assert check is not None and check.state is CheckState.WARNING and "pin 2" in check.reason
+    assert result.ok
+
+
+def test_interlock_closing_after_a_red_check_turns_green(loaded: Any, tmp_path: Path) -> None:
+    board = _interlocked_board(True)
+    red = _run(loaded, tmp_path, board=board, interlock=_interlock())
+    board.set_interlock(False)  # the technician closes the door and runs the checks again
+    green = _run(loaded, tmp_path, board=board, interlock=_interlock())
+    assert not red.ok and green.ok
+    check = green.get("interlock")
+    assert check is not None and check.state is CheckState.OK
+
+
+def test_no_interlock_in_the_rig_is_grey(loaded: Any, tmp_path: Path) -> None:
+    result = _run(loaded, tmp_path, board=MockBoard(), interlock=None)
+    check = result.get("interlock")
+    assert check is not None and check.state is CheckState.SKIPPED and not check.required
+    assert "rig file" in check.reason
+
+
+def test_setup_panel_interlock_from_the_rig_file(qtbot: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    """The production pre-flight builds the board from the rig file (``make_rig_board``):
+    a rig with an interlock gets a board whose open interlock keeps Start disabled with the
+    pin named. Fails on the old code (the board came from the picker, interlock grey)."""
+    from rig.devices import registry
+    from rig.gui.widgets.setup_panel import DEMO_PROTOCOL, SetupPanel
+
+    rig_file = tmp_path / "rig.yaml"
+    rig_file.write_text("schema_version: 1\nname: bench\nboard:\n  kind: mock\n"
+                        "interlock:\n  pin: 4\n  required: true\n", encoding="utf-8")
+    boards: list[MockBoard] = []
+    real = registry.make_rig_board
+
+    def make(config: Any, clock: Any = None) -> Any:
+        board = real(config, clock)
+        assert isinstance(board, MockBoard)
+        board.set_interlock(door_open[0])
+        boards.append(board)
+        return board
+
+    door_open = [True]
+    monkeypatch.setattr(registry, "make_rig_board", make)
+    panel = SetupPanel()
+    qtbot.addWidget(panel)
+    panel.set_protocol_path(DEMO_PROTOCOL)
+    panel.animal_edit.setText("m1")
+    panel.output_edit.setText(str(tmp_path / "out"))
+    panel.rig_edit.setText(str(rig_file))
+    assert panel.rig is not None and not panel.rig_error
+    result = panel.run_preflight()
+    assert result is not None and boards
+    check = result.get("interlock")
+    assert check is not None and check.state is CheckState.FAILED and "pin 4" in check.reason
+    assert not panel.start_button.isEnabled() and "pin 4" in panel.start_reason.text()
+    door_open[0] = False
+    result = panel.run_preflight()
+    assert result is not None
+    check = result.get("interlock")
+    assert check is not None and check.state is CheckState.OK
+    assert panel.start_button.isEnabled()
 
 
 def test_resolution_mismatch_is_red_in_plain_words(loaded: Any, tmp_path: Path) -> None:

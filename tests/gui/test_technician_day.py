@@ -211,3 +211,64 @@ def test_layout_at_1280x800_fits_and_clips_no_label(qtbot: Any, tmp_path: Path) 
     assert window.right_splitter.orientation() is Qt.Orientation.Horizontal
     assert window.plots.width() > 450
     assert _clipped_labels(window) == []
+
+
+def test_calibration_written_into_the_rig_file_is_used_by_the_next_session(qtbot: Any, tmp_path: Path) -> None:
+    """Issue 15: "Write into the rig file" was offered after saving a calibration but not
+    handled (the rig file kept the old calibration; the session used the protocol's). Now
+    the rig file's ``calibration:`` line is rewritten (comments kept), the rig re-validated
+    and the next session records the new file. Fails on the old code."""
+    from rig.gui.widgets.calibration_editor import CalibrationEditor, grab_frame
+
+    rig_file = tmp_path / "rig.yaml"
+    rig_file.write_text(
+        "# bench rig, room 2.14\nschema_version: 1\nname: bench\nboard:\n  kind: mock\n"
+        "calibration: synthetic_arena.yaml   # the bundled one\n", encoding="utf-8")
+    rig = Rig(duration_scale=0.05)
+    window = _window(qtbot, tmp_path, rig, speed="max", choose_target=lambda p, path, name: "rig")
+    panel = window.setup_panel
+    panel.rig_edit.setText(str(rig_file))
+    assert window.rig_path == str(rig_file) and not panel.rig_error
+    (tmp_path / "cal").mkdir()
+    editor = CalibrationEditor(None, choices=panel.choices(), loaded=panel.loaded,
+                               calibration_dir=tmp_path / "cal")
+    qtbot.addWidget(editor)
+    editor.saved.connect(window.calibration_saved)
+    editor.set_image(grab_frame(panel.choices(), panel.loaded))
+    for x, y in [(30, 100), (610, 100), (610, 380), (30, 380)]:
+        editor.add_corner(x, y)
+    editor.width_spin.setValue(58.0)
+    editor.length_spin.setValue(28.0)
+    editor.name_edit.setText("bench-3")
+    path = editor.save()
+    assert path is not None
+    text = rig_file.read_text(encoding="utf-8")
+    assert 'calibration: "cal/bench-3.yaml"   # the bundled one' in text and "# bench rig" in text
+    assert panel.rig is not None and panel.rig.calibration_path.resolve() == path.resolve()
+    assert panel.loaded.calibration_path == path
+    banner = window.live_view.banner
+    assert banner.severity == "info" and "rig.yaml now names it" in banner.text and "rig.yaml.bak" in banner.text
+    with qtbot.waitSignal(window.session_finished, timeout=120_000) as blocker:
+        panel.start_button.click()
+    session_dir = Path(blocker.args[0].session_dir)
+    header = json.loads((session_dir / "session.json").read_text())
+    assert header["calibration"]["source_path"] == str(path)
+    assert (session_dir / "calibration.yaml").read_bytes() == path.read_bytes()
+    assert "cal/bench-3.yaml" in (session_dir / "rig.yaml").read_text(encoding="utf-8")
+    if window.summary_dialog is not None:
+        window.summary_dialog.close()
+
+
+def test_writing_into_an_invalid_rig_file_changes_nothing(qtbot: Any, tmp_path: Path) -> None:
+    """A rig file that no longer validates is left as it was, and the banner says so."""
+    rig_file = tmp_path / "rig.yaml"
+    rig_file.write_text("schema_version: 1\nboard:\n  kind: mock\n", encoding="utf-8")
+    window = _window(qtbot, tmp_path, Rig(1.0), choose_target=lambda p, path, name: "rig")
+    window.setup_panel.rig_edit.setText(str(rig_file))
+    bad = "schema_version: 1\nlaser:\n  pin: 1\n"
+    rig_file.write_text(bad, encoding="utf-8")  # broken after it was picked
+    calibration = tmp_path / "c.yaml"
+    calibration.write_bytes(window.setup_panel.loaded.calibration_path.read_bytes())
+    assert window.calibration_saved(calibration) == "none"
+    assert rig_file.read_text(encoding="utf-8") == bad
+    assert window.live_view.banner.severity == "error" and "pin 1" in window.live_view.banner.text

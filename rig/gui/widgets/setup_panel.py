@@ -66,18 +66,22 @@ _CHECK_MARK = {
 
 
 def default_preflight(choices: SetupChoices, loaded: LoadedProtocol) -> PreflightResult:
-    """The production pre-flight: the chosen source and board from the registry."""
-    from rig.devices.registry import make_board, make_source
+    """The production pre-flight: the chosen source, and the board wired as the session
+    will wire it (the rig file's pins and interlock: ``session_rig``)."""
+    from rig.devices.registry import make_rig_board, make_source
+    from rig.gui.controller import session_rig
     from rig.gui.preflight import run_preflight
 
     fps = float(loaded.protocol.tracking.camera_fps)
+    rig = session_rig(choices)
     return run_preflight(
         lambda: make_source(choices.source_spec(), loaded.calibration, fps),
-        lambda: make_board(choices.board_spec()),
+        lambda: make_rig_board(rig.config),
         loaded.calibration,
         fps,
         Path(choices.output_dir),
         float(loaded.protocol.duration_s),
+        interlock=rig.config.interlock,
     )
 
 
