@@ -32,6 +32,7 @@ from rig.session.status import EndReason
 
 if TYPE_CHECKING:
     from rig.protocol.load import LoadedProtocol
+    from rig.rigfile.load import LoadedRig
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class MultiArenaRunner:
         experimenter: str = "",
         max_lead: int = 8,
         duration_scale: float = 1.0,
+        rig: LoadedRig | None = None,
     ) -> None:
         if not arenas:
             raise ValueError("at least one arena")
@@ -98,6 +100,7 @@ class MultiArenaRunner:
                     observers=arena.observers,
                     simulated=simulated,
                     duration_scale=duration_scale,
+                    rig=rig,
                     source_info={
                         "kind": "camera_region",
                         "detail": view.name,

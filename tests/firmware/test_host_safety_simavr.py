@@ -197,7 +197,18 @@ def test_hung_control_loop_laser_low_within_stall_plus_heartbeat_timeout(
     tracker = HangingTracker(sim, hang_at=15)
     runner = make_runner(protocol_file(tmp_path), rig, tmp_path / "out", tracker=tracker)
     if not host_close_works:
-        board: Any = runner._board  # the supervisor's gate command is lost (stuck link)
+        # A stuck link from the hang on: nothing the host writes reaches the board, neither
+        # the supervisor's gate command nor the teardown's (on a loaded machine emulated time
+        # runs slower than the host's clock, so the teardown 1 s later could otherwise close
+        # the gate before the watchdog does); only the firmware watchdog can.
+        board: Any = runner._board
+        real_send = board._send
+
+        def stuck_send(command: int, data: Any) -> None:
+            if not tracker.hung.is_set():
+                real_send(command, data)
+
+        board._send = stuck_send
         board.laser_off = lambda: None
     takeover = threading.Event()
     runner.on_takeover = lambda end: takeover.set()
