@@ -335,7 +335,11 @@ def test_closed_loop_session_drives_the_real_firmware(sim: SimavrUno, tmp_path: 
     reported = sum(int(json.loads(e["detail"])["pulses"]) for e in closed)
     assert reported == len(rises)
     widths_ms = [(f - r) / (CYCLES_PER_S / 1000) for r, f in zip(rises, falls)]
-    assert all(abs(w - 15.0) < 0.01 for w in widths_ms[:-1])  # the last may be cut by the close
+    # The last pulse of every gate window may be cut by its close (a loaded machine flips the
+    # gate more often): judge the pulses followed by the next rise of the same 20 Hz train.
+    period_ms = [(b - a) / (CYCLES_PER_S / 1000) for a, b in zip(rises, rises[1:])]
+    uncut = [w for w, p in zip(widths_ms, period_ms) if p <= 50.0 + 0.05]
+    assert uncut and all(abs(w - 15.0) < 0.01 for w in uncut)
 
 
 def test_firmata_board_sends_active_low_polarity(sim: SimavrUno) -> None:
