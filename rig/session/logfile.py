@@ -8,6 +8,10 @@ point calls ``attach_session_log(runner)`` before ``runner.run()``. From then on
   verbosity;
 - the ``rig`` loggers' records at the console's level (warnings and errors by default).
 
+Several sessions at once (one per arena) each keep their own log: the runner marks the
+threads it runs on (``bind_session``), and a handler drops records logged on another
+session's thread. Records from unmarked threads (a shared camera or board) go to every log.
+
 Records logged before the session folder exists (opening the board and the source) are
 held in memory and written first, so the log says what happened before the record was
 created. The handler is removed when the session finishes.
@@ -16,6 +20,9 @@ created. The handler is removed when the session finishes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +32,9 @@ from rig.session.status import RunnerStatus
 #: The engine's lifecycle logger (always at INFO into session.log, never to the console).
 RECORD_LOGGER = "optorig.session_record"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: The session whose thread is logging (set by the runner on each thread it runs; a new
+#: thread starts with no session).
+_CURRENT_SESSION: ContextVar[object | None] = ContextVar("optorig_current_session", default=None)
 #: Records kept in memory before the session folder exists (then dropped oldest first).
 _MAX_EARLY_RECORDS = 1000
 
@@ -56,7 +66,8 @@ class _QuietFileHandler(logging.FileHandler):
         if self.lock is not None:
             with self.lock:  # Handler.handle holds it around emit: none is half-way through
                 self.failed = True
-        self.failed = True
+        else:
+            self.failed = True
         try:
             super().close()
         except OSError:
@@ -77,6 +88,9 @@ class SessionLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if self._failed:
             return
+        owner = _CURRENT_SESSION.get()
+        if owner is not None and owner is not self._runner:
+            return  # another arena's session, logging on its own thread
         if self._file is None:
             session_dir = self._runner.session_dir
             if session_dir is None:
@@ -109,6 +123,21 @@ class _Detach(BaseObserver):
 
     def on_finished(self, status: RunnerStatus) -> None:
         detach_session_log(self._handler)
+
+
+def bind_session(owner: object) -> None:
+    """Mark the calling thread as running ``owner``'s session (for the whole thread)."""
+    _CURRENT_SESSION.set(owner)
+
+
+@contextmanager
+def session_scope(owner: object) -> Iterator[None]:
+    """Mark the calling thread as running ``owner``'s session until the block ends."""
+    token = _CURRENT_SESSION.set(owner)
+    try:
+        yield
+    finally:
+        _CURRENT_SESSION.reset(token)
 
 
 def attach_session_log(runner: _HasSessionDir) -> SessionLogHandler:

@@ -74,7 +74,7 @@ from rig.progress import ProgressFn, no_progress
 from rig.session.acquisition import AcquisitionThread, LatestFrameSlot
 from rig.session.latency import LatencyProbe, LatencyTestSettings, sync_output
 from rig.session.control import ControlLoop, PhasePlan, TrackerLike, plan_phases
-from rig.session.logfile import RECORD_LOGGER
+from rig.session.logfile import RECORD_LOGGER, bind_session, session_scope
 from rig.session.observer import SessionObserver
 from rig.cohort import Cohort
 from rig.session.sides import SideChoice, assign_side
@@ -444,6 +444,10 @@ class SessionRunner:
     def run(self) -> EndReason:
         """Run the whole session (blocking). Returns why it ended; re-raises KeyboardInterrupt
         after the teardown."""
+        with session_scope(self):  # this thread's log records belong to this session's log
+            return self._run()
+
+    def _run(self) -> EndReason:
         if self._state is not RunState.IDLE:
             raise RuntimeError("a SessionRunner runs once; make a new one")
         self._set_state(RunState.ARMING)
@@ -506,6 +510,7 @@ class SessionRunner:
     # ------------------------------------------------------------------ supervisor
     def _supervise(self) -> None:
         """Liveness and signals, off the control loop (it may be the thing that hangs)."""
+        bind_session(self)
         while not self._supervisor_stop.is_set():
             self._supervisor_wake.wait(SUPERVISOR_PERIOD_S)
             self._supervisor_wake.clear()

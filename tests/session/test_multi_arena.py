@@ -163,3 +163,29 @@ def test_an_arena_whose_board_never_opens_does_not_hold_the_others(tmp_path: Pat
     for i in (0, 1, 3):
         d = multi.runners[i].session_dir
         assert d is not None and len(read_csv(d / "frames.csv")) == 12 * 30
+
+
+def test_each_arena_session_log_holds_only_its_own_lines(tmp_path: Path) -> None:
+    """Several arenas, one session.log each: arena A's log names arena A's session only.
+    Fails on the old code, where every handler hung on the shared loggers and each arena's
+    session.log also held the other arenas' lifecycle lines ("session ...", phases, end)."""
+    from rig.session.logfile import attach_session_log
+
+    boards = [MockBoard(f"mock{i}") for i in range(4)]
+    multi = _multi(tmp_path, boards, duration_s=8.0)
+    for runner in multi.runners:
+        attach_session_log(runner)
+    assert set(multi.run().values()) == {EndReason.COMPLETED}
+    names = []
+    for runner in multi.runners:
+        assert runner.session_dir is not None
+        names.append(runner.session_dir.name)
+    for runner, name in zip(multi.runners, names, strict=True):
+        assert runner.session_dir is not None
+        text = (runner.session_dir / "session.log").read_text(encoding="utf-8")
+        assert f"session {name}:" in text
+        for other in names:
+            if other != name:
+                assert other not in text, f"{name}'s session.log holds {other}'s lines"
+        assert text.count("session ended:") == 1
+        assert text.count("phase 1/2") == 1
