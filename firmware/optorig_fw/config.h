@@ -32,6 +32,7 @@
 #define INTERLOCK_PIN_DEFAULT 2   /* suggested door/key switch input */
 #define PWM_PIN_DEFAULT 3         /* suggested analog-modulation output (Timer2 OC2B) */
 #define SYNC_PIN_DEFAULT 7        /* camera-sync TTL output */
+#define TRIGGER_PIN_DEFAULT 8     /* camera trigger TTL output (to the camera's opto-in line) */
 #define SYNC_LED_PIN_DEFAULT 12   /* sync LED output (visible to the camera) */
 
 /* ---- limits ------------------------------------------------------------- */
@@ -43,6 +44,11 @@
 #define MIN_PULSE_WIDTH_US 500
 /* Shortest low time between two pulses of a train. */
 #define MIN_PULSE_GAP_US 500
+/* Camera trigger: 1..500 frames/s, pulse at least 100 us high and 100 us low. */
+#define TRIGGER_MIN_PERIOD_US 2000UL
+#define TRIGGER_MAX_PERIOD_US 1000000UL
+#define TRIGGER_MIN_WIDTH_US 100
+#define TRIGGER_MIN_GAP_US 100
 /* Default firmware cap on one continuous gate-open window. */
 #define MAX_ON_MS_DEFAULT 30000UL
 
@@ -54,6 +60,7 @@
 #define SYSEX_OPTORIG_ARM 0x05        /* host->fw: (re-)arm after a watchdog trip */
 #define SYSEX_OPTORIG_SYNC 0x06       /* host->fw camera-sync configuration */
 #define SYSEX_OPTORIG_EVENT 0x07      /* fw->host event report */
+#define SYSEX_OPTORIG_TRIGGER 0x08    /* host->fw camera-trigger configuration */
 
 /* ---- event kinds (first byte of an EVENT sysex) -------------------------- */
 #define EVENT_READY 0
@@ -68,6 +75,7 @@
 #define EVENT_CONFIG_ACK 9
 #define EVENT_INTERLOCK_CLEARED 10
 #define EVENT_ARMED 11
+#define EVENT_TRIGGER 12   /* pulses = trigger count since enable, device_us = rising edge */
 
 /* ---- reasons (last byte of an EVENT sysex) ------------------------------- */
 #define REASON_HOST 0
@@ -78,7 +86,7 @@
 #define REASON_NOT_ARMED 5
 #define REASON_BAD_CONFIG 6
 #define REASON_RESET 7
-#define REASON_PIN_CONFLICT 8   /* CONFIG/SYNC refused: two roles on one pin, or a bad pin */
+#define REASON_PIN_CONFLICT 8   /* CONFIG/SYNC/TRIGGER refused: two roles on one pin, or a bad pin */
 
 /* ---- polarity of the laser TTL (last CONFIG byte) ----------------------- */
 #define POLARITY_ACTIVE_HIGH 0
@@ -89,6 +97,8 @@
 #define CONFIG_PAYLOAD_BYTES 24
 /* SYNC payload bytes (after the sysex id). */
 #define SYNC_PAYLOAD_BYTES 9
+/* TRIGGER payload bytes: enable, pin, period_us (4), width_us (3), report_every (2). */
+#define TRIGGER_PAYLOAD_BYTES 11
 /* EVENT: kind, device_us (7 x 7 bits = 49 bits, wraps after 17.8 years), pulses (3), level, reason */
 #define EVENT_US_BYTES 7
 #define EVENT_PULSES_BYTES 3

@@ -3,12 +3,13 @@
  * Speaks Firmata 2.5 (version/firmware reports, capability, analog-mapping and pin-state
  * queries, pin modes, digital/analog write, digital/analog reporting, sampling interval)
  * plus the optorig sysex extensions in config.h: a device-timed laser gate with pulse
- * train, host watchdog, continuous-on cap, interlock and camera-sync output.
+ * train, host watchdog, continuous-on cap, interlock, camera-sync output and a periodic
+ * camera trigger output.
  *
  * Structure (why: no serial traffic may delay a safety check):
  * - The SAFETY CORE runs in interrupts only. Timer1 runs free at 0.5 us per tick; its
  *   COMPB interrupt is the safety tick every SAFETY_TICK_US (and also produces the camera
- *   sync edges). The tick advances millis and checks the host watchdog, the continuous-on
+ *   sync edges and the camera trigger edges, from absolute tick times). The tick advances millis and checks the host watchdog, the continuous-on
  *   cap, samples the interlock (backstop) and steps or aborts the PWM ramp. The interlock
  *   pin also has a pin-change interrupt, so a trip closes the gate within microseconds.
  *   Laser edges of a pulse train are produced in TIMER1_COMPA from absolute tick times.
@@ -17,7 +18,8 @@
  *   and counted (reported by IDENTIFY); events wait in their own ring until they fit.
  * - Every read-modify-write of a port or timer register runs with interrupts off, so the
  *   main loop never undoes an edge the pulse interrupt just made on the same port.
- * - Pins have ROLES (laser, PWM, interlock, sync, LED). CONFIG and SYNC refuse a pin that
+ * - Pins have ROLES (laser, PWM, interlock, sync, LED, trigger). CONFIG, SYNC and TRIGGER
+ *   refuse a pin that
  *   already has another role (REASON_PIN_CONFLICT); Firmata messages cannot touch role
  *   pins; a pin given the laser role loses any timer output and is driven to its off level.
  * - The laser pin is driven to its off level in .init3, before the C runtime clears memory,
@@ -532,6 +534,44 @@ static void sync_edge_locked(void) {
     }
 }
 
+/* ========================================================== camera trigger */
+/* A periodic TTL pulse for a hardware-triggered camera, device-timed like the laser train:
+ * every rising edge is at trig_rise = enable time + k * period (absolute tick times, so the
+ * period has no cumulative drift); the edges are made in TIMER1_COMPB together with the
+ * safety tick and the sync edges. EVENT_TRIGGER carries the count since enable (from 1)
+ * for every report_every-th trigger, stamped right after the rising edge was written. */
+
+static volatile uint8_t trig_enabled;
+static uint8_t trig_pin = TRIGGER_PIN_DEFAULT;
+static volatile uint8_t *volatile trig_port = &PORTB;
+static volatile uint8_t trig_mask = _BV(0);
+static volatile uint8_t trig_level;
+static volatile uint32_t trig_next_edge;
+static volatile uint32_t trig_rise;
+static volatile uint32_t trig_period_ticks, trig_width_ticks;
+static volatile uint32_t trig_count;
+static volatile uint16_t trig_report_every = 1;
+static volatile uint16_t trig_report_phase;
+
+/* Interrupts off. */
+static void trig_edge_locked(void) {
+    if (trig_level) {
+        *trig_port &= (uint8_t)~trig_mask;
+        trig_level = 0;
+        trig_rise += trig_period_ticks;
+        trig_next_edge = trig_rise;
+    } else {
+        *trig_port |= trig_mask;
+        trig_level = 1;
+        trig_count++;
+        if (++trig_report_phase >= trig_report_every) {
+            trig_report_phase = 0;
+            event_push_locked(EVENT_TRIGGER, trig_count, 1, 0, 0);
+        }
+        trig_next_edge = trig_rise + trig_width_ticks;
+    }
+}
+
 /* ============================================================== safety tick */
 
 #define TICK_TICKS ((uint32_t)SAFETY_TICK_US * OPTORIG_TICKS_PER_US)
@@ -572,10 +612,34 @@ static void safety_tick(void) {
     SREG = s;
 }
 
-/* Timer1 COMPB: the safety tick and the sync edges share one compare channel; OCR1B is set to
+/* Trigger edge precision. The tick's own work plus the 12 us "never set a compare that already
+ * passed" margin would make an edge due just after a safety tick or sync edge ~25 us late. So
+ * an interrupt that finds a trigger edge due within TRIG_GUARD_TICKS defers its tick and sync
+ * work to the trigger edge's interrupt (the tick is then at most ~35 us late; the watchdog,
+ * cap and interlock bounds are in milliseconds) and comes back exactly at the edge; an edge
+ * closer than TRIG_SPIN_TICKS (more than the ~30 cycles from reading the clock to writing
+ * OCR1B) is waited for with interrupts off (at most 4 us). Edges are at most 2 us early. */
+#define TRIG_EARLY_TICKS 4
+#define TRIG_SPIN_TICKS 8
+#define TRIG_GUARD_TICKS 64
+
+/* Timer1 COMPB: the safety tick, the sync edges and the trigger edges share one compare channel; OCR1B is set to
  * whichever is due first. */
 ISR(TIMER1_COMPB_vect) {
     uint32_t now = ticks32_locked();
+    if (trig_enabled) {
+        int32_t due = (int32_t)(trig_next_edge - now);
+        if (due > TRIG_EARLY_TICKS && due <= TRIG_GUARD_TICKS) {
+            if (due > TRIG_SPIN_TICKS) {
+                OCR1B = (uint16_t)trig_next_edge; /* the tick and sync wait for the edge */
+                return;
+            }
+            while ((int32_t)(trig_next_edge - ticks32_locked()) > 0) {
+            }
+            now = ticks32_locked();
+        }
+        if ((int32_t)(trig_next_edge - now) <= TRIG_EARLY_TICKS) trig_edge_locked();
+    }
     if (sync_enabled && (int32_t)(sync_next_edge - now) <= 16) sync_edge_locked();
     uint8_t run_tick = 0;
     int32_t late = (int32_t)(now - tick_next);
@@ -595,6 +659,7 @@ ISR(TIMER1_COMPB_vect) {
     }
     uint32_t next = tick_next;
     if (sync_enabled && (int32_t)(sync_next_edge - next) < 0) next = sync_next_edge;
+    if (trig_enabled && (int32_t)(trig_next_edge - next) < 0) next = trig_next_edge;
     uint32_t again = ticks32_locked() + 24;
     if ((int32_t)(next - again) < 0) next = again; /* never set a compare that already passed */
     OCR1B = (uint16_t)next;
@@ -668,6 +733,7 @@ static void gate_close(uint8_t reason) {
 #define ROLE_INTERLOCK 4
 #define ROLE_SYNC 5
 #define ROLE_LED 6
+#define ROLE_TRIGGER 7
 
 static uint8_t pin_role(uint8_t pin) {
     if (pin < 2) return ROLE_SERIAL;
@@ -676,6 +742,7 @@ static uint8_t pin_role(uint8_t pin) {
     if (cfg.interlock_pin != INTERLOCK_PIN_NONE && pin == cfg.interlock_pin) return ROLE_INTERLOCK;
     if (sync_enabled && pin == sync_pin) return ROLE_SYNC;
     if (sync_enabled && sync_led_pin != PWM_PIN_NONE && pin == sync_led_pin) return ROLE_LED;
+    if (trig_enabled && pin == trig_pin) return ROLE_TRIGGER;
     return ROLE_NONE;
 }
 static uint8_t pin_reserved(uint8_t pin) { return pin >= NUM_PINS || pin_role(pin) != ROLE_NONE; }
@@ -732,9 +799,10 @@ static void config_defaults(void) {
     cfg.interlock_trip_level = 1;
 }
 
-/* Does ``pin`` collide with an enabled sync output? */
+/* Does ``pin`` collide with an enabled sync or trigger output? */
 static uint8_t sync_uses(uint8_t pin) {
-    return sync_enabled && (pin == sync_pin || (sync_led_pin != PWM_PIN_NONE && pin == sync_led_pin));
+    return (sync_enabled && (pin == sync_pin || (sync_led_pin != PWM_PIN_NONE && pin == sync_led_pin))) ||
+           (trig_enabled && pin == trig_pin);
 }
 
 /* CONFIG payload (CONFIG_PAYLOAD_BYTES = 24): mode, ttl_pin, period_us(4), width_us(4),
@@ -868,6 +936,53 @@ static void handle_sync(const uint8_t *d, uint8_t n) {
         SREG = s;
     }
     event_now(EVENT_CONFIG_ACK, REASON_CONFIG, 1);
+}
+
+/* TRIGGER payload (TRIGGER_PAYLOAD_BYTES = 11): enable, pin, period_us(4), width_us(3),
+ * report_every(2). Any TRIGGER first stops a running trigger (pin low, final EVENT_TRIGGER
+ * with the count so far, reason REASON_HOST); enable = 0 stops only. */
+static void handle_trigger(const uint8_t *d, uint8_t n) {
+    uint8_t s = SREG;
+    cli();
+    if (trig_enabled) {
+        trig_enabled = 0;
+        *trig_port &= (uint8_t)~trig_mask;
+        trig_level = 0;
+        event_push_locked(EVENT_TRIGGER, trig_count, 0, REASON_HOST, 1);
+    }
+    SREG = s;
+    if (n != TRIGGER_PAYLOAD_BYTES) { event_now(EVENT_REFUSED, REASON_BAD_CONFIG, 1); return; }
+    if (!d[0]) { event_now(EVENT_CONFIG_ACK, REASON_CONFIG, 1); return; }
+    uint8_t pin = d[1];
+    uint32_t period_us = read7(d + 2, 4), width_us = read7(d + 6, 3);
+    uint16_t every = (uint16_t)read7(d + 9, 2);
+    uint8_t ok = d[0] == 1 && period_us >= TRIGGER_MIN_PERIOD_US && period_us <= TRIGGER_MAX_PERIOD_US &&
+                 width_us >= TRIGGER_MIN_WIDTH_US && width_us + TRIGGER_MIN_GAP_US <= period_us && every >= 1;
+    if (!ok) { event_now(EVENT_REFUSED, REASON_BAD_CONFIG, 1); return; }
+    /* the trigger is now disabled, so pin_role() shows every other role */
+    if (!valid_pin(pin) || pin_role(pin) != ROLE_NONE) { event_now(EVENT_REFUSED, REASON_PIN_CONFLICT, 1); return; }
+    pwm_disconnect(pin);
+    cli();
+    trig_pin = pin;
+    trig_port = pin_port(pin);
+    trig_mask = pin_mask(pin);
+    *trig_port &= (uint8_t)~trig_mask;
+    *pin_ddr(pin) |= trig_mask;
+    SREG = s;
+    pin_mode[pin] = F_OUTPUT;
+    cli();
+    trig_period_ticks = period_us * OPTORIG_TICKS_PER_US;
+    trig_width_ticks = width_us * OPTORIG_TICKS_PER_US;
+    trig_report_every = every;
+    trig_report_phase = (uint16_t)(every - 1); /* the first trigger is always reported */
+    trig_count = 0;
+    trig_level = 0;
+    /* the first edge 2 ms from now, so the acknowledgement goes out before it */
+    trig_rise = ticks32_locked() + 2000UL * OPTORIG_TICKS_PER_US;
+    trig_next_edge = trig_rise;
+    trig_enabled = 1;
+    event_push_locked(EVENT_CONFIG_ACK, 0, 0, REASON_CONFIG, 1);
+    SREG = s;
 }
 
 static uint8_t report_digital_ports; /* bit per port 0..2 */
@@ -1094,6 +1209,7 @@ static void handle_sysex(void) {
         break;
     }
     case SYSEX_OPTORIG_SYNC: handle_sync(d, n); break;
+    case SYSEX_OPTORIG_TRIGGER: handle_trigger(d, n); break;
     default: break;
     }
 }

@@ -30,6 +30,7 @@ SYSEX_OPTORIG_HEARTBEAT = 0x04
 SYSEX_OPTORIG_ARM = 0x05
 SYSEX_OPTORIG_SYNC = 0x06
 SYSEX_OPTORIG_EVENT = 0x07
+SYSEX_OPTORIG_TRIGGER = 0x08
 
 EVENT_READY = 0
 EVENT_GATE_OPENED = 1
@@ -43,6 +44,7 @@ EVENT_REFUSED = 8
 EVENT_CONFIG_ACK = 9
 EVENT_INTERLOCK_CLEARED = 10
 EVENT_ARMED = 11
+EVENT_TRIGGER = 12
 
 REASON_HOST = 0
 REASON_WATCHDOG = 1
@@ -64,7 +66,7 @@ REASON_NAMES = {
     REASON_RESET: "reset",
     REASON_PIN_CONFLICT: "pin_conflict",
 }
-#: Refusals of a CONFIG or SYNC message.
+#: Refusals of a CONFIG, SYNC or TRIGGER message.
 CONFIG_REFUSAL_REASONS = (REASON_BAD_CONFIG, REASON_PIN_CONFLICT)
 
 POLARITY_ACTIVE_HIGH = 0
@@ -73,6 +75,7 @@ POLARITY_ACTIVE_LOW = 1
 # ---- wire layout (config.h; docs/firmware.md lists every byte) ----------------------------
 CONFIG_PAYLOAD_BYTES = 24
 SYNC_PAYLOAD_BYTES = 9
+TRIGGER_PAYLOAD_BYTES = 11
 EVENT_US_BYTES = 7
 EVENT_PULSES_BYTES = 3
 EVENT_PAYLOAD_BYTES = 13
@@ -85,6 +88,14 @@ MODE_CONTINUOUS = 0
 MODE_PULSE_TRAIN = 1
 PWM_PIN_NONE = 127
 INTERLOCK_PIN_NONE = 127
+#: Camera trigger limits (config.h): 1..500 frames/s, >= 100 us high and >= 100 us low.
+TRIGGER_PIN_DEFAULT = 8
+TRIGGER_MIN_PERIOD_US = 2000
+TRIGGER_MAX_PERIOD_US = 1_000_000
+TRIGGER_MIN_WIDTH_US = 100
+TRIGGER_MIN_GAP_US = 100
+#: The event's ``pulses`` field (3 x 7 bits) carries the trigger count modulo this.
+TRIGGER_COUNT_MODULO = 1 << (7 * EVENT_PULSES_BYTES)
 
 
 def decode_event(data: bytes | list[int] | tuple[int, ...]) -> tuple[int, int, int, int, int] | None:

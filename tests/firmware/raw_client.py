@@ -191,3 +191,8 @@ def command_cycle(sim: SimavrUno, *fields: str) -> int:
     """Emulated cycle of the last harness mark whose fields start with ``fields``."""
     sim.cycle()  # answered after every earlier command was handled (and logged)
     return [line.cycle for line in sim.lines() if line.kind == "M" and line.fields[: len(fields)] == fields][-1]
+
+
+def trigger_payload(enable: int, pin: int = 8, period_us: int = 33_333, width_us: int = 1000, report_every: int = 1) -> bytes:
+    """SYSEX TRIGGER payload: enable, pin, period_us (4 x 7 bits), width_us (3), report_every (2)."""
+    return bytes([enable, pin]) + fc.to7(period_us, 4) + fc.to7(width_us, 3) + fc.to7(report_every, 2)
