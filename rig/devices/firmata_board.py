@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rig.devices import firmata_codes as fc
-from rig.devices.board import BoardEvent, BoardEventKind, BoardInfo, LaserConfig
+from rig.devices.board import BoardEvent, BoardEventKind, BoardInfo, LaserConfig, TriggerConfig
 from rig.devices.firmata_codes import (  # re-exported: checked against config.h
     OPTORIG_FW_NAME,
     OPTORIG_PROTOCOL_VERSION,
@@ -44,6 +44,7 @@ from rig.devices.firmata_codes import (  # re-exported: checked against config.h
     SYSEX_OPTORIG_HEARTBEAT,
     SYSEX_OPTORIG_IDENTIFY,
     SYSEX_OPTORIG_SYNC,
+    SYSEX_OPTORIG_TRIGGER,
 )
 from rig.devices.firmware_emulator import RuleEvent
 from rig.devices.lifecycle import OpenedByWith
@@ -58,6 +59,7 @@ from rig.devices.limits import (
     WATCHDOG_TIMEOUT_MS_MIN,
 )
 from rig.devices.mock_board import rules_config, to_board_event
+from rig.devices.trigger import trigger_payload, validate_trigger_config
 from rig.errors import BoardFault, BoardLost, ConfigError, FirmwareMismatch
 
 __all__ = [
@@ -71,6 +73,7 @@ __all__ = [
     "SYSEX_OPTORIG_HEARTBEAT",
     "SYSEX_OPTORIG_IDENTIFY",
     "SYSEX_OPTORIG_SYNC",
+    "SYSEX_OPTORIG_TRIGGER",
     "validate_laser_config",
 ]
 
@@ -574,6 +577,28 @@ class FirmataBoard(OpenedByWith):
                 raise BoardLost(f"{self._port}: firmware did not acknowledge the sync configuration")
             if self._config_refused:
                 raise ConfigError(f"{self._port}: firmware refused the sync configuration")
+
+    def configure_trigger(self, config: TriggerConfig | None) -> None:
+        """Start (or with None stop) the camera trigger the firmware generates: a pulse every
+        1/fps s on ``config.pin``, each reported as a TRIGGER event (count, device time of
+        the rising edge). Stopping drives the pin low and reports the count sent. Raises
+        ConfigError when the firmware refuses (bad values, pin conflict) or is not ours."""
+        if config is not None:
+            validate_trigger_config(config)
+        with self._lock:
+            self._require_ready()
+            if not self._device_timed:
+                raise ConfigError(f"{self._port}: a camera trigger needs the optorig firmware")
+            self._config_event.clear()
+            self._config_refused = False
+            self._send(SYSEX_OPTORIG_TRIGGER, trigger_payload(config))
+            if not self._config_event.wait(2.0):
+                raise BoardLost(f"{self._port}: firmware did not acknowledge the trigger configuration")
+            if self._config_refused:
+                raise ConfigError(
+                    f"{self._port}: firmware refused the camera trigger {config} (pin in use by "
+                    "the laser, interlock or sync output, or values out of range)"
+                )
 
     def _require_ready(self) -> None:
         if self._lost:

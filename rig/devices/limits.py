@@ -21,5 +21,11 @@ INTERLOCK_PIN_DEFAULT = 2
 PWM_PIN_DEFAULT = 3
 SYNC_PIN_DEFAULT = 7
 SYNC_LED_PIN_DEFAULT = 12
+TRIGGER_PIN_DEFAULT = 8
+#: Camera trigger the firmware generates: frame rates and pulse limits.
+TRIGGER_MIN_FPS = 1.0
+TRIGGER_MAX_FPS = 500.0
+TRIGGER_MIN_WIDTH_MS = 0.1
+TRIGGER_MIN_GAP_MS = 0.1
 #: Pins that can carry the analog-modulation PWM (Timer0/Timer2 outputs).
 PWM_CAPABLE_PINS = (3, 5, 6, 11)

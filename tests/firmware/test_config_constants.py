@@ -30,7 +30,11 @@ def test_limits_match_firmware() -> None:
     assert number(d["MAX_FREQUENCY_HZ"]) == limits.FIRMWARE_MAX_FREQUENCY_HZ
     assert number(d["MIN_PULSE_WIDTH_US"]) / 1000 == limits.FIRMWARE_MIN_PULSE_WIDTH_MS
     assert number(d["MIN_PULSE_GAP_US"]) / 1000 == limits.FIRMWARE_MIN_PULSE_GAP_MS
-    for name in ("LASER_PIN_DEFAULT", "INTERLOCK_PIN_DEFAULT", "PWM_PIN_DEFAULT", "SYNC_PIN_DEFAULT", "SYNC_LED_PIN_DEFAULT"):
+    assert 1e6 / number(d["TRIGGER_MIN_PERIOD_US"]) == limits.TRIGGER_MAX_FPS
+    assert 1e6 / number(d["TRIGGER_MAX_PERIOD_US"]) == limits.TRIGGER_MIN_FPS
+    assert number(d["TRIGGER_MIN_WIDTH_US"]) / 1000 == limits.TRIGGER_MIN_WIDTH_MS
+    assert number(d["TRIGGER_MIN_GAP_US"]) / 1000 == limits.TRIGGER_MIN_GAP_MS
+    for name in ("LASER_PIN_DEFAULT", "INTERLOCK_PIN_DEFAULT", "PWM_PIN_DEFAULT", "SYNC_PIN_DEFAULT", "SYNC_LED_PIN_DEFAULT", "TRIGGER_PIN_DEFAULT"):
         assert number(d[name]) == getattr(limits, name), name
 
 

@@ -84,6 +84,6 @@ def _offsets_read(function: str) -> set[tuple[int, int]]:
 
 def test_the_c_source_reads_the_documented_offsets() -> None:
     docs = sections()
-    for name, function in (("CONFIG", "handle_config"), ("SYNC", "handle_sync")):
+    for name, function in (("CONFIG", "handle_config"), ("SYNC", "handle_sync"), ("TRIGGER", "handle_trigger")):
         documented = {(first, size) for first, size, _ in docs[(name, "host -> firmware")][2]}
         assert _offsets_read(function) == documented, name
