@@ -214,6 +214,7 @@ def write_fake_session(
                         _cell(event.get("frame")),
                         event["kind"],
                         json.dumps(detail, separators=(",", ":")),
+                        _cell(event.get("board_t_s")),
                     ]
                 )
             )

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from rig.errors import RigError
-from rig.session.writer import EVENT_COLUMNS, FRAME_COLUMNS
+from rig.session.writer import EVENT_COLUMNS, EVENT_COLUMNS_OPTIONAL, FRAME_COLUMNS
 
 SESSION_FORMAT = "optorig-session"
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -40,6 +40,7 @@ SUPPORTED_SCHEMA_VERSIONS = (1,)
 #: columns the engine writes are required. One column list, the writer's, for both sides.
 FRAME_COLUMNS_OPTIONAL = (
     "x_px", "y_px", "dropped", "truth_x_cm", "truth_y_cm", "cam_frame_id", "cam_t_s",
+    "trigger_index", "board_t_s",
 )
 FRAME_COLUMNS_REQUIRED = tuple(c for c in FRAME_COLUMNS if c not in FRAME_COLUMNS_OPTIONAL)
 ZONES = ("left", "right", "neutral", "lost")
@@ -327,7 +328,7 @@ def read_events(path: Path) -> EventTable:
         return EventTable(events=(), torn_rows=torn)
     rows = list(csv.reader(lines))
     header = [h.strip() for h in rows[0]]
-    missing = [c for c in EVENT_COLUMNS if c not in header]
+    missing = [c for c in EVENT_COLUMNS if c not in header and c not in EVENT_COLUMNS_OPTIONAL]
     if missing:
         raise RecordError(f"{path}: header: missing column(s) {', '.join(missing)}")
     index = {name: header.index(name) for name in header}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from rig.errors import ConfigError
 from rig.protocol.yamlfile import FileIssue, Loc, YamlDocument, read_yaml, validate_model
-from rig.devices.limits import LASER_PIN_DEFAULT
+from rig.devices.limits import LASER_PIN_DEFAULT, TRIGGER_PIN_DEFAULT
 from rig.rigfile.models import RigConfig, pin_conflicts
 
 if TYPE_CHECKING:
@@ -71,6 +71,11 @@ class LoadedRig:
             )
         else:
             parts.append("no interlock")
+        if c.trigger.enabled:
+            parts.append(
+                f"camera triggered by the board: pin {c.trigger.pin}, {c.trigger_fps():g} fps, "
+                f"{c.trigger.width_ms:g} ms pulses -> camera line {c.camera.trigger_line}"
+            )
         stall = f"{c.loop_stall_ms:g} ms" if c.loop_stall_ms is not None else "auto"
         parts.append(f"loop stall {stall}, heartbeat timeout {c.heartbeat_timeout_ms} ms")
         if c.board.allow_host_timed_pulses:
@@ -108,7 +113,27 @@ def _raw_roles(data: dict[str, Any]) -> list[tuple[tuple[str, str], int]]:
             checked = pin(value)
             if checked is not None:
                 roles.append((loc, checked))
+    trigger = section("trigger")
+    if trigger.get("source") == "board":
+        checked = pin(trigger.get("pin", TRIGGER_PIN_DEFAULT))
+        if checked is not None:
+            roles.append((("trigger", "pin"), checked))
     return roles
+
+
+def _trigger_issues(doc: YamlDocument) -> list[FileIssue]:
+    """The board-trigger checks of ``RigConfig`` (``trigger_problems``), each naming its field's
+    line: a model built from the file's sections as far as they are valid on their own."""
+    from rig.rigfile.models import CameraSection, TriggerSection, trigger_problems
+
+    data = doc.data
+    try:
+        camera = CameraSection.model_validate(data.get("camera") or {})
+        trigger = TriggerSection.model_validate(data.get("trigger") or {})
+    except ValueError:
+        return []
+    probe = RigConfig.model_construct(camera=camera, trigger=trigger)
+    return [doc.issue(loc, why) for loc, why in trigger_problems(probe)]
 
 
 def load_rig(path: str | os.PathLike[str], *, embedded: bool = False) -> LoadedRig:
@@ -119,6 +144,9 @@ def load_rig(path: str | os.PathLike[str], *, embedded: bool = False) -> LoadedR
         config = validate_model(doc, RigConfig, RigFileError)
     except RigFileError as err:
         extra = [i for i in err.issues if not (issues and "is already used as" in i.reason)]
+        if any("trigger" in i.reason and "is already used as" not in i.reason for i in extra):
+            # the board-trigger checks again, each on its own field's line
+            extra = [i for i in extra if "trigger" not in i.reason] + _trigger_issues(doc)
         raise RigFileError(issues + extra) from None
     if issues:
         raise RigFileError(issues)

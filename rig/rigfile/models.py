@@ -23,6 +23,7 @@ from rig.devices.camera_settings import CameraSettings
 
 if TYPE_CHECKING:
     from rig.calibration import ArenaCalibration
+    from rig.devices.board import TriggerConfig
     from rig.session.latency import LatencyTestSettings
 
 from rig.devices import firmata_codes as fc
@@ -32,6 +33,11 @@ from rig.devices.limits import (
     PWM_CAPABLE_PINS,
     SYNC_LED_PIN_DEFAULT,
     SYNC_PIN_DEFAULT,
+    TRIGGER_MAX_FPS,
+    TRIGGER_MIN_FPS,
+    TRIGGER_MIN_GAP_MS,
+    TRIGGER_MIN_WIDTH_MS,
+    TRIGGER_PIN_DEFAULT,
     WATCHDOG_TIMEOUT_MS,
     WATCHDOG_TIMEOUT_MS_MAX,
 )
@@ -233,6 +239,38 @@ class SyncSection(_Model):
         )
 
 
+class TriggerSource(enum.Enum):
+    """Who starts each camera frame."""
+
+    NONE = "none"  # the camera's own timing (camera.trigger: free_run or software)
+    BOARD = "board"  # the board's trigger output (camera.trigger: hardware)
+
+
+#: Why a board trigger needs a hardware-triggered camera (rig validate names both fields).
+TRIGGER_NEEDS_HARDWARE = (
+    "trigger.source board needs camera.trigger: hardware (the camera must start a frame on "
+    "each pulse from the board; otherwise frames and triggers would not match)"
+)
+
+
+class TriggerSection(_Model):
+    """The camera trigger the board generates (device-timed; docs/cameras.md): a TTL pulse
+    every 1/fps s on ``pin``, wired to the camera's trigger input line."""
+
+    source: TriggerSource = Field(TriggerSource.NONE, description="`none` or `board` (the board triggers every frame).")
+    pin: int = Field(TRIGGER_PIN_DEFAULT, description="Trigger TTL output pin (to the camera's opto-in line).")
+    fps: float | None = Field(
+        None, ge=TRIGGER_MIN_FPS, le=TRIGGER_MAX_FPS, description="Frames per second (default: camera.fps)."
+    )
+    width_ms: float = Field(1.0, ge=TRIGGER_MIN_WIDTH_MS, le=500.0, description="Pulse width in ms.")
+
+    _pins = field_validator("pin")(lambda v: _check_pin(v))
+
+    @property
+    def enabled(self) -> bool:
+        return self.source is TriggerSource.BOARD
+
+
 class CameraSection(CameraSettings):
     """The rig's camera: the default frame source (``--source`` overrides it) and the
     settings applied to a lab camera before every session (``CameraSettings``: fixed
@@ -292,6 +330,7 @@ class RigConfig(_Model):
         "`continue_without_light` (the rest of the session runs with the light off).",
     )
     camera: CameraSection = Field(default_factory=lambda: CameraSection())
+    trigger: TriggerSection = Field(default_factory=lambda: TriggerSection())
     calibration: str | None = Field(None, description="Arena calibration file of this rig.")
     laser_power_calibration: str | None = Field(None, description="Laser power calibration file.")
 
@@ -300,7 +339,22 @@ class RigConfig(_Model):
         conflicts = pin_conflicts(self.pin_roles())
         if conflicts:
             raise ValueError("; ".join(f"{'.'.join(loc)}: {why}" for loc, why in conflicts))
+        problems = trigger_problems(self)
+        if problems:
+            raise ValueError("; ".join(f"{'.'.join(loc)}: {why}" for loc, why in problems))
         return self
+
+    def trigger_fps(self) -> float:
+        """The board trigger's frame rate: ``trigger.fps``, else ``camera.fps``."""
+        return self.trigger.fps if self.trigger.fps is not None else self.camera.fps
+
+    def trigger_config(self) -> TriggerConfig | None:
+        """What the board is told to generate (None when it does not trigger the camera)."""
+        if not self.trigger.enabled:
+            return None
+        from rig.devices.board import TriggerConfig
+
+        return TriggerConfig(fps=self.trigger_fps(), width_ms=self.trigger.width_ms, pin=self.trigger.pin)
 
     def pin_roles(self) -> list[tuple[tuple[str, str], int]]:
         """Every pin this rig drives or reads, with the field that names it."""
@@ -313,6 +367,8 @@ class RigConfig(_Model):
             roles.append((("sync", "pin"), self.sync.pin))
             if self.sync.led_pin is not None:
                 roles.append((("sync", "led_pin"), self.sync.led_pin))
+        if self.trigger.enabled:
+            roles.append((("trigger", "pin"), self.trigger.pin))
         return roles
 
     def effective_loop_stall_ms(self, fps: float | None = None) -> float:
@@ -329,3 +385,27 @@ class RigConfig(_Model):
     @property
     def active_low(self) -> bool:
         return self.laser.polarity is Polarity.ACTIVE_LOW
+
+
+def trigger_problems(rig: RigConfig) -> list[tuple[tuple[str, ...], str]]:
+    """``(field loc, reason)`` for a board trigger the camera settings contradict."""
+    from rig.devices.camera_settings import TriggerMode
+
+    if not rig.trigger.enabled:
+        return []
+    problems: list[tuple[tuple[str, ...], str]] = []
+    if rig.camera.trigger is not TriggerMode.HARDWARE:
+        problems.append((("camera", "trigger"), TRIGGER_NEEDS_HARDWARE + f", got {rig.camera.trigger.value}"))
+    fps = rig.trigger_fps()
+    if rig.trigger.fps is not None and "fps" in rig.camera.model_fields_set and abs(rig.camera.fps - fps) > 1e-6:
+        problems.append(
+            (("trigger", "fps"), f"{fps:g} differs from camera.fps {rig.camera.fps:g}; give one rate (the camera's)")
+        )
+    if not TRIGGER_MIN_FPS <= fps <= TRIGGER_MAX_FPS:
+        problems.append((("trigger", "fps"), f"the board triggers {TRIGGER_MIN_FPS:g}..{TRIGGER_MAX_FPS:g} frames/s, got {fps:g}"))
+    elif rig.trigger.width_ms + TRIGGER_MIN_GAP_MS > 1000.0 / fps:
+        problems.append(
+            (("trigger", "width_ms"), f"{rig.trigger.width_ms:g} ms does not fit a {1000.0 / fps:.3f} ms frame period "
+             f"with {TRIGGER_MIN_GAP_MS:g} ms low")
+        )
+    return problems

@@ -61,8 +61,14 @@ FRAME_COLUMNS = (
     "truth_y_cm",
     "cam_frame_id",
     "cam_t_s",
+    "trigger_index",
+    "board_t_s",
 )
-EVENT_COLUMNS = ("t_s", "frame", "kind", "detail")
+#: ``board_t_s``: the board's clock (device_us / 1e6) for board reports, the same axis as
+#: frames.csv ``board_t_s`` (docs/record-format.md).
+EVENT_COLUMNS = ("t_s", "frame", "kind", "detail", "board_t_s")
+#: Columns older records do not have.
+EVENT_COLUMNS_OPTIONAL = ("board_t_s",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,10 @@ class FrameRow:
     truth_y_cm: float | None = None
     cam_frame_id: int | None = None  # the camera's own frame counter (lab cameras)
     cam_t_s: float | None = None  # the camera's clock, seconds since its first frame
+    #: the board trigger (from 1) that exposed this frame, and its rising edge on the board's
+    #: clock (s); None when the board does not trigger the camera
+    trigger_index: int | None = None
+    board_t_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +105,7 @@ class EventRow:
     frame: int | None
     kind: str
     detail: dict[str, object]
+    board_t_s: float | None = None
 
 
 def _num(value: float | None, digits: int) -> str:
@@ -109,7 +120,8 @@ def format_frame_row(r: FrameRow) -> str:
         f"{_num(r.y_cm, 3)},{int(r.tracked)},{r.zone},{_csv_text(r.phase)},{int(r.laser_on)},"
         f"{r.latency_ms:.3f},{r.stim_side},{r.mode},{r.dropped},{_num(r.truth_x_cm, 3)},"
         f"{_num(r.truth_y_cm, 3)},{'' if r.cam_frame_id is None else r.cam_frame_id},"
-        f"{_num(r.cam_t_s, 6)}\n"
+        f"{_num(r.cam_t_s, 6)},{'' if r.trigger_index is None else r.trigger_index},"
+        f"{_num(r.board_t_s, 6)}\n"
     )
 
 
@@ -122,7 +134,7 @@ def _csv_text(text: str) -> str:
 def format_event_row(r: EventRow) -> str:
     detail = json.dumps(r.detail, separators=(",", ":"), sort_keys=True, default=str)
     frame = "" if r.frame is None else str(r.frame)
-    return f"{r.t_s:.4f},{frame},{_csv_text(r.kind)},{_csv_text(detail)}\n"
+    return f"{r.t_s:.4f},{frame},{_csv_text(r.kind)},{_csv_text(detail)},{_num(r.board_t_s, 6)}\n"
 
 
 _FIELD_RE = re.compile(r"\{(\w+)\}")
