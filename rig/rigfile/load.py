@@ -132,7 +132,7 @@ def _trigger_issues(doc: YamlDocument) -> list[FileIssue]:
         trigger = TriggerSection.model_validate(data.get("trigger") or {})
     except ValueError:
         return []
-    probe = RigConfig.model_construct(camera=camera, trigger=trigger)
+    probe = RigConfig.model_construct(schema_version=1, camera=camera, trigger=trigger)
     return [doc.issue(loc, why) for loc, why in trigger_problems(probe)]
 
 
