@@ -540,6 +540,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     board = MockBoard("demo", clock=media_clock, interlock=rig.config.interlock is not None)
     latency = latency_settings(args, synthetic=True) or rig.config.sync.latency_test_settings()
     _show_led(source, board, latency, args.camera_delay_ms)
+    from rig.devices.registry import triggered_by_mock_board
+
+    demo_source = triggered_by_mock_board(source, board, rig.config, media_clock)
     line = _status_line(args.progress)
     line.print(
         f"demo: {_describe_protocol(loaded, scale)}, synthetic arena (seed {args.seed}), "
@@ -547,7 +550,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     )
     runner = SessionRunner(
         loaded,
-        source,
+        demo_source,
         board,
         out,
         args.animal,

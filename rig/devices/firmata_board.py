@@ -255,6 +255,7 @@ class FirmataBoard(OpenedByWith):
         self._identity_event = threading.Event()
         self._config_event = threading.Event()
         self._config_refused = False
+        self._trigger_on = False  # a camera trigger this driver started is running
         self._last_ack = 0.0
         self._hb_seq = 0
         self._is_open = False
@@ -592,6 +593,7 @@ class FirmataBoard(OpenedByWith):
             self._config_event.clear()
             self._config_refused = False
             self._send(SYSEX_OPTORIG_TRIGGER, trigger_payload(config))
+            self._trigger_on = False  # any TRIGGER stops a running one first
             if not self._config_event.wait(2.0):
                 raise BoardLost(f"{self._port}: firmware did not acknowledge the trigger configuration")
             if self._config_refused:
@@ -599,6 +601,7 @@ class FirmataBoard(OpenedByWith):
                     f"{self._port}: firmware refused the camera trigger {config} (pin in use by "
                     "the laser, interlock or sync output, or values out of range)"
                 )
+            self._trigger_on = config is not None
 
     def _require_ready(self) -> None:
         if self._lost:
@@ -730,8 +733,12 @@ class FirmataBoard(OpenedByWith):
                 if self._device_timed:
                     try:
                         self._send(SYSEX_OPTORIG_GATE, [0])
+                        if self._trigger_on:
+                            # a camera left triggered would keep filling a disk somewhere
+                            self._send(SYSEX_OPTORIG_TRIGGER, trigger_payload(None))
                     except BoardLost:
                         pass
+            self._trigger_on = False
             self._drop_board()
             self._is_open = False
             self._ready = False

@@ -363,6 +363,15 @@ class MockBoard(OpenedByWith):
     def trigger_config(self) -> TriggerConfig | None:
         return self._trigger
 
+    @property
+    def trigger_first_edge_us(self) -> int | None:
+        """Device time of the first trigger edge since the last enable (None when off)."""
+        return self._trigger_start_us if self._trigger is not None else None
+
+    def clock_ns_at(self, device_us: int) -> int:
+        """The time on this board's clock at which its device clock reads ``device_us``."""
+        return self._t0_ns + device_us * 1000
+
     # ---- internals ---------------------------------------------------------------------
     def _now_us(self) -> int:
         return (self._clock.now_ns() - self._t0_ns) // 1000

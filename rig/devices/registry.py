@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rig.clock import Clock, MediaClock
+from rig.clock import Clock, MediaClock, SystemClock
 from rig.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -347,11 +347,20 @@ def make_rig_session_devices(
     if camera_settings is None and source_parsed.is_live:
         # The rig file's camera section: what every session applies and reads back.
         camera_settings = rig.camera.settings_for(calibration, fps)
-    return SessionDevices(
-        make_source(source_parsed, calibration, fps, camera_settings),
-        make_rig_board(rig, clock=media_clock),
-        media_clock,
-    )
+    source = make_source(source_parsed, calibration, fps, camera_settings)
+    board = make_rig_board(rig, clock=media_clock)
+    return SessionDevices(triggered_by_mock_board(source, board, rig, media_clock), board, media_clock)
+
+
+def triggered_by_mock_board(source: FrameSource, board: object, rig: RigConfig, clock: Clock | None) -> FrameSource:
+    """With ``trigger.source: board`` and a simulated board and camera, the camera exposes
+    one frame per trigger edge of the mock board (``BoardTriggeredCamera``)."""
+    from rig.devices.mock_board import MockBoard
+    from rig.devices.triggered import BoardTriggeredCamera
+
+    if not rig.trigger.enabled or not isinstance(board, MockBoard) or source.is_live:
+        return source
+    return BoardTriggeredCamera(source, board, clock if clock is not None else SystemClock())
 
 
 def make_session_devices(

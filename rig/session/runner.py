@@ -59,6 +59,7 @@ from rig.calibration import PixelMapper
 from rig.clock import Clock, MediaClock, SystemClock
 from rig.devices.board import BoardEventKind, LaserBoard, LaserConfig
 from rig.devices.frames import Frame, FrameSource
+from rig.devices.trigger import TriggerTimeline
 from rig.errors import (
     BoardFault,
     BoardLost,
@@ -291,6 +292,12 @@ class SessionRunner:
         self._paused = False
         self._start_events: list[Any] = []
         self._board_started = False
+        #: The board's camera trigger (rig file ``trigger.source: board``): its edge times,
+        #: and the frames matched to it (``_trigger_index``).
+        self._trigger_timeline: TriggerTimeline | None = None
+        self._trigger_last_index = 0
+        self._trigger_frames_received = 0
+        self._trigger_id_base: int | None = None
         self._interlock_tripped = False
         self._warnings: list[str] = []
         #: The gate state the board last reported (its echo), for the final record.
@@ -641,6 +648,7 @@ class SessionRunner:
                 configure_sync(True, sync_pin=sync.pin, led_pin=sync.led_pin)
         self._check_firmware()
         self._check_interlock_at_start()
+        self._start_trigger()
         self._create_record()
         self._event(
             "session_start",
@@ -697,6 +705,92 @@ class SessionRunner:
                 },
             )
         return self._loop()
+
+    def _start_trigger(self) -> None:
+        """Start the board's camera trigger (the camera was armed for it when the source
+        opened): every frame from now on is exposed on one of its edges."""
+        config = self._rig_config.trigger_config()
+        if config is None:
+            return
+        configure_trigger = getattr(self._board, "configure_trigger", None)
+        if not callable(configure_trigger):
+            raise ConfigError(
+                f"rig file: trigger.source board: the {self._board.info.kind} board cannot "
+                "generate a camera trigger (needs the optorig firmware or the mock board)"
+            )
+        self._trigger_timeline = TriggerTimeline(config.period_us)
+        configure_trigger(config)
+
+    def _stop_trigger(self) -> None:
+        """Stop the trigger and wait (bounded) for the board's final count."""
+        timeline = self._trigger_timeline
+        if timeline is None or timeline.final_count is not None or not self._board_connected:
+            return
+        try:
+            getattr(self._board, "configure_trigger")(None)
+        except RigError as err:
+            log.warning("stopping the camera trigger failed: %s", err)
+            return
+        deadline = time.monotonic() + FINAL_ECHO_TIMEOUT_S
+        while timeline.final_count is None and time.monotonic() < deadline:
+            try:
+                self._poll_board()
+            except RigError:
+                return
+            time.sleep(0.005)
+
+    def _trigger_index(self, frame: Frame) -> int | None:
+        """The board trigger that exposed ``frame`` (from 1): the n-th frame the camera
+        delivers belongs to the n-th trigger; with the camera's frame counter, counted from
+        the first frame's, so a frame the camera missed leaves a gap. A source whose frame ID
+        is the trigger count (the simulated triggered camera) gives it directly."""
+        if self._trigger_timeline is None:
+            return None
+        if frame.cam_frame_id is None:
+            index = frame.index + 1
+        elif getattr(self._source, "frame_id_is_trigger_count", False):
+            index = frame.cam_frame_id
+        else:
+            if self._trigger_id_base is None:
+                self._trigger_id_base = frame.cam_frame_id - frame.index
+            index = frame.cam_frame_id - self._trigger_id_base + 1
+        self._trigger_frames_received = frame.index + 1
+        self._trigger_last_index = max(self._trigger_last_index, index)
+        return index
+
+    def _trigger_board_t_s(self, index: int | None) -> float | None:
+        timeline = self._trigger_timeline
+        if timeline is None or index is None:
+            return None
+        edge_us = timeline.edge_us(index)
+        if edge_us is None:
+            self._poll_board()  # the first report may still be on its way
+            edge_us = timeline.edge_us(index)
+        return None if edge_us is None else edge_us / 1e6
+
+    def _trigger_report(self) -> dict[str, object] | None:
+        """session.json ``trigger``: what the board sent and the camera delivered."""
+        timeline = self._trigger_timeline
+        config = self._rig_config.trigger_config()
+        if timeline is None or config is None:
+            return None
+        received = self._trigger_frames_received
+        last = self._trigger_last_index
+        return {
+            "source": "board",
+            "pin": config.pin,
+            "fps": config.fps,
+            "period_us": config.period_us,
+            "width_ms": config.width_ms,
+            "report_every": config.reports_every,
+            "triggers_sent": timeline.sent,
+            "frames_received": received,
+            # triggers up to the last frame received that no frame came for
+            "triggers_missed": max(0, last - received),
+            # triggers after the last frame (in flight when the session stopped)
+            "triggers_after_last_frame": max(0, timeline.sent - last),
+            "final_count_confirmed": timeline.final_count is not None,
+        }
 
     def _laser_config(self, stimulation: Stimulation) -> LaserConfig:
         """The protocol's light on this rig: the ramp-down only where a PWM pin carries it
@@ -1192,6 +1286,7 @@ class SessionRunner:
             phase = self.phases[self._phase_index]
             track = result.track
             truth = frame.truth
+            trigger_index = self._trigger_index(frame)
             writer.write_frame(
                 FrameRow(
                     frame=session_index,
@@ -1212,6 +1307,8 @@ class SessionRunner:
                     truth_y_cm=truth.y_cm if truth is not None else None,
                     cam_frame_id=frame.cam_frame_id,
                     cam_t_s=frame.cam_t_s,
+                    trigger_index=trigger_index,
+                    board_t_s=self._trigger_board_t_s(trigger_index),
                 )
             )
             writer.write_image(frame.image, t_s)  # never blocks; may drop (counted)
@@ -1363,7 +1460,13 @@ class SessionRunner:
             if board_event.detail:
                 detail["detail"] = board_event.detail
             kind = board_event.kind
-            self._event(f"board_{kind.value}", detail)
+            if kind is BoardEventKind.TRIGGER and self._trigger_timeline is not None:
+                self._trigger_timeline.add(board_event)
+                # every trigger's time is in frames.csv: events.csv keeps the first and the stop
+                if board_event.pin_level != 0 and board_event.pulses != 1:
+                    continue
+            board_t_s = board_event.device_us / 1e6 if board_event.device_us is not None else None
+            self._event(f"board_{kind.value}", detail, board_t_s=board_t_s)
             probe = self._latency_probe
             if probe is not None and board_event.device_us is not None:
                 if kind is BoardEventKind.SYNC:
@@ -1439,13 +1542,15 @@ class SessionRunner:
             self._event("interlock_cleared", {})
 
     # ------------------------------------------------------------------ events, observers
-    def _event(self, kind: str, detail: dict[str, object], t_s: float | None = None) -> None:
+    def _event(
+        self, kind: str, detail: dict[str, object], t_s: float | None = None, board_t_s: float | None = None
+    ) -> None:
         when = self._session_t_s if t_s is None else t_s
         writer = self._writer
         # A failed writer (disk full, folder gone) takes no more rows; during the teardown
         # the events still reach the observers (the GUI) instead of raising again.
         if writer is not None and not (self._state is RunState.STOPPING and writer.error is not None):
-            writer.write_event(EventRow(when, self._last_frame_index, kind, dict(detail)))
+            writer.write_event(EventRow(when, self._last_frame_index, kind, dict(detail), board_t_s))
         if self._observers:
             self._notify("on_event", kind, when, dict(detail))
 
@@ -1575,6 +1680,7 @@ class SessionRunner:
         if self._policy is not None:
             for event in self._policy.force_off(self._session_t_s, reason):
                 self._event(event.kind, event.detail)
+        self._stop_trigger()
         # Wait (bounded) for the board's echo of the last gate close, so the record holds
         # the pulses it confirmed for the last window.
         deadline = time.monotonic() + FINAL_ECHO_TIMEOUT_S
@@ -1610,6 +1716,9 @@ class SessionRunner:
         header["frames"] = self._frames
         header["preroll_frames"] = self._first_source_index
         header["dropped_frames"] = self._dropped
+        trigger = self._trigger_report()
+        if trigger is not None:
+            header["trigger"] = trigger
         camera = _camera_report(self._source)
         if camera is not None and isinstance(header.get("source"), dict):
             header["source"] = {**header["source"], "camera_at_end": camera}
