@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rig.devices import firmata_codes as fc
+from rig.devices.limits import LASER_PIN_DEFAULT
 from rig.devices.limits import (
     FIRMWARE_MAX_FREQUENCY_HZ,
     FIRMWARE_MIN_PULSE_GAP_MS,
@@ -119,6 +120,60 @@ def sync_refusal(payload: bytes, role_pins: tuple[int, ...]) -> int | None:
         if led != fc.PWM_PIN_NONE and (not _valid_pin(led) or led == sync_pin or led in role_pins):
             return fc.REASON_PIN_CONFLICT
     return None
+
+
+def trigger_refusal(payload: bytes, role_pins: tuple[int, ...]) -> int | None:
+    """The firmware's TRIGGER check (handle_trigger): ``role_pins`` = laser, PWM, interlock,
+    sync and LED pins. None = accepted (also a stop, enable 0)."""
+    if len(payload) != fc.TRIGGER_PAYLOAD_BYTES:
+        return fc.REASON_BAD_CONFIG
+    if not payload[0]:
+        return None
+    period_us, width_us, every = fc.from7(payload[2:6]), fc.from7(payload[6:9]), fc.from7(payload[9:11])
+    ok = (
+        payload[0] == 1
+        and fc.TRIGGER_MIN_PERIOD_US <= period_us <= fc.TRIGGER_MAX_PERIOD_US
+        and width_us >= fc.TRIGGER_MIN_WIDTH_US
+        and width_us + fc.TRIGGER_MIN_GAP_US <= period_us
+        and every >= 1
+    )
+    if not ok:
+        return fc.REASON_BAD_CONFIG
+    if not _valid_pin(payload[1]) or payload[1] in role_pins:
+        return fc.REASON_PIN_CONFLICT
+    return None
+
+
+@dataclass
+class TriggerSchedule:
+    """The firmware's camera trigger: rising edge k (from 1) at ``first_us + (k - 1) *
+    period_us``; an EVENT_TRIGGER for triggers 1, 1 + every, ...; the count wraps like the
+    wire's 3 x 7-bit field."""
+
+    first_us: int
+    period_us: int
+    every: int
+    made: int = 0
+
+    def count_at(self, now_us: int) -> int:
+        return 0 if now_us < self.first_us else (now_us - self.first_us) // self.period_us + 1
+
+    def poll(self, now_us: int) -> list[RuleEvent]:
+        events = []
+        for k in range(self.made + 1, self.count_at(now_us) + 1):
+            if (k - 1) % self.every == 0:
+                edge_us = self.first_us + (k - 1) * self.period_us
+                events.append(RuleEvent(fc.EVENT_TRIGGER, edge_us, k % fc.TRIGGER_COUNT_MODULO, 1, fc.REASON_HOST))
+        self.made = max(self.made, self.count_at(now_us))
+        return events
+
+    def stop(self, now_us: int) -> list[RuleEvent]:
+        events = self.poll(now_us)
+        return events + [RuleEvent(fc.EVENT_TRIGGER, now_us, self.made % fc.TRIGGER_COUNT_MODULO, 0, fc.REASON_HOST)]
+
+
+#: The firmware makes the first trigger edge this long after the TRIGGER command.
+TRIGGER_FIRST_EDGE_US = 2000
 
 
 def fc_limits_watchdog(watchdog_ms: int) -> bool:
@@ -246,6 +301,7 @@ class EmulatedUno:
         self.link = link
         self.standard_firmata = standard_firmata
         self.rules = FirmwareRules()
+        self.trigger: TriggerSchedule | None = None
         self.received: list[bytes] = []
         self._lock = threading.Lock()
         self._t0 = time.monotonic_ns()
@@ -310,6 +366,7 @@ class EmulatedUno:
             now_us = self.now_us()
             self.rules.close(now_us, fc.REASON_RESET)
             self.rules = FirmwareRules()
+            self.trigger = None
             self._send([RuleEvent(fc.EVENT_READY, now_us, reason=fc.REASON_RESET)])
 
     def __enter__(self) -> EmulatedUno:
@@ -350,6 +407,8 @@ class EmulatedUno:
                     self._handle(message)
                 if not self.standard_firmata:
                     self._send(self.rules.poll(self.now_us()))
+                    if self.trigger is not None:
+                        self._send(self.trigger.poll(self.now_us()))
 
     def _handle(self, message: tuple[int, bytes]) -> None:
         command, payload = message
@@ -402,6 +461,20 @@ class EmulatedUno:
             self._send(self.rules.heartbeat(now_us, payload[0] if payload else 0))
         elif command == fc.SYSEX_OPTORIG_ARM:
             self._send(self.rules.arm(now_us))
+        elif command == fc.SYSEX_OPTORIG_TRIGGER:
+            if self.trigger is not None:
+                self._send(self.trigger.stop(now_us))
+                self.trigger = None
+            # the emulation has the default laser pin and no sync output
+            refusal = trigger_refusal(payload, (LASER_PIN_DEFAULT,))
+            if refusal is not None:
+                self._send([RuleEvent(fc.EVENT_REFUSED, now_us, reason=refusal)])
+                return
+            if payload[0]:
+                self.trigger = TriggerSchedule(
+                    now_us + TRIGGER_FIRST_EDGE_US, fc.from7(payload[2:6]), fc.from7(payload[9:11])
+                )
+            self._send([RuleEvent(fc.EVENT_CONFIG_ACK, now_us, reason=fc.REASON_CONFIG)])
 
 
 FIRMWARE_DIR = __import__("pathlib").Path(__file__).resolve().parents[2] / "firmware"

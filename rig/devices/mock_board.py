@@ -22,13 +22,17 @@ from typing import Literal
 from rig.clock import Clock, SystemClock
 from rig.devices import firmata_codes as fc
 from rig.devices.board import BoardEvent, BoardEventKind, BoardInfo, LaserConfig, TriggerConfig
-from rig.devices.firmware_emulator import FirmwareRules, RuleEvent, RulesConfig
+from rig.devices.firmware_emulator import (
+    TRIGGER_FIRST_EDGE_US,
+    FirmwareRules,
+    RuleEvent,
+    RulesConfig,
+    TriggerSchedule,
+    trigger_refusal,
+)
 from rig.devices.lifecycle import OpenedByWith
 from rig.devices.limits import INTERLOCK_PIN_DEFAULT, LASER_PIN_DEFAULT
 from rig.errors import BoardFault, BoardLost, ConfigError
-
-#: The firmware makes the first trigger edge this long after the TRIGGER command.
-TRIGGER_FIRST_EDGE_US = 2000
 
 CommandKind = Literal["open", "configure", "gate_open", "gate_close", "sync", "trigger", "close"]
 
@@ -172,8 +176,7 @@ class MockBoard(OpenedByWith):
         self._sync: _SyncSchedule | None = None
         self._sync_rng = SYNC_RNG_SEED  # the firmware's generator state survives re-configuring
         self._trigger: TriggerConfig | None = None
-        self._trigger_start_us = 0
-        self._trigger_reported = 0  # triggers whose edge time has passed and were considered
+        self._trigger_schedule: TriggerSchedule | None = None
         #: When True, the next set_gate(True) raises BoardLost (as a pulled cable would).
         self.fail_next_write = False
 
@@ -296,77 +299,55 @@ class MockBoard(OpenedByWith):
     # ---- camera trigger (the firmware's TRIGGER command) -------------------------------
     def configure_trigger(self, config: TriggerConfig | None) -> None:
         """The camera trigger, as ``FirmataBoard.configure_trigger`` and the firmware make
-        it: the first rising edge 2 ms after the command, then one every ``period_us``
-        (exact grid on the board's clock); a TRIGGER event for every ``reports_every``-th
-        (count from 1, modulo 2**21 like the wire); stopping reports the count sent (level 0).
-        Refused (ConfigError) on a pin conflict with the laser/sync pins or bad values."""
-        from rig.devices.trigger import validate_trigger_config
+        it (``TriggerSchedule``): the first rising edge 2 ms after the command, then one
+        every ``period_us`` on an exact grid of the board's clock; a TRIGGER event for every
+        ``reports_every``-th (count from 1, modulo 2**21 like the wire); stopping reports the
+        count sent (level 0). Refused (ConfigError) on a pin the laser, interlock or sync
+        output uses, or values the firmware refuses."""
+        from rig.devices.trigger import trigger_payload, validate_trigger_config
 
         if config is not None:
             validate_trigger_config(config)
         with self._lock:
             self._require_open()
             self._poll_locked()
-            self._stop_trigger_locked()
+            now_us = self._now_us()
+            if self._trigger_schedule is not None:
+                self._record("trigger")
+                self._emit(self._trigger_schedule.stop(now_us))
+            self._trigger, self._trigger_schedule = None, None
             if config is None:
                 return
-            sync = self._sync
             # the mock's laser is on the default pin (LaserConfig names no pin)
-            taken = {0, 1, LASER_PIN_DEFAULT} | ({INTERLOCK_PIN_DEFAULT} if self._interlock else set())
+            taken = {LASER_PIN_DEFAULT} | ({INTERLOCK_PIN_DEFAULT} if self._interlock else set())
+            sync = self._sync
             if sync is not None:
                 taken |= {sync.config.sync_pin} | ({sync.config.led_pin} if sync.config.led_pin is not None else set())
-            if config.pin in taken:
-                raise ConfigError(f"{self._port}: board refused the camera trigger on pin {config.pin} (pin in use)")
+            refusal = trigger_refusal(trigger_payload(config), tuple(taken))
+            if refusal is not None:
+                raise ConfigError(
+                    f"{self._port}: board refused the camera trigger on pin {config.pin} "
+                    f"({fc.REASON_NAMES.get(refusal, refusal)}: pin in use or values out of range)"
+                )
             self._record("trigger")
             self._trigger = config
-            self._trigger_start_us = self._now_us() + TRIGGER_FIRST_EDGE_US
-            self._trigger_reported = 0
-
-    def trigger_edges_us(self, until_us: int) -> list[int]:
-        """Device times (us) of the trigger edges made up to ``until_us`` since the last
-        enable (a triggered synthetic camera exposes one frame per edge)."""
-        config = self._trigger
-        if config is None or until_us < self._trigger_start_us:
-            return []
-        n = (until_us - self._trigger_start_us) // config.period_us + 1
-        return [self._trigger_start_us + k * config.period_us for k in range(n)]
-
-    def _trigger_count_at(self, now_us: int) -> int:
-        config = self._trigger
-        if config is None or now_us < self._trigger_start_us:
-            return 0
-        return (now_us - self._trigger_start_us) // config.period_us + 1
+            self._trigger_schedule = TriggerSchedule(
+                now_us + TRIGGER_FIRST_EDGE_US, config.period_us, config.reports_every
+            )
 
     def _emit_trigger_edges_locked(self) -> None:
-        config = self._trigger
-        if config is None:
-            return
-        count = self._trigger_count_at(self._now_us())
-        every = config.reports_every
-        while self._trigger_reported < count:
-            self._trigger_reported += 1
-            k = self._trigger_reported
-            if (k - 1) % every == 0:
-                edge_us = self._trigger_start_us + (k - 1) * config.period_us
-                self._emit([RuleEvent(fc.EVENT_TRIGGER, edge_us, k % fc.TRIGGER_COUNT_MODULO, 1, fc.REASON_HOST)])
-
-    def _stop_trigger_locked(self) -> None:
-        if self._trigger is None:
-            return
-        self._emit_trigger_edges_locked()
-        count = self._trigger_reported
-        self._record("trigger")
-        self._emit([RuleEvent(fc.EVENT_TRIGGER, self._now_us(), count % fc.TRIGGER_COUNT_MODULO, 0, fc.REASON_HOST)])
-        self._trigger = None
-
-    @property
-    def trigger_config(self) -> TriggerConfig | None:
-        return self._trigger
+        if self._trigger_schedule is not None:
+            self._emit(self._trigger_schedule.poll(self._now_us()))
 
     @property
     def trigger_first_edge_us(self) -> int | None:
         """Device time of the first trigger edge since the last enable (None when off)."""
-        return self._trigger_start_us if self._trigger is not None else None
+        schedule = self._trigger_schedule
+        return None if schedule is None else schedule.first_us
+
+    @property
+    def trigger_config(self) -> TriggerConfig | None:
+        return self._trigger
 
     def clock_ns_at(self, device_us: int) -> int:
         """The time on this board's clock at which its device clock reads ``device_us``."""
@@ -424,7 +405,7 @@ class MockBoard(OpenedByWith):
             self._rules = FirmwareRules()
             self._rules.interlock_input_tripped = door_open
             self._sync = None  # opening resets the board: no sync output until commanded
-            self._trigger = None
+            self._trigger, self._trigger_schedule = None, None
             self._sync_rng = SYNC_RNG_SEED
             self._rules.configure(rules_config(self._config, interlock_enabled=self._interlock), now_us)
             self._rules.arm(now_us)
