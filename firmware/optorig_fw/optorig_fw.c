@@ -632,7 +632,10 @@ ISR(TIMER1_COMPB_vect) {
         if (due > TRIG_EARLY_TICKS && due <= TRIG_GUARD_TICKS) {
             if (due > TRIG_SPIN_TICKS) {
                 OCR1B = (uint16_t)trig_next_edge; /* the tick and sync wait for the edge */
-                return;
+                /* Return only if the compare is still ahead now that it is written; had the
+                 * clock passed it meanwhile, the next match would be a 32 ms timer wrap away
+                 * (then the edge is made below, a few us late). */
+                if ((int32_t)(trig_next_edge - ticks32_locked()) > 2) return;
             }
             while ((int32_t)(trig_next_edge - ticks32_locked()) > 0) {
             }

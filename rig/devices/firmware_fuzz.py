@@ -24,6 +24,7 @@ having received a keepalive up to a byte time later than the harness fed it.
 from __future__ import annotations
 
 import random
+import statistics
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -426,3 +427,90 @@ def fuzz(harness: str, elf: str, workdir: Path, seconds: float, seed: int) -> Fu
     make_script(script, seconds, seed)
     run_script(harness, elf, script, log)
     return check(log)
+
+
+# ---- camera trigger timing (benchmarks/bench_trigger.py, tests/firmware) -----------------
+_US = CYCLES_PER_S // 1_000_000
+_MS = CYCLES_PER_S // 1000
+_LASER, _TRIG = 9, 8
+
+
+
+def _train_config() -> bytes:
+    return (
+        bytes([fc.MODE_PULSE_TRAIN, _LASER]) + fc.to7(2000, 4) + fc.to7(1000, 4) + fc.to7(600_000, 4)
+        + fc.to7(5000, 2) + bytes([fc.PWM_PIN_NONE]) + fc.to7(255, 2) + fc.to7(0, 2)
+        + bytes([fc.INTERLOCK_PIN_NONE, 1, 0])
+    )
+
+
+def measure_trigger(harness: str, elf: str, tmp: Path, fps: float | None, seconds: float, sync: bool = True) -> dict[str, float]:
+    """Run the firmware unpaced (script mode) with a 500 Hz / 1 ms laser train, heartbeats,
+    optionally the sync LED and a camera trigger at ``fps``; return the worst errors in us
+    (trigger period/width/drift, event time vs edge, laser period/width), the firmware's
+    worst safety-tick lateness and events dropped (benchmarks/bench_trigger.py)."""
+    script = tmp / "script.txt"
+    end = int((seconds + 0.3) * CYCLES_PER_S)
+    lines = [
+        f"{10 * _MS} tx {_sysex(fc.SYSEX_OPTORIG_CONFIG, _train_config()).hex()}",
+        f"{20 * _MS} tx {_sysex(fc.SYSEX_OPTORIG_ARM).hex()}",
+    ]
+    if sync:
+        sync_payload = bytes([1, 7, 12]) + fc.to7(30, 2) + fc.to7(60, 2) + fc.to7(10, 2)
+        lines.append(f"{30 * _MS} tx {_sysex(fc.SYSEX_OPTORIG_SYNC, sync_payload).hex()}")
+    if fps is not None:
+        period = int(round(1e6 / fps))
+        every = max(1, -(-int(fps) // 100))
+        payload = bytes([1, _TRIG]) + fc.to7(period, 4) + fc.to7(1000 if period > 1200 else 500, 3) + fc.to7(every, 2)
+        lines.append(f"{40 * _MS} tx {_sysex(fc.SYSEX_OPTORIG_TRIGGER, payload).hex()}")
+    lines.append(f"{50 * _MS} tx {_sysex(fc.SYSEX_OPTORIG_GATE, bytes([1])).hex()}")
+    t = 100 * _MS
+    while t < end - 200 * _MS:
+        lines.append(f"{t} tx {_sysex(fc.SYSEX_OPTORIG_HEARTBEAT, bytes([1])).hex()}")
+        t += 100 * _MS
+    lines.append(f"{end - 100 * _MS} tx {_sysex(fc.SYSEX_OPTORIG_GATE, bytes([0])).hex()}")
+    lines.append(f"{end} end")
+    script.write_text("\n".join(lines) + "\n")
+    syms = symbol_addresses(elf, ("stat_tick_late_max", "events_dropped"))
+    log = tmp / "log.txt"
+    args = [harness, "--script", str(script)]
+    args += ["--dump", f"stat_tick_late_max:{syms['stat_tick_late_max']:x}:2"]
+    args += ["--dump", f"events_dropped:{syms['events_dropped']:x}:4"]
+    subprocess.run(args + [elf, str(log)], check=True, timeout=3600)
+    pins: dict[int, list[tuple[int, int]]] = {_LASER: [], _TRIG: []}
+    stats: dict[str, int] = {}
+    parser = fc.FirmataParser()
+    events: list[tuple[int, int]] = []  # (count, device_us)
+    for raw in log.read_text().splitlines():
+        parts = raw.split()
+        if len(parts) < 3:
+            continue
+        if parts[0] == "P" and int(parts[2]) in pins:
+            pins[int(parts[2])].append((int(parts[1]), int(parts[3])))
+        elif parts[0] == "O":
+            for command, data in parser.feed(bytes.fromhex("".join(parts[2:]))):
+                decoded = fc.decode_event(data) if command == fc.SYSEX_OPTORIG_EVENT else None
+                if decoded is not None and decoded[0] == fc.EVENT_TRIGGER and decoded[3] == 1:
+                    events.append((decoded[2], decoded[1]))
+        elif parts[0] == "V":
+            stats[parts[2]] = int(parts[3])
+    out: dict[str, float] = {"tick_late_us": stats.get("stat_tick_late_max", 0) / 2, "events_dropped": stats.get("events_dropped", 0)}
+    rises = [c for c, v in pins[_LASER] if v == 1]
+    falls = [c for c, v in pins[_LASER] if v == 0 and rises and c > rises[0]]
+    rises, falls = rises[:-1], falls[: len(rises) - 1]
+    out["laser_period_err_us"] = max(abs(b - a - 2000 * _US) for a, b in zip(rises, rises[1:])) / _US
+    out["laser_width_err_us"] = max(abs(f - r - 1000 * _US) for r, f in zip(rises, falls)) / _US
+    if fps is not None:
+        period = int(round(1e6 / fps))
+        width = 1000 if period > 1200 else 500
+        trises = [c for c, v in pins[_TRIG] if v == 1]
+        tfalls = [c for c, v in pins[_TRIG] if v == 0 and c > trises[0]]
+        out["triggers"] = len(trises)
+        out["period_err_us"] = max(abs(b - a - period * _US) for a, b in zip(trises, trises[1:])) / _US
+        out["width_err_us"] = max(abs(f - r - width * _US) for r, f in zip(trises, tfalls)) / _US
+        out["drift_us"] = max(abs(r - trises[0] - k * period * _US) for k, r in enumerate(trises)) / _US
+        offsets = [trises[k - 1] / _US - us for k, us in events if k <= len(trises)]
+        middle = statistics.median(offsets)
+        out["event_err_us"] = max(abs(o - middle) for o in offsets)
+        out["events"] = len(events)
+    return out
