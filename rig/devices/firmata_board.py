@@ -595,7 +595,10 @@ class FirmataBoard(OpenedByWith):
             self._send(SYSEX_OPTORIG_TRIGGER, trigger_payload(config))
             self._trigger_on = False  # any TRIGGER stops a running one first
             if not self._config_event.wait(2.0):
-                raise BoardLost(f"{self._port}: firmware did not acknowledge the trigger configuration")
+                raise BoardLost(
+                    f"{self._port}: firmware did not acknowledge the camera trigger (firmware "
+                    "without the TRIGGER command? flash the current firmware: docs/firmware.md)"
+                )
             if self._config_refused:
                 raise ConfigError(
                     f"{self._port}: firmware refused the camera trigger {config} (pin in use by "
