@@ -386,6 +386,9 @@ def add_record_sections(
 
     summary["camera"] = camera_summary(Path(session_dir) / "frames.csv")
     summary["latency_test"] = latency_test_summary(events, header)
+    # the board's camera trigger: triggers sent, frames received, missed (session.json)
+    trigger = header.get("trigger")
+    summary["trigger"] = dict(trigger) if isinstance(trigger, dict) else None
     return summary
 
 
@@ -574,6 +577,12 @@ def format_summary_table(summary: dict[str, Any]) -> str:
     latency_line = format_latency_test(summary.get("latency_test"))
     if latency_line:
         lines.append(latency_line)
+    trigger = summary.get("trigger")
+    if isinstance(trigger, dict):
+        lines.append(
+            f"camera trigger from the board: {trigger.get('triggers_sent')} sent at {_fmt(trigger.get('fps'), 'g')} fps, "
+            f"{trigger.get('frames_received')} frames received, {trigger.get('triggers_missed')} missed by the camera"
+        )
     lines.append("; ".join(extras))
     if not summary.get("complete", False):
         lines.append(incomplete_text(summary))
