@@ -72,11 +72,13 @@ def test_engine_session_passes_the_audit(engine_session: Path) -> None:
 def _shift_events(session: Path, edit: Any) -> None:
     path = session / "events.csv"
     with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+        fieldnames = list(reader.fieldnames or [])
     rows = edit(rows)
     rows.sort(key=lambda r: float(r["t_s"]))
     with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["t_s", "frame", "kind", "detail"], lineterminator="\n")
+        writer = csv.DictWriter(handle, fieldnames=fieldnames, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
 
