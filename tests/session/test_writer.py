@@ -54,7 +54,16 @@ def test_rows_and_events_are_written_and_quoted(tmp_path: Path) -> None:
     frames = (tmp_path / "frames.csv").read_text().splitlines()
     assert frames[1].startswith('0,0.0000,1.00,2.00,,,0,lost,"p,1",0,0.500,left,off,0,,')
     events = (tmp_path / "events.csv").read_text().splitlines()
-    assert events[1] == '0.0000,,session_start,"{""animal"":""m1""}"'
+    assert events[0] == "t_s,frame,kind,detail,board_t_s"
+    assert events[1] == '0.0000,,session_start,"{""animal"":""m1""}",'  # no board time
+    writer_dir = tmp_path / "board"
+    writer_dir.mkdir()
+    board_writer = SessionWriter(writer_dir)
+    board_writer.start()
+    board_writer.write_event(EventRow(1.5, 3, "board_gate_opened", {"device_us": 2500000}, 2.5))
+    board_writer.sync()
+    board_writer.close()
+    assert (writer_dir / "events.csv").read_text().splitlines()[1].endswith(",2.500000")
     with pytest.raises(RecorderFault, match="File exists"):  # never overwrites
         SessionWriter(tmp_path).start()
 
