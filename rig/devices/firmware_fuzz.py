@@ -119,6 +119,15 @@ def _random_message(rng: random.Random) -> bytes:
         )
     if r < 0.77:
         return b"\xff"  # SYSTEM_RESET
+    if r < 0.80:  # the camera trigger: valid, refused values, on the laser pin, bad pins
+        pin = rng.choice([8, 8, 8, LASER_PIN, 0, 40])
+        period_us = rng.choice([2_000, 5_000, 33_333, 1_000, 3_000_000])
+        width_us = rng.choice([100, 1_000, 50, period_us])
+        payload = (
+            bytes([rng.choice([0, 1, 1, 2]), pin]) + fc.to7(period_us & 0x0FFFFFFF, 4)
+            + fc.to7(width_us & 0x1FFFFF, 3) + fc.to7(rng.choice([1, 1, 3, 0]), 2)
+        )
+        return _sysex(fc.SYSEX_OPTORIG_TRIGGER, payload[: rng.choice([len(payload)] * 5 + [len(payload) - 1])])
     return _sysex(fc.SYSEX_OPTORIG_HEARTBEAT, bytes([rng.randrange(128)]))
 
 
