@@ -103,3 +103,24 @@ def test_untriggered_sessions_leave_the_columns_empty(default_loaded: Any, tmp_p
     frames = read_csv(runner.session_dir / "frames.csv")
     assert all(r["trigger_index"] == "" and r["board_t_s"] == "" for r in frames)
     assert "trigger" not in json.loads((runner.session_dir / "session.json").read_text())
+
+
+def test_rig_demo_with_a_board_trigger_records_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``rig demo --rig`` with ``trigger.source: board``: the synthetic camera is triggered by
+    the mock board; frames.csv carries trigger indices and board times, session.json and the
+    printed summary the counts."""
+    from rig.cli import main
+
+    rig_path = tmp_path / "rig.yaml"
+    rig_path.write_text(
+        "schema_version: 1\nboard:\n  kind: mock\nlaser:\n  pin: 9\n"
+        "camera:\n  source: synthetic\n  fps: 30\n  trigger: hardware\n"
+        "trigger:\n  source: board\n  pin: 8\n"
+    )
+    assert main(["demo", "--rig", str(rig_path), "--out", str(tmp_path), "--duration-s", "6", "--speed", "max"]) == 0
+    session = next(tmp_path.rglob("session.json")).parent
+    frames = read_csv(session / "frames.csv")
+    assert all(r["trigger_index"] and r["board_t_s"] for r in frames)
+    trigger = json.loads((session / "session.json").read_text())["trigger"]
+    assert trigger["triggers_missed"] == 0 and trigger["triggers_sent"] >= len(frames)
+    assert "camera trigger from the board:" in capsys.readouterr().out
