@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from rig.errors import ConfigError
 from rig.protocol.yamlfile import FileIssue, Loc, YamlDocument, read_yaml, validate_model
 from rig.devices.limits import LASER_PIN_DEFAULT, TRIGGER_PIN_DEFAULT
-from rig.rigfile.models import RigConfig, pin_conflicts
+from rig.rigfile.models import PinLoc, RigConfig, SharedInterlock, pin_conflicts
 
 if TYPE_CHECKING:
     from rig.protocol.load import LoadedProtocol
@@ -78,6 +78,12 @@ class LoadedRig:
             )
         stall = f"{c.loop_stall_ms:g} ms" if c.loop_stall_ms is not None else "auto"
         parts.append(f"loop stall {stall}, heartbeat timeout {c.heartbeat_timeout_ms} ms")
+        if c.arenas:
+            parts.append(
+                f"{len(c.arenas)} arenas ("
+                + ", ".join(f"{a.name}: channel {a.channel} pin {c.laser.channel_pins[a.channel]}" for a in c.arenas)
+                + ")"
+            )
         if c.board.allow_host_timed_pulses:
             parts.append("WARNING: StandardFirmata allowed (host-timed pulses, no board watchdog)")
         return ", ".join(parts)
@@ -88,7 +94,7 @@ def default_rig_path() -> Path:
     return Path(str(resources.files("rig.data").joinpath("default_rig.yaml")))
 
 
-def _raw_roles(data: dict[str, Any]) -> list[tuple[tuple[str, str], int]]:
+def _raw_roles(data: dict[str, Any]) -> list[tuple[PinLoc, int]]:
     """Pins as written in the file (before validation), so conflicts get their own line."""
 
     def section(name: str) -> dict[str, Any]:
@@ -98,10 +104,13 @@ def _raw_roles(data: dict[str, Any]) -> list[tuple[tuple[str, str], int]]:
     def pin(value: Any) -> int | None:
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
-    roles: list[tuple[tuple[str, str], int]] = []
+    roles: list[tuple[PinLoc, int]] = []
     laser, interlock, sync = section("laser"), section("interlock"), section("sync")
+    channels = laser.get("channels")
+    channels = channels if isinstance(channels, list) else []
+    first = channels[0].get("pin") if channels and isinstance(channels[0], dict) else None
     for loc, value in (
-        (("laser", "pin"), laser.get("pin", LASER_PIN_DEFAULT)),
+        (("laser", "pin"), laser.get("pin", first if first is not None else LASER_PIN_DEFAULT)),
         (("laser", "pwm_pin"), laser.get("pwm_pin")),
         (("interlock", "pin"), interlock.get("pin")),
     ):
@@ -118,6 +127,16 @@ def _raw_roles(data: dict[str, Any]) -> list[tuple[tuple[str, str], int]]:
         checked = pin(trigger.get("pin", TRIGGER_PIN_DEFAULT))
         if checked is not None:
             roles.append((("trigger", "pin"), checked))
+    for k, channel in enumerate(channels[1:], start=1):
+        checked = pin(channel.get("pin")) if isinstance(channel, dict) else None
+        if checked is not None:
+            roles.append((("laser", "channels", k, "pin"), checked))
+    arenas = data.get("arenas")
+    for i, arena in enumerate(arenas if isinstance(arenas, list) else []):
+        own = arena.get("interlock") if isinstance(arena, dict) else None
+        checked = pin(own.get("pin")) if isinstance(own, dict) else None
+        if checked is not None:
+            roles.append((("arenas", i, "interlock", "pin"), checked))
     return roles
 
 
@@ -151,6 +170,7 @@ def load_rig(path: str | os.PathLike[str], *, embedded: bool = False) -> LoadedR
     if issues:
         raise RigFileError(issues)
     cal_path, power_path, more = _find_calibrations(doc, config)
+    more += check_arenas(doc, config)
     if more:
         raise RigFileError(more)
     return LoadedRig(
@@ -162,6 +182,103 @@ def load_rig(path: str | os.PathLike[str], *, embedded: bool = False) -> LoadedR
         calibration_path=cal_path,
         power_calibration_path=power_path,
     )
+
+
+def arena_protocol_path(rig_path: Path, name: str) -> Path:
+    """An arena's ``protocol:`` as written: absolute, or relative to the rig file's folder."""
+    given = Path(name).expanduser()
+    return given if given.is_absolute() else rig_path.parent / given
+
+
+def check_arenas(doc: YamlDocument, config: RigConfig) -> list[FileIssue]:
+    """The arenas against each other and the rest of the rig: regions inside the camera
+    image and not overlapping, names, channels and animals unique, each channel with a
+    laser pin, a shared interlock that exists, default protocols that exist."""
+    issues: list[FileIssue] = []
+    arenas = config.arenas
+    if not arenas:
+        return issues
+    width, height = config.camera.width, config.camera.height
+    if width is None or height is None:
+        issues.append(
+            doc.issue(
+                ("camera",),
+                "arenas need the camera image size to check their regions: give camera.width "
+                "and camera.height in px",
+            )
+        )
+    pins = config.laser.channel_pins
+    seen_names: dict[str, int] = {}
+    seen_channels: dict[int, str] = {}
+    seen_animals: dict[str, str] = {}
+    for i, arena in enumerate(arenas):
+        r = arena.region
+        if arena.name in seen_names:
+            issues.append(doc.issue(("arenas", i, "name"), f"arena name '{arena.name}' is used twice (also arenas[{seen_names[arena.name]}])"))
+        seen_names.setdefault(arena.name, i)
+        if width is not None and height is not None and (r.x + r.width > width or r.y + r.height > height):
+            issues.append(
+                doc.issue(
+                    ("arenas", i, "region"),
+                    f"arena {arena.name}: region x {r.x} y {r.y} {r.width}x{r.height} px reaches "
+                    f"outside the {width}x{height} camera image (camera.width, camera.height)",
+                )
+            )
+        for j, other in enumerate(arenas[:i]):
+            o = other.region
+            if r.x < o.x + o.width and o.x < r.x + r.width and r.y < o.y + o.height and o.y < r.y + r.height:
+                issues.append(
+                    doc.issue(
+                        ("arenas", i, "region"),
+                        f"arena {arena.name}'s region overlaps arena {other.name}'s (arenas[{j}]); "
+                        "each pixel belongs to one arena",
+                    )
+                )
+        if arena.channel in seen_channels:
+            issues.append(
+                doc.issue(
+                    ("arenas", i, "channel"),
+                    f"laser channel {arena.channel} is already arena {seen_channels[arena.channel]}'s; "
+                    "each arena needs its own channel",
+                )
+            )
+        seen_channels.setdefault(arena.channel, arena.name)
+        if arena.channel >= len(pins):
+            how = (
+                f"laser.channels lists {len(pins)}"
+                if config.laser.channels is not None
+                else "the laser section gives one pin (channel 0)"
+            )
+            issues.append(
+                doc.issue(
+                    ("arenas", i, "channel"),
+                    f"laser channel {arena.channel} has no pin: {how}; list each channel's pin "
+                    "under laser.channels, e.g. channels: [{pin: 9}, {pin: 10}]",
+                )
+            )
+        if arena.interlock is SharedInterlock.SHARED and config.interlock is None:
+            issues.append(
+                doc.issue(
+                    ("arenas", i, "interlock"),
+                    "`shared` means the rig's interlock, but the rig file has no interlock section",
+                )
+            )
+        if arena.animal is not None:
+            if arena.animal in seen_animals:
+                issues.append(
+                    doc.issue(
+                        ("arenas", i, "animal"),
+                        f"animal '{arena.animal}' is already in arena {seen_animals[arena.animal]}",
+                    )
+                )
+            seen_animals.setdefault(arena.animal, arena.name)
+        if arena.protocol is not None:
+            place = arena_protocol_path(doc.path, arena.protocol)
+            if not place.is_file():
+                issues.append(
+                    doc.issue(("arenas", i, "protocol"), f"protocol file '{arena.protocol}' not found (looked at {place})")
+                )
+    return issues
 
 
 def _find_calibrations(

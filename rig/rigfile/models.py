@@ -66,15 +66,25 @@ def parse_version(text: str) -> tuple[int, ...]:
         return ()
 
 
-def pin_conflicts(
-    roles: list[tuple[tuple[str, str], int]],
-) -> list[tuple[tuple[str, str], str]]:
+#: Where a field is in the file: ``("laser", "channels", 1, "pin")``.
+PinLoc = tuple[str | int, ...]
+
+
+def loc_text(loc: PinLoc) -> str:
+    """``("laser", "channels", 1, "pin")`` -> ``laser.channels[1].pin``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def pin_conflicts(roles: list[tuple[PinLoc, int]]) -> list[tuple[PinLoc, str]]:
     """``(field loc, reason)`` for every pin that is given a second role."""
-    seen: dict[int, tuple[str, str]] = {}
-    found: list[tuple[tuple[str, str], str]] = []
+    seen: dict[int, PinLoc] = {}
+    found: list[tuple[PinLoc, str]] = []
     for loc, pin in roles:
         if pin in seen:
-            found.append((loc, f"pin {pin} is already used as {'.'.join(seen[pin])}"))
+            found.append((loc, f"pin {pin} is already used as {loc_text(seen[pin])}"))
         else:
             seen[pin] = loc
     return found
@@ -151,10 +161,33 @@ class BoardSection(_Model):
     )
 
 
-class LaserSection(_Model):
-    """The laser driver's inputs."""
+#: Laser channels one optorig board drives (firmware OPTORIG_CHANNELS).
+MAX_CHANNELS = 4
 
-    pin: int = Field(LASER_PIN_DEFAULT, description="TTL (gate) output pin.")
+
+class LaserChannel(_Model):
+    """One laser channel's TTL output (channel k is ``laser.channels[k]``)."""
+
+    pin: int = Field(description="TTL (gate) output pin of this channel's laser.")
+
+    _pin = field_validator("pin")(lambda v: _check_pin(v))
+
+
+class LaserSection(_Model):
+    """The laser driver's inputs.
+
+    One laser: ``pin``. Several (a multi-box rig, one channel per arena):
+    ``channels: [{pin: 9}, {pin: 10}, ...]``; channel 0 is the first entry and ``pin``
+    then defaults to it (giving both with different pins is an error).
+    """
+
+    pin: int = Field(LASER_PIN_DEFAULT, description="TTL (gate) output pin (channel 0).")
+    channels: tuple[LaserChannel, ...] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_CHANNELS,
+        description="Per-channel TTL pins, channel 0 first (up to 4); none: one channel on `pin`.",
+    )
     polarity: Polarity = Field(
         Polarity.ACTIVE_HIGH, description="`active_high`: HIGH = light; `active_low`: LOW = light."
     )
@@ -164,6 +197,29 @@ class LaserSection(_Model):
     pwm_level: int = Field(255, ge=0, le=255, description="PWM duty while on (0..255).")
 
     _pins = field_validator("pin", "pwm_pin")(lambda v: _check_pin(v))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pin_from_channels(cls, data: object) -> object:
+        # `pin` is channel 0's pin: every single-arena caller keeps reading `laser.pin`.
+        if isinstance(data, dict) and isinstance(data.get("channels"), list) and data["channels"]:
+            first = data["channels"][0]
+            first_pin = first.get("pin") if isinstance(first, dict) else None
+            if "pin" not in data:
+                return {**data, "pin": first_pin} if first_pin is not None else data
+            if first_pin is not None and data["pin"] != first_pin:
+                raise ValueError(
+                    f"pin {data['pin']} differs from channels[0].pin {first_pin}; with "
+                    "`channels`, leave out `pin` (channel 0 is the first entry)"
+                )
+        return data
+
+    @property
+    def channel_pins(self) -> tuple[int, ...]:
+        """The TTL pin of each channel, channel 0 first."""
+        if self.channels is None:
+            return (self.pin,)
+        return tuple(c.pin for c in self.channels)
 
     @model_validator(mode="after")
     def _pwm_capable(self) -> LaserSection:
@@ -301,6 +357,39 @@ class CameraSection(CameraSettings):
         return CameraSettings(**data)
 
 
+class SharedInterlock(enum.Enum):
+    """An arena whose door is the rig's own interlock (``interlock: shared``)."""
+
+    SHARED = "shared"
+
+
+class ArenaRegion(_Model):
+    """An arena's rectangle in the camera image, in camera pixels (top-left corner x, y)."""
+
+    x: int = Field(ge=0, description="Left edge in px.")
+    y: int = Field(ge=0, description="Top edge in px.")
+    width: int = Field(ge=16, description="Width in px.")
+    height: int = Field(ge=16, description="Height in px.")
+
+
+class ArenaSection(_Model):
+    """One arena (box) of a multi-box rig: where it is in the image, which laser channel."""
+
+    name: str = Field(
+        min_length=1, max_length=20, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$",
+        description="Short name (letters, digits, - and _), e.g. A or box1; names its session.",
+    )
+    region: ArenaRegion = Field(description="x, y, width, height in camera px.")
+    channel: int = Field(ge=0, lt=MAX_CHANNELS, description="Laser channel 0..3 (laser.channels[k]).")
+    interlock: InterlockSection | SharedInterlock | None = Field(
+        None,
+        description="This box's door switch: its own ({pin: ..}), `shared` (the rig's "
+        "`interlock`), or none.",
+    )
+    protocol: str | None = Field(None, description="Default protocol file of this arena.")
+    animal: str | None = Field(None, min_length=1, description="Default animal id of this arena.")
+
+
 class RigConfig(_Model):
     """One physical rig."""
 
@@ -333,15 +422,21 @@ class RigConfig(_Model):
     trigger: TriggerSection = Field(default_factory=lambda: TriggerSection())
     calibration: str | None = Field(None, description="Arena calibration file of this rig.")
     laser_power_calibration: str | None = Field(None, description="Laser power calibration file.")
+    arenas: tuple[ArenaSection, ...] = Field(
+        (),
+        max_length=MAX_CHANNELS,
+        description="The arenas (boxes) under the camera, one laser channel each (none: one arena, "
+        "the whole image, channel 0). Checked by `rig validate` (docs/arenas.md).",
+    )
 
     @model_validator(mode="after")
     def _one_pin_per_role(self) -> RigConfig:
         conflicts = pin_conflicts(self.pin_roles())
         if conflicts:
-            raise ValueError("; ".join(f"{'.'.join(loc)}: {why}" for loc, why in conflicts))
+            raise ValueError("; ".join(f"{loc_text(loc)}: {why}" for loc, why in conflicts))
         problems = trigger_problems(self)
         if problems:
-            raise ValueError("; ".join(f"{'.'.join(loc)}: {why}" for loc, why in problems))
+            raise ValueError("; ".join(f"{loc_text(loc)}: {why}" for loc, why in problems))
         return self
 
     def trigger_fps(self) -> float:
@@ -356,9 +451,9 @@ class RigConfig(_Model):
 
         return TriggerConfig(fps=self.trigger_fps(), width_ms=self.trigger.width_ms, pin=self.trigger.pin)
 
-    def pin_roles(self) -> list[tuple[tuple[str, str], int]]:
+    def pin_roles(self) -> list[tuple[PinLoc, int]]:
         """Every pin this rig drives or reads, with the field that names it."""
-        roles: list[tuple[tuple[str, str], int]] = [(("laser", "pin"), self.laser.pin)]
+        roles: list[tuple[PinLoc, int]] = [(("laser", "pin"), self.laser.pin)]
         if self.laser.pwm_pin is not None:
             roles.append((("laser", "pwm_pin"), self.laser.pwm_pin))
         if self.interlock is not None:
@@ -369,7 +464,42 @@ class RigConfig(_Model):
                 roles.append((("sync", "led_pin"), self.sync.led_pin))
         if self.trigger.enabled:
             roles.append((("trigger", "pin"), self.trigger.pin))
+        for k, pin in enumerate(self.laser.channel_pins[1:], start=1):
+            roles.append((("laser", "channels", k, "pin"), pin))
+        for i, arena in enumerate(self.arenas):
+            if isinstance(arena.interlock, InterlockSection):
+                roles.append((("arenas", i, "interlock", "pin"), arena.interlock.pin))
         return roles
+
+    def arena(self, name: str) -> ArenaSection:
+        """The arena called ``name`` (KeyError naming the known ones)."""
+        for arena in self.arenas:
+            if arena.name == name:
+                return arena
+        known = ", ".join(a.name for a in self.arenas) or "none"
+        raise KeyError(f"no arena '{name}' in the rig file (its arenas: {known})")
+
+    def for_arena(self, name: str) -> RigConfig:
+        """This rig as one arena's session sees it: the arena's channel pin as ``laser.pin``
+        (no ``channels``), its own interlock (or the rig's when shared, or none), no arenas."""
+        arena = self.arena(name)
+        interlock: InterlockSection | None
+        if isinstance(arena.interlock, InterlockSection):
+            interlock = arena.interlock
+        elif arena.interlock is SharedInterlock.SHARED:
+            interlock = self.interlock
+        else:
+            interlock = None
+        pins = self.laser.channel_pins
+        # The one analog output belongs to channel 0 (a ramp-down only there).
+        laser = self.laser.model_copy(
+            update={
+                "pin": pins[arena.channel],
+                "channels": None,
+                "pwm_pin": self.laser.pwm_pin if arena.channel == 0 else None,
+            }
+        )
+        return self.model_copy(update={"laser": laser, "interlock": interlock, "arenas": ()})
 
     def effective_loop_stall_ms(self, fps: float | None = None) -> float:
         """``loop_stall_ms``, or max(150 ms, 4 frame periods) at ``fps`` (the camera's)."""
