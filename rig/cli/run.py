@@ -348,6 +348,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     rig = _load_rig_arg(args, default_embedded=False)
     if rig is None:
         rig = rig_from_board_spec(parse_board_spec(args.board))
+    if rig.config.arenas:
+        return _cmd_run_arenas(args, rig)
+    if args.arena:
+        raise ConfigError(f"--arena: the rig file {rig.path} names no arenas (docs/arenas.md)")
+    if not args.protocol:
+        raise ConfigError("PROTOCOL is required (the protocol file to run)")
+    if not args.animal:
+        raise ConfigError("--animal is required (the animal's ID)")
     loaded = load_protocol(args.protocol)
     cohort = _cohort(args)  # checked before any device is opened
     if args.calibration:
@@ -456,62 +464,151 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo_arenas(args: argparse.Namespace, loaded: LoadedProtocol, scale: float) -> int:
-    """``rig demo --arenas N``: N chambers with N mice under one synthetic camera."""
+    """``rig demo --arenas N``: N chambers with N mice under one synthetic camera; with a
+    rig file that names arenas, its arenas (regions, channels) on a simulated board."""
     import yaml
 
     from rig.devices.mock_board import MockBoard
     from rig.devices.regions import TiledSynthetic, grid_regions, region_calibration
+    from rig.session.arena_plan import plan_rig_arenas
     from rig.session.multi import ArenaSpec, MultiArenaRunner
 
-    n = int(args.arenas)
-    if not 1 <= n <= 4:
-        raise ConfigError(f"--arenas: 1 to 4 arenas, got {n}")
-    size = (1280, 1024)
-    regions = grid_regions(n, size)
-    arenas = []
-    for i, region in enumerate(regions):
-        cal = region_calibration(region)
-        raw = yaml.safe_dump(cal.model_dump(mode="json"), sort_keys=False).encode()
-        arena_loaded = dataclasses.replace(loaded, calibration=cal, calibration_raw=raw)
-        side = "left" if i % 2 == 0 else "right"
-        board = MockBoard(f"demo-{region.name}")
-        arenas.append(ArenaSpec(region, arena_loaded, board, f"{args.animal}-{region.name}", side))
+    rig = _load_rig_arg(args, default_embedded=False)
+    fps = loaded.protocol.tracking.camera_fps
+    arenas: list[ArenaSpec] = []
+    if rig is not None and rig.config.arenas:
+        if args.arenas is not None and args.arenas != len(rig.config.arenas):
+            raise ConfigError(
+                f"--arenas {args.arenas}: the rig file {rig.path} names {len(rig.config.arenas)} arenas; "
+                "leave out --arenas to run them"
+            )
+        cam = rig.config.camera
+        assert cam.width is not None and cam.height is not None  # load_rig checks it
+        size = (cam.width, cam.height)
+        # The board is always simulated in the demo; each arena still gets its channel's
+        # pin and interlock from the rig file.
+        n = len(rig.config.arenas)
+        arenas = plan_rig_arenas(
+            rig, MockBoard("demo"), {}, loaded, synthetic=True, default_animal=args.animal,
+            sides=["left" if i % 2 == 0 else "right" for i in range(n)], rig_protocols=False,
+        )
+    else:
+        n = int(args.arenas)
+        if not 1 <= n <= 4:
+            raise ConfigError(f"--arenas: 1 to 4 arenas, got {n}")
+        size = (1280, 1024)
+        for i, region in enumerate(grid_regions(n, size)):
+            cal = region_calibration(region)
+            raw = yaml.safe_dump(cal.model_dump(mode="json"), sort_keys=False).encode()
+            arena_loaded = dataclasses.replace(loaded, calibration=cal, calibration_raw=raw)
+            side = "left" if i % 2 == 0 else "right"
+            board = MockBoard(f"demo-{region.name}")
+            arenas.append(ArenaSpec(region, arena_loaded, board, f"{args.animal}-{region.name}", side))
     source = TiledSynthetic(
         size,
-        regions,
+        [a.region for a in arenas],
         [a.loaded.calibration for a in arenas],
         [args.seed + i for i in range(n)],
-        fps=loaded.protocol.tracking.camera_fps,
+        fps=fps,
     )
     multi = MultiArenaRunner(
         source, arenas, Path(args.out), speed=parse_speed(args.speed), simulated=True,
-        duration_scale=scale,
+        duration_scale=scale, rig=rig,
     )
+    return _execute_multi(multi, f"demo: {n} arenas, run {multi.run_id}: {_describe_protocol(loaded, scale)}; "
+                          f"records under {args.out}", Path(args.out))
+
+
+def _execute_multi(multi: Any, headline: str, out: Path) -> int:
+    """Run every arena to its end; one line per arena; the worst arena's exit code."""
+    from rig.cli.signals import stop_signals
     from rig.session.logfile import attach_session_log
 
     for arena_runner in multi.runners:
         attach_session_log(arena_runner)
-    print(
-        f"demo: {n} arenas, run {multi.run_id}: {_describe_protocol(loaded, scale)}; "
-        f"records under {args.out}",
-        file=sys.stderr,
-    )
-
-    from rig.cli.signals import stop_signals
-
+    print(headline, file=sys.stderr)
     with stop_signals(lambda signum: multi.request_stop()):
         ends = multi.run()
     worst = 0
-    for arena, runner in zip(arenas, multi.runners, strict=True):
+    for arena, runner in zip(multi.arenas, multi.runners, strict=True):
         end = ends[arena.region.name]
         status = runner.status
         print(
-            f"arena {arena.region.name} ({arena.animal_id}, stimulated {runner.status.stim_side}): "
+            f"arena {arena.region.name} ({arena.animal_id}, stimulated {status.stim_side}): "
             f"{end.value}, {status.frames} frames, record in {runner.session_dir}"
         )
         worst = max(worst, exit_code_for(end.value))
-    print(f"run: {Path(args.out) / f'run_{multi.run_id}.json'}")
+    print(f"run: {out / f'run_{multi.run_id}.json'}")
     return worst
+
+
+def _cmd_run_arenas(args: argparse.Namespace, rig: LoadedRig) -> int:
+    """``rig run`` on a rig file that names arenas: every arena at once, one session each."""
+    from rig.devices.registry import parse_source_spec
+    from rig.protocol.load import load_protocol
+    from rig.session.arena_plan import parse_arena_arg, plan_rig_arenas
+    from rig.session.multi import MultiArenaRunner
+
+    for option in ("calibration", "side", "cohort"):
+        if getattr(args, option, None):
+            raise ConfigError(
+                f"--{option}: not with a multi-arena rig; give each arena's protocol "
+                "(--arena NAME=ANIMAL:PROTOCOL or arenas[].protocol in the rig file)"
+            )
+    if latency_settings(args, synthetic=False) is not None or rig.config.sync.latency_test:
+        raise ConfigError("the latency self-test runs with one arena; not with a multi-arena rig yet")
+    assignments = {}
+    for text in args.arena or ():
+        given = parse_arena_arg(text)
+        if given.name in assignments:
+            raise ConfigError(f"--arena {given.name}: given twice")
+        assignments[given.name] = given
+    default = load_protocol(args.protocol) if args.protocol else None
+    source_text = args.source or rig.config.camera.source
+    source_spec = parse_source_spec(source_text)
+    speed = parse_speed(args.speed)
+    if source_spec.is_live and speed != 1.0:
+        raise ConfigError("--speed: a live camera runs in real time (speed 1)")
+    out = parse_out(args.out)
+    # Everything is checked (protocols, calibrations, animals, channels) before a device opens.
+    from rig.devices.mock_board import MockBoard
+
+    from rig.devices.registry import make_rig_board, make_source
+    from rig.devices.regions import TiledSynthetic
+
+    synthetic = source_spec.kind == "synthetic"
+    # Checked with a stand-in board first: protocols, calibrations, animals, channels.
+    probe = plan_rig_arenas(rig, MockBoard("check"), assignments, default, default_animal=args.animal,
+                            synthetic=synthetic)
+    fps = probe[0].loaded.protocol.tracking.camera_fps
+    cam = rig.config.camera
+    assert cam.width is not None and cam.height is not None  # load_rig checks it
+    board = make_rig_board(rig.config)
+    arenas = plan_rig_arenas(rig, board, assignments, default, default_animal=args.animal,
+                             synthetic=synthetic)
+    source: Any
+    if synthetic:
+        source = TiledSynthetic(
+            (cam.width, cam.height), [a.region for a in arenas], [a.loaded.calibration for a in arenas],
+            [source_spec.seed + i for i in range(len(arenas))], fps=fps,
+        )
+    else:
+        settings = cam.settings_for(None, fps) if source_spec.is_live else None
+        source = make_source(source_spec, None, fps, settings)
+    multi = MultiArenaRunner(
+        source, arenas, out, speed=speed,
+        simulated=not source_spec.is_live or rig.config.board.kind.value == "mock",
+        experimenter=args.experimenter, rig=rig,
+    )
+    _print_rig(rig)
+    who = ", ".join(f"{a.region.name}: {a.animal_id} ({a.loaded.protocol.metadata.name})" for a in arenas)
+    return _execute_multi(multi, f"run {multi.run_id}: {len(arenas)} arenas ({who}), source {source_text}; "
+                          f"records under {args.out}", out)
+
+
+def _rig_has_arenas(args: argparse.Namespace) -> bool:
+    rig = _load_rig_arg(args, default_embedded=False)
+    return rig is not None and bool(rig.config.arenas)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -529,7 +626,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         if not args.duration_s > 0:
             raise ConfigError(f"--duration-s: must be > 0, got {args.duration_s:g}")
         scale = args.duration_s / loaded.protocol.duration_s
-    if args.arenas != 1:
+    if args.arenas not in (None, 1) or _rig_has_arenas(args):
         return _cmd_demo_arenas(args, loaded, scale)
     source = SyntheticArena(
         loaded.calibration, fps=loaded.protocol.tracking.camera_fps, seed=args.seed
@@ -619,10 +716,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "gate at once and stops cleanly (exit 0 for Ctrl-C, 128+signal otherwise).",
         "  rig run protocols/rtpp_redondo2014.yaml --animal m017 --rig rigs/uno_basic.yaml --out data\n"
         "  rig run protocols/rtpp_redondo2014.yaml --animal m017 --source camera:0 --board firmata:auto --out data\n"
-        "  rig run protocols/rtpp_redondo2014.yaml --animal m017 --source synthetic --board mock --out /tmp/s\n",
+        "  rig run protocols/rtpp_redondo2014.yaml --animal m017 --source synthetic --board mock --out /tmp/s\n"
+        "  rig run --rig rigs/four-box.yaml --arena A=m101 --arena B=m102 --arena C=m103 --arena D=m104 --out data\n",
     )
-    run.add_argument("protocol", metavar="PROTOCOL", help="protocol YAML file")
-    run.add_argument("--animal", required=True, metavar="ID", help="animal ID (recorded; used by side counterbalancing)")
+    run.add_argument(
+        "protocol", metavar="PROTOCOL", nargs="?",
+        help="protocol YAML file (with a multi-arena rig: for every arena without its own)",
+    )
+    run.add_argument("--animal", metavar="ID", help="animal ID (recorded; used by side counterbalancing)")
+    run.add_argument(
+        "--arena", action="append", metavar="NAME=ANIMAL[:PROTOCOL]",
+        help="multi-arena rig (its rig file names the arenas): who is in arena NAME, and "
+        "optionally its protocol; once per arena, e.g. --arena A=m101 --arena B=m102:three_chamber.yaml",
+    )
     run.add_argument("--source", metavar="SOURCE",
                      help="camera:N (camera index) | video:PATH | synthetic[:SEED] "
                           "(default: the rig file's camera.source)")
@@ -687,7 +793,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "than real time through the real engine threads; prints the summary and where "
         "the record is.",
         "  rig demo\n  rig demo --out /tmp/demo --duration-s 20 --speed 10\n"
-        "  rig demo --arenas 4 --out /tmp/demo4 --duration-s 30\n",
+        "  rig demo --arenas 4 --out /tmp/demo4 --duration-s 30\n"
+        "  rig demo --rig rigs/four-box.yaml --out /tmp/demo4 --duration-s 30\n",
     )
     demo.add_argument("--duration-s", type=float, metavar="S",
                       help="scale the protocol's phases to this total length, s (default: 120 s)")
@@ -698,9 +805,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     demo.add_argument(
         "--arenas",
         type=int,
-        default=1,
+        default=None,
         help="number of chambers (1-4) under one 1280x1024 synthetic camera, one mouse and "
-        "one mock laser channel each; one session folder per arena, linked by a run id",
+        "one mock laser channel each; one session folder per arena, linked by a run id "
+        "(default 1; with a --rig file that names arenas: its arenas, regions and channels)",
     )
     _latency_args(demo)
     _rig_option(demo, "Default: the embedded mock rig. The board is always simulated.")

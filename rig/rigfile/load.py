@@ -278,7 +278,35 @@ def check_arenas(doc: YamlDocument, config: RigConfig) -> list[FileIssue]:
                 issues.append(
                     doc.issue(("arenas", i, "protocol"), f"protocol file '{arena.protocol}' not found (looked at {place})")
                 )
+            else:
+                issues.extend(_check_arena_protocol(doc, i, place))
     return issues
+
+
+def _check_arena_protocol(doc: YamlDocument, i: int, place: Path) -> list[FileIssue]:
+    """An arena's default protocol loads, and is calibrated at its region's size."""
+    from rig.protocol.load import load_protocol
+
+    try:
+        loaded = load_protocol(place)
+    except ConfigError as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        return [doc.issue(("arenas", i, "protocol"), f"protocol '{place}' is not valid: {first}")]
+    data = doc.data.get("arenas")
+    doc_arena = data[i] if isinstance(data, list) else None
+    region = doc_arena.get("region") if isinstance(doc_arena, dict) else None
+    cam = loaded.calibration.camera
+    size = (region.get("width"), region.get("height")) if isinstance(region, dict) else None
+    if size is not None and size != (cam.width_px, cam.height_px):
+        return [
+            doc.issue(
+                ("arenas", i, "protocol"),
+                f"its calibration ({loaded.protocol.arena.calibration}) is for a {cam.width_px}x"
+                f"{cam.height_px} px image, but this arena's region is {size[0]}x{size[1]} px: "
+                "calibrate the box on a crop of its region (docs/arenas.md)",
+            )
+        ]
+    return []
 
 
 def _find_calibrations(

@@ -46,6 +46,9 @@ class ArenaSpec:
     animal_id: str
     stim_side: str | None = None
     observers: Sequence[SessionObserver] = ()
+    #: This arena's view of the rig file (``RigConfig.for_arena``: its channel's pin, its
+    #: interlock); None: the runner's ``rig``.
+    rig: LoadedRig | None = None
 
 
 def new_run_id() -> str:
@@ -100,7 +103,7 @@ class MultiArenaRunner:
                     observers=arena.observers,
                     simulated=simulated,
                     duration_scale=duration_scale,
-                    rig=rig,
+                    rig=arena.rig if arena.rig is not None else rig,
                     source_info={
                         "kind": "camera_region",
                         "detail": view.name,

@@ -181,3 +181,12 @@ def test_arena_boards_use_channel_views_when_the_board_has_them(tmp_path: Path) 
 
     boards = arena_boards(Channels(), config.arenas)
     assert [b.info.port for b in boards] == ["view0", "view1", "view2", "view3"]
+
+
+def test_arena_protocol_calibrated_at_another_size_is_refused(tmp_path: Path) -> None:
+    """The protocol's calibration must be at the region's size (a box calibrated on the
+    whole frame would put the mouse in the wrong zone)."""
+    proto = ROOT / "protocols" / "three_chamber.yaml"  # calibrated for 640x480
+    text = HEAD + GOOD_ARENAS.replace("    channel: 3\n", f"    channel: 3\n    protocol: {proto}\n")
+    found = errors(tmp_path, text)
+    assert any("arenas[3].protocol" in m and "640x480 px image" in m and "640x512 px" in m for m in found), found
