@@ -41,3 +41,20 @@ def test_grid_stop_one_then_emergency_stop_all(qtbot: Any, tmp_path: Path) -> No
     assert all(not t.laser.laser_on for t in grid.tiles)
     assert all("finished" in t.state.text() for t in grid.tiles)
     assert "B" in grid.tiles[1].state.text() and not grid.tiles[1].stop_button.isEnabled()
+
+
+def test_grid_takes_the_arenas_from_the_rig_file(qtbot: Any, tmp_path: Path) -> None:
+    """``python -m rig.gui.arena_demo --rig rigs/four-box.yaml``: one tile per arena of the
+    rig file, with its region and its channel's pin. Fails on the old code (no --rig)."""
+    root = Path(__file__).resolve().parents[2]
+    multi = build_demo(4, tmp_path, speed=1.0, rig_path=root / "rigs" / "four-box.yaml")
+    grid = ArenaGrid(multi, refresh_ms=40)
+    qtbot.addWidget(grid)
+    assert len(grid.tiles) == 4
+    assert [(a.region.name, a.region.x_px, a.region.y_px) for a in multi.arenas] == [
+        ("A", 0, 16), ("B", 640, 16), ("C", 0, 528), ("D", 640, 528)
+    ]
+    pins = [a.rig.config.laser.pin for a in multi.arenas if a.rig is not None]
+    assert pins == [9, 10, 11, 13]
+    for view in multi.shared.views:
+        view.close()
