@@ -6,10 +6,12 @@ copy), with the same index, time and capture stamp. Each arena's SessionRunner r
 view like a camera, so each arena keeps its own background, tracker, protocol, side, board
 channel and session folder while one frame feeds them all.
 
-Lock step: a view may run at most ``max_lead`` frames ahead of the slowest open view (a
-stalled arena holds the others back by that much, no more for a live camera: its frames
-are then replaced and counted as dropped by each runner). Closing a view (its session
-ended, e.g. on a fault) removes it, so a finished arena never holds the others back.
+One reader thread reads the camera; each arena's control loop takes its crop straight from
+the shared buffer (``RegionView.direct_feed``: one thread hand-off from camera to every
+arena's loop). A live camera never waits for a slow or hung arena (that arena drops
+frames, counted in its record); a recorded or synthetic source runs in lock step, at most
+``max_lead`` frames ahead of the slowest open view. Closing a view (its session ended,
+e.g. on a fault) removes it, so a finished arena never holds the others back.
 
 ``TiledSynthetic`` renders N synthetic chambers, each with its own mouse, into one image
 (the "one camera" of tests, ``rig demo --arenas N`` and the multi-arena benchmark).
@@ -90,100 +92,210 @@ def check_regions(regions: Sequence[Region], frame_size: tuple[int, int]) -> Non
                 raise ValueError(f"arenas {a.name} and {b.name}: image regions overlap")
 
 
-class SharedFrames:
-    """One source read once per frame, fanned out to per-region views (thread-safe)."""
+#: A paced (speed N) recorded source more than this late re-bases its schedule.
+_LATE_REBASE_NS = 250_000_000
+#: How long a closing view waits for the reader thread to finish its current read.
+_READER_JOIN_S = 5.0
 
-    def __init__(self, source: FrameSource, regions: Sequence[Region], max_lead: int = 8) -> None:
+
+class SharedFrames:
+    """One source read once per frame by one reader thread, fanned out to per-region views.
+
+    The reader thread (``rig-camera``) is the only thread that calls ``source.read()``;
+    each arena's control loop takes its region's frames straight from the shared buffer
+    (``RegionView.direct_feed()``), so a frame passes one thread hand-off between the
+    camera and every arena's loop.
+
+    - A live camera never waits for an arena: an arena more than ``max_lead`` frames
+      behind loses its oldest frames (counted as dropped in its own record), and an arena
+      that takes a frame skips to the newest one (as ``LatestFrameSlot`` does for one
+      arena). A hung arena therefore never holds the others back.
+    - A recorded or synthetic source runs in lock step: the reader stops ``max_lead``
+      frames ahead of the slowest open view (a simulation is slow, never lossy), paced at
+      ``speed`` x its own timestamps (None: as fast as the arenas go) and stamped on
+      arrival like a camera frame. Closing a view (its session ended) releases the others.
+    """
+
+    def __init__(
+        self,
+        source: FrameSource,
+        regions: Sequence[Region],
+        max_lead: int = 8,
+        speed: float | None = None,
+    ) -> None:
         if max_lead < 1:
             raise ValueError("max_lead must be >= 1")
+        if speed is not None and speed <= 0:
+            raise ValueError(f"speed must be > 0 or None (max), got {speed}")
         self.source = source
         self.regions = list(regions)
         self.max_lead = max_lead
-        self._cond = threading.Condition()
+        self._speed = speed
+        self._live = bool(source.is_live)
+        lock = threading.Lock()
+        # Two conditions on one lock: arenas wait for frames, the reader waits for room;
+        # a take wakes only the reader, a new frame only the arenas.
+        self._frames = threading.Condition(lock)
+        self._room = threading.Condition(lock)
         self._buffer: dict[int, Frame] = {}
         self._truths: dict[int, list[GroundTruth | None]] = {}
         self._next_read = 0
         self._ended = False
-        self._reading = False
         self._error: BaseException | None = None
         # Every view is registered from the start (a view that opens late still gets the
         # first frames; one that never opens must be closed to stop holding the others).
         self._positions: dict[int, int] = {i: 0 for i in range(len(self.regions))}
+        self._dropped: dict[int, int] = {i: 0 for i in range(len(self.regions))}
         self._source_open = False
-        self._source_closed = False
+        self._stop = threading.Event()
+        self._reader: threading.Thread | None = None
         self.frames_read = 0
         self.views = [RegionView(self, i, r) for i, r in enumerate(self.regions)]
 
     # --- lifecycle (called by the views) ---------------------------------------------
     def _open_view(self, i: int) -> None:
-        with self._cond:
+        with self._frames:
             if i not in self._positions:
                 raise RuntimeError(f"arena {self.regions[i].name}: its view was closed")
-            if not self._source_open and not self._source_closed:
-                self.source.open()
-                self._source_open = True
+            if self._source_open or self._stop.is_set():
+                return
+            self.source.open()
+            self._source_open = True
+            try:
                 check_regions(self.regions, tuple(self.source.frame_size))  # type: ignore[arg-type]
+            except BaseException:
+                self._source_open = False
+                self.source.close()
+                raise
+            self._reader = threading.Thread(target=self._read_loop, name="rig-camera", daemon=True)
+            self._reader.start()
 
     def _close_view(self, i: int) -> None:
-        with self._cond:
+        reader = None
+        with self._frames:
             if i in self._positions:
                 del self._positions[i]
                 self._trim()
-                self._cond.notify_all()
-            if not self._positions and self._source_open:
-                self._source_open = False
-                self._source_closed = True
-                self.source.close()
+                self._room.notify_all()
+            if not self._positions:
+                self._stop.set()
+                self._room.notify_all()
+                reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(_READER_JOIN_S)  # the source is closed when this returns
 
-    # --- reading ------------------------------------------------------------------------
-    def _read_for(self, i: int) -> tuple[Frame, GroundTruth | None] | None:
-        with self._cond:
-            k = self._positions[i]
-            while k not in self._buffer:
-                if k < self._next_read:  # already trimmed (cannot happen in lock step)
-                    k = min(self._buffer) if self._buffer else self._next_read
-                    continue
+    def set_speed(self, speed: float | None) -> None:
+        """Pacing of a recorded or synthetic source (None: as fast as the arenas go)."""
+        if speed is not None and speed <= 0:
+            raise ValueError(f"speed must be > 0 or None (max), got {speed}")
+        self._speed = speed
+
+    def dropped(self, i: int) -> int:
+        """Frames view ``i`` lost because it was behind a live camera."""
+        with self._frames:
+            return self._dropped[i]
+
+    # --- the reader thread ---------------------------------------------------------------
+    def _read_loop(self) -> None:
+        base_ns: int | None = None
+        base_t_s = 0.0
+        speed = self._speed
+        try:
+            while not self._stop.is_set():
+                with self._room:
+                    while (
+                        not self._live
+                        and not self._stop.is_set()
+                        and self._positions
+                        and self._next_read - min(self._positions.values()) >= self.max_lead
+                    ):
+                        self._room.wait(0.05)
+                    if self._stop.is_set() or not self._positions:
+                        break
+                frame = self.source.read()
+                truths_fn = getattr(self.source, "region_truths", None)
+                truths = truths_fn() if frame is not None and callable(truths_fn) else None
+                if frame is None:
+                    break
+                if not self._live:
+                    if self._speed != speed:
+                        speed, base_ns = self._speed, None
+                    if speed is not None:
+                        if base_ns is None:
+                            base_ns, base_t_s = time.perf_counter_ns(), frame.t_s
+                        due_ns = base_ns + int((frame.t_s - base_t_s) / speed * 1e9)
+                        delay_ns = due_ns - time.perf_counter_ns()
+                        if delay_ns > 0:
+                            time.sleep(delay_ns / 1e9)
+                        elif -delay_ns > _LATE_REBASE_NS:  # a busy machine: slow down, no burst
+                            base_ns, base_t_s = time.perf_counter_ns(), frame.t_s
+                        # Stamped on arrival, as a camera's frame (latency excludes pacing).
+                        frame = dataclasses.replace(frame, captured_ns=time.perf_counter_ns())
+                with self._frames:
+                    k = self._next_read
+                    self._buffer[k] = frame
+                    if truths is not None:
+                        self._truths[k] = truths
+                    self._next_read = k + 1
+                    self.frames_read += 1
+                    if self._live:
+                        # Never wait for a slow (or hung) arena: it loses its oldest frames.
+                        oldest = self._next_read - self.max_lead
+                        for j, pos in self._positions.items():
+                            if pos < oldest:
+                                self._dropped[j] += oldest - pos
+                                self._positions[j] = oldest
+                        self._trim()
+                    self._frames.notify_all()
+        except BaseException as err:  # every view's runner sees it
+            with self._frames:
+                self._error = err
+        finally:
+            with self._frames:
+                self._ended = True
+                self._frames.notify_all()
+            try:
+                self.source.close()
+            except Exception:  # noqa: BLE001 - closing a failed camera must not mask its error
+                pass
+
+    # --- taking frames (each arena's thread) ------------------------------------------
+    def _read_for(
+        self, i: int, timeout_s: float | None = None
+    ) -> tuple[Frame, GroundTruth | None] | None | bool:
+        """View ``i``'s next frame and truth; None at the end of the stream (or when the
+        view was closed); False when ``timeout_s`` passed first."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        with self._frames:
+            while True:
+                k = self._positions.get(i)
+                if k is None:
+                    return None
+                newest = self._next_read - 1
+                if self._live and newest > k and newest in self._buffer:
+                    # A live camera: work on the newest frame; the skipped ones are dropped.
+                    self._dropped[i] += newest - k
+                    k = newest
+                if k in self._buffer:
+                    break
                 if self._error is not None:
                     raise self._error
                 if self._ended:
                     return None
-                slowest = min(self._positions.values())
-                if not self._reading and self._next_read - slowest < self.max_lead:
-                    self._read_one()
+                if deadline is None:
+                    self._frames.wait(0.05)
                 else:
-                    self._cond.wait(0.05)
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    self._frames.wait(min(remaining, 0.05))
             frame = self._buffer[k]
             truths = self._truths.get(k)
             self._positions[i] = k + 1
-            self._trim()
+            if not self._live:
+                self._trim()
+                self._room.notify_all()
             return frame, (truths[i] if truths is not None else None)
-
-    def _read_one(self) -> None:
-        """Read the next source frame into the buffer. Called with the lock held; the read
-        itself runs without it (a camera read blocks) while ``_reading`` keeps it single."""
-        self._reading = True
-        self._cond.release()
-        try:
-            frame = self.source.read()
-            truths_fn = getattr(self.source, "region_truths", None)
-            truths = truths_fn() if frame is not None and callable(truths_fn) else None
-        except BaseException as err:  # every view's runner sees it
-            self._cond.acquire()
-            self._reading = False
-            self._error = err
-            self._cond.notify_all()
-            raise
-        self._cond.acquire()
-        self._reading = False
-        if frame is None:
-            self._ended = True
-        else:
-            self._buffer[self._next_read] = frame
-            if truths is not None:
-                self._truths[self._next_read] = truths
-            self._next_read += 1
-            self.frames_read += 1
-        self._cond.notify_all()
 
     def _trim(self) -> None:
         if not self._positions:
@@ -232,9 +344,10 @@ class RegionView:
 
     def read(self) -> Frame | None:
         got = self._shared._read_for(self._index)
-        if got is None:
-            return None
-        frame, truth = got
+        assert got is not False  # no timeout given
+        return None if got is None or got is True else self._crop(*got)
+
+    def _crop(self, frame: Frame, truth: GroundTruth | None) -> Frame:
         r = self.region
         crop = frame.image[r.y_px : r.y_px + r.height_px, r.x_px : r.x_px + r.width_px]
         return Frame(
@@ -246,6 +359,10 @@ class RegionView:
             cam_frame_id=frame.cam_frame_id,
             cam_t_s=frame.cam_t_s,
         )
+
+    def direct_feed(self) -> RegionFeed:
+        """This view as the control loop's frame hand-over (no acquisition thread)."""
+        return RegionFeed(self)
 
     def close(self) -> None:
         """Stop taking frames (also when never opened: the others stop waiting for it)."""
@@ -263,6 +380,52 @@ class RegionView:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class RegionFeed:
+    """A region's frames handed straight to its arena's control loop: the same surface as
+    ``LatestFrameSlot`` (take with a timeout, error, closed, dropped) and as the
+    acquisition thread's controls, with no thread of its own. Pacing belongs to the shared
+    reader, so pausing or changing the speed of one arena is not possible (the runner
+    still holds the light off while paused)."""
+
+    def __init__(self, view: RegionView) -> None:
+        self._view = view
+        self._closed = False
+        self.paused = False
+
+    def take(self, timeout_s: float) -> Frame | None:
+        got = self._view._shared._read_for(self._view._index, timeout_s)
+        if got is False:
+            return None
+        if got is None or got is True:
+            self._closed = True
+            return None
+        return self._view._crop(*got)
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._view._shared._error
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def dropped(self) -> int:
+        return self._view._shared.dropped(self._view._index)
+
+    def set_paused(self, paused: bool) -> None:
+        """Not possible per arena (one camera feeds them all); see the class docstring."""
+
+    def set_speed(self, speed: float | None) -> None:
+        """Not possible per arena; ``SharedFrames.set_speed`` paces every arena."""
+
+    def join(self, timeout: float | None = None) -> None:
+        """Nothing to stop: the loop thread itself takes the frames."""
+
+    def is_alive(self) -> bool:
+        return False
 
 
 class TiledSynthetic:

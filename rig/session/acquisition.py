@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import threading
 import time
+from typing import Protocol
 
 from rig.clock import Clock
 from rig.devices.frames import Frame, FrameSource
@@ -29,6 +30,22 @@ log = logging.getLogger(__name__)
 
 #: A paced (speed N) recorded source more than this late re-bases its schedule.
 LATE_REBASE_NS = 250_000_000
+
+
+class FrameFeed(Protocol):
+    """What the control loop takes frames from: ``LatestFrameSlot`` (fed by an
+    ``AcquisitionThread``) or a shared camera's region feed (``RegionView.direct_feed``)."""
+
+    def take(self, timeout_s: float) -> Frame | None: ...
+
+    @property
+    def error(self) -> BaseException | None: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    @property
+    def dropped(self) -> int: ...
 
 
 class LatestFrameSlot:

@@ -85,7 +85,12 @@ class MultiArenaRunner:
         self.run_id = run_id or new_run_id()
         self.out_dir = Path(out_dir)
         self.arenas = list(arenas)
-        self.shared = SharedFrames(source, [a.region for a in arenas], max_lead=max_lead)
+        # The shared reader paces a recorded/synthetic source (each arena's loop takes its
+        # frames straight from it); a live camera paces itself.
+        self.shared = SharedFrames(
+            source, [a.region for a in arenas], max_lead=max_lead,
+            speed=None if source.is_live else speed,
+        )
         self.runners: list[SessionRunner] = []
         for arena, view in zip(self.arenas, self.shared.views, strict=True):
             r = arena.region
@@ -114,6 +119,10 @@ class MultiArenaRunner:
                     },
                 )
             )
+        for runner, view in zip(self.runners, self.shared.views, strict=True):
+            # A hung arena's loop never returns; when its supervisor has ended the session
+            # (light off, record closed) its view is closed so it holds no one back.
+            runner.on_takeover = lambda end, view=view: view.close()
         self.end_reasons: dict[str, EndReason] = {}
         self._errors: dict[str, BaseException] = {}
 

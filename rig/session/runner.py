@@ -72,7 +72,7 @@ from rig.errors import (
 )
 from rig.policy import PolicyEvent, ZonePolicy
 from rig.progress import ProgressFn, no_progress
-from rig.session.acquisition import AcquisitionThread, LatestFrameSlot
+from rig.session.acquisition import AcquisitionThread, FrameFeed, LatestFrameSlot
 from rig.session.latency import LatencyProbe, LatencyTestSettings, sync_output
 from rig.session.control import ControlLoop, PhasePlan, TrackerLike, plan_phases
 from rig.session.logfile import RECORD_LOGGER, bind_session, session_scope
@@ -1174,11 +1174,18 @@ class SessionRunner:
     def _loop(self) -> EndReason:
         assert self._control is not None and self._policy is not None and self._writer is not None
         control, policy, writer = self._control, self._policy, self._writer
-        slot = LatestFrameSlot()
-        self._acquisition = AcquisitionThread(
-            self._source, slot, self._clock, speed=self._speed, stop=self._acq_stop
-        )
-        self._acquisition.start()
+        slot: FrameFeed
+        direct_feed = getattr(self._source, "direct_feed", None)
+        if callable(direct_feed):
+            # A region of a shared camera (several arenas): this loop takes its frames
+            # straight from the shared reader; no acquisition thread in between.
+            slot = direct_feed()
+        else:
+            slot = LatestFrameSlot()
+            self._acquisition = AcquisitionThread(
+                self._source, slot, self._clock, speed=self._speed, stop=self._acq_stop
+            )
+            self._acquisition.start()
         self._arming = None
         self._set_state(RunState.RUNNING)
         t0_s: float | None = None
@@ -1227,7 +1234,8 @@ class SessionRunner:
                 if not control.gate_open:
                     # Waiting with the gate closed costs no light: the loop is alive.
                     self._beat()
-                if not live or self._stop.is_set() or self._acquisition.paused or self._paused:
+                acq_paused = self._acquisition is not None and self._acquisition.paused
+                if not live or self._stop.is_set() or acq_paused or self._paused:
                     waited_s = 0.0
                     continue
                 waited_s += time.monotonic() - wait_started
