@@ -175,6 +175,82 @@ class Geometry:
         return out
 
 
+#: A point this close to a zone's edge is on it (docs/arenas.md, the tie rule).
+EDGE_TOLERANCE_CM = 1e-9
+
+
+@dataclass(frozen=True)
+class NamedGeometry:
+    """Named zones of any shape (``arena.zones``) recomputed from the copied protocol:
+    polygons through shapely, circles by their equation (not the zone engine's code).
+    Edges are inside (within ``EDGE_TOLERANCE_CM``); where zones share an edge or overlap
+    the zone listed first wins; outside every zone is ``neutral``."""
+
+    names: tuple[str, ...]
+    polygons: tuple[Any, ...]  # shapely Polygon, or None for a circle
+    circles: tuple[tuple[float, float, float] | None, ...]  # (cx, cy, r)
+    stimulated_zones: tuple[str, ...] | None
+
+    def zones(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.str_]:
+        import shapely
+
+        width = max([7, *(len(n) for n in self.names)])
+        out = np.full(x.shape, "neutral", dtype=f"<U{width}")
+        finite = np.isfinite(x) & np.isfinite(y)
+        taken = ~finite
+        points = shapely.points(np.where(finite, x, 0.0), np.where(finite, y, 0.0))
+        for name, polygon, circle in zip(self.names, self.polygons, self.circles, strict=True):
+            if circle is not None:
+                cx, cy, r = circle
+                inside = np.hypot(x - cx, y - cy) <= r + EDGE_TOLERANCE_CM
+            else:
+                inside = shapely.dwithin(polygon, points, EDGE_TOLERANCE_CM)
+            inside = inside & ~taken
+            out[inside] = name
+            taken = taken | inside
+        out[~finite] = "lost"
+        return out
+
+    def lit(self, side: str, swap: bool) -> frozenset[str]:
+        """Zones lit in closed loop: ``stimulated_zones`` (left/right exchanged by
+        ``swap_sides``) or the zone named like the stimulated side."""
+        if self.stimulated_zones is None:
+            return frozenset({side})
+        if not swap:
+            return frozenset(self.stimulated_zones)
+        mirror = {"left": "right", "right": "left"}
+        return frozenset(mirror.get(z, z) for z in self.stimulated_zones)
+
+
+def named_geometry_from(protocol: dict[str, Any]) -> NamedGeometry | None:
+    """The named zones of the copied protocol; None when it has none or they are unreadable."""
+    arena = protocol.get("arena") if isinstance(protocol.get("arena"), dict) else None
+    zones = arena.get("zones") if arena is not None else None
+    if not isinstance(zones, list) or not zones:
+        return None
+    import shapely
+
+    assert arena is not None
+    names: list[str] = []
+    polygons: list[Any] = []
+    circles: list[tuple[float, float, float] | None] = []
+    try:
+        for zone in zones:
+            names.append(str(zone["name"]))
+            if zone.get("shape") == "circle":
+                cx, cy = (float(v) for v in zone["centre_cm"])
+                circles.append((cx, cy, float(zone["radius_cm"])))
+                polygons.append(None)
+            else:
+                polygons.append(shapely.Polygon([(float(px), float(py)) for px, py in zone["points_cm"]]))
+                circles.append(None)
+        stim = arena.get("stimulated_zones")
+        stimulated = tuple(str(z) for z in stim) if isinstance(stim, list) else None
+    except (KeyError, TypeError, ValueError):
+        return None
+    return NamedGeometry(tuple(names), tuple(polygons), tuple(circles), stimulated)
+
+
 def geometry_from(protocol: dict[str, Any], calibration: dict[str, Any]) -> Geometry | None:
     """Compartments from the copied protocol (explicit) or split from the calibration size.
 
@@ -184,8 +260,7 @@ def geometry_from(protocol: dict[str, Any], calibration: dict[str, Any]) -> Geom
     """
     arena = protocol.get("arena") if isinstance(protocol.get("arena"), dict) else None
     if arena is None or arena.get("zones") is not None:
-        # Named zones of any shape (polygons, circles): not recomputed here yet; the audit
-        # says "not possible" rather than judge them with a two-compartment geometry.
+        # Named zones of any shape: ``named_geometry_from`` (never a two-compartment split).
         return None
     comps = arena.get("compartments")
     try:
@@ -265,6 +340,17 @@ def _phase_settings(
     return modes, sides, schedules
 
 
+def _phase_swaps(frames: FrameTable, protocol: dict[str, Any]) -> list[bool]:
+    """Per phase run: the phase's ``swap_sides`` (reversal) in the copied protocol."""
+    by_name: dict[str, bool] = {}
+    phases = protocol.get("phases")
+    if isinstance(phases, list):
+        for p in phases:
+            if isinstance(p, dict) and "name" in p:
+                by_name[str(p["name"])] = bool(p.get("swap_sides", False))
+    return [by_name.get(name, False) for name, _, _ in frames.phase_runs()]
+
+
 def expected_light(
     t: NDArray[np.float64],
     zones: NDArray[np.str_],
@@ -274,6 +360,7 @@ def expected_light(
     schedules: list[dict[str, Any] | None],
     rule: Rule,
     shift_s: float = 0.0,
+    lits: list[frozenset[str]] | None = None,
 ) -> NDArray[np.int8]:
     """The protocol's rule re-run on the positions: 1 on, 0 off per frame.
 
@@ -282,7 +369,8 @@ def expected_light(
     ``debounce_s`` after the run's first frame (lost frames break runs and never change the
     accepted zone); neutral holds the last accepted compartment (``hold``) or is off;
     lost for ``tracking_loss_grace_s`` or longer turns the light off. ``shift_s`` moves both
-    thresholds (used to find decisions too close to call).
+    thresholds (used to find decisions too close to call). ``lits``: per phase run, the
+    zones lit in closed loop (named zones); default: the stimulated side only.
     """
     n = t.size
     out = np.zeros(n, dtype=np.int8)
@@ -296,6 +384,7 @@ def expected_light(
     lost_t: float | None = None
     for k, (_, start, stop) in enumerate(runs):
         mode, side, schedule = modes[k], sides[k], schedules[k]
+        lit = lits[k] if lits is not None else frozenset({side})
         t0 = float(t[start])
         for i in range(start, stop):
             zone = str(zones[i])
@@ -314,7 +403,7 @@ def expected_light(
                     if ti - candidate_t >= debounce - eps:
                         accepted = zone
                         candidate = None
-                        if zone in ("left", "right"):
+                        if zone != "neutral":
                             last_compartment = zone
             if mode == "off":
                 continue
@@ -335,7 +424,7 @@ def expected_light(
                 if rule.neutral_band == "off":
                     continue
                 current = last_compartment
-            out[i] = ON if current == side else OFF
+            out[i] = ON if current in lit else OFF
     return out
 
 
@@ -380,21 +469,24 @@ def fidelity(
     n = len(frames)
     end_s = float(frames.t_s[-1]) if n else 0.0
     delivered = delivered_windows(events, end_s)
-    geometry = geometry_from(protocol, calibration)
+    geometry: Geometry | NamedGeometry | None = geometry_from(protocol, calibration)
+    named = named_geometry_from(protocol)
+    if named is not None:
+        geometry = named
     result: dict[str, Any] = {
         "light_source": delivered.source,
         "board_clock": {"offset_s": _r(delivered.clock_offset_s, 6), "rate": _r(delivered.clock_rate, 9)},
-        "geometry": "protocol" if geometry is not None else None,
+        "geometry": ("protocol (named zones)" if named is not None else "protocol") if geometry is not None else None,
         "phases": [],
         "audit": None,
     }
     if n == 0:
         return result
     if geometry is None:
-        named = isinstance(protocol.get("arena"), dict) and protocol["arena"].get("zones") is not None
+        has_zones = isinstance(protocol.get("arena"), dict) and protocol["arena"].get("zones") is not None
         reason = (
-            "named-zone layouts (arena.zones) are not recomputed by the audit yet"
-            if named
+            "the named zones (arena.zones) in protocol.yaml cannot be read"
+            if has_zones
             else "no arena geometry in the record (protocol.yaml / calibration.yaml missing or invalid)"
         )
         result["audit"] = {"status": "not possible", "reason": reason}
@@ -404,6 +496,11 @@ def fidelity(
     t = frames.t_s
     runs = frames.phase_runs()
     modes, sides, schedules = _phase_settings(frames, protocol, header)
+    swaps = _phase_swaps(frames, protocol)
+    lits = [
+        named.lit(side, swap) if named is not None else frozenset({side})
+        for side, swap in zip(sides, swaps, strict=True)
+    ]
     rule = rule_from(protocol)
     # Light over each frame's interval [t, t + duration), and the state a frame's decision
     # produced: sampled after the decision's command latency, before the next frame.
@@ -421,11 +518,13 @@ def fidelity(
     for k, (name, start, stop) in enumerate(runs):
         rows = slice(start, stop)
         side = sides[k]
+        lit = lits[k]
         z = zones[rows]
         d = durations[rows]
         ls = light_s[rows]
-        in_stim = z == side
-        in_other = z == m.other_side(side)
+        in_stim = np.isin(z, sorted(lit))
+        # other: located in a zone that is not lit (the other compartment, or unlit zones)
+        in_other = (z != "neutral") & (z != "lost") & ~in_stim
         phase_t0 = float(t[start])
         phase_t1 = float(t[runs[k + 1][1]]) if k + 1 < len(runs) else end_s + float(d[-1])
         in_phase = (delivered.starts >= phase_t0) & (delivered.starts < phase_t1)
@@ -440,14 +539,14 @@ def fidelity(
             entries: list[int] = []
             for i in located:
                 zone = str(z[i])
-                if zone == side and previous is not None and previous != side:
+                if zone in lit and previous is not None and previous not in lit:
                     entries.append(int(i))
                 previous = zone
             for entry in entries:
                 te = float(t[start + entry])
                 # visit ends at the next located frame outside the stimulated side
                 after = located[located > entry]
-                outside = after[z[after] != side]
+                outside = after[~np.isin(z[after], sorted(lit))]
                 t_exit = float(t[start + outside[0]]) if outside.size else phase_t1
                 first = _first_pulse_after(delivered, te, t_exit, freq)
                 if first is None:
@@ -462,6 +561,7 @@ def fidelity(
                 "phase": name,
                 "mode": modes[k],
                 "stim_side": side,
+                **({"lit_zones": sorted(lit)} if named is not None else {}),
                 "light_s": {
                     "stim": _r(light_stim) if delivered.known else None,
                     "neutral": _r(float(ls[z == "neutral"].sum())) if delivered.known else None,
@@ -478,9 +578,9 @@ def fidelity(
     result["phases"] = phases_out
     result["entry_to_first_pulse"] = _pct(stim_lat_all)
     # the audit: rule from positions vs delivered light
-    expected = expected_light(t, zones, runs, modes, sides, schedules, rule)
-    early = expected_light(t, zones, runs, modes, sides, schedules, rule, -TIME_TOLERANCE_S)
-    late = expected_light(t, zones, runs, modes, sides, schedules, rule, TIME_TOLERANCE_S)
+    expected = expected_light(t, zones, runs, modes, sides, schedules, rule, lits=lits)
+    early = expected_light(t, zones, runs, modes, sides, schedules, rule, -TIME_TOLERANCE_S, lits)
+    late = expected_light(t, zones, runs, modes, sides, schedules, rule, TIME_TOLERANCE_S, lits)
     judged = (early == expected) & (late == expected)
     windows = m.safety_off_windows(list(events.events), end_s)
     for w0, w1 in windows:  # a safety limit turns the light off whatever the rule
