@@ -7,9 +7,17 @@ model, tracker, animal, protocol, stimulated side, laser board channel, latency 
 session folder; ``session.json`` names the run id, the arena and its image region, and
 ``run_<id>.json`` in the output folder lists every arena's session folder and end reason.
 
+Each arena's control loop takes its region's frames straight from the shared camera
+reader (no acquisition thread per arena); the GIL switch interval is 0.5 ms while the
+arenas run (Python's 5 ms default alone puts 5 ms tails on the last arena's command).
+
 Faults stay in their arena: a board fault, a stall or a safety stop ends that arena's
-session (its light off, recorded in its folder) and the others go on. ``emergency_stop``
-closes every arena's light at once.
+session (its light off, recorded in its folder) and the others go on. A hung arena loop:
+its own supervisor sees no frame completed within ``loop_stall_ms``, closes that arena's
+light and stops its heartbeat (its board's watchdog closes the gate too, even if the
+host's close were lost), finishes its record after 1 s and closes its camera view; a live
+camera never waits for it, so the other arenas go on undisturbed (a simulated source in
+lock step waits for it until then). ``emergency_stop`` closes every arena's light at once.
 """
 
 from __future__ import annotations
@@ -124,12 +132,12 @@ class MultiArenaRunner:
                     },
                 )
             )
-        for runner, view in zip(self.runners, self.shared.views, strict=True):
-            # A hung arena's loop never returns; when its supervisor has ended the session
-            # (light off, record closed) its view is closed so it holds no one back.
-            runner.on_takeover = lambda end, view=view: view.close()
         self.end_reasons: dict[str, EndReason] = {}
         self._errors: dict[str, BaseException] = {}
+        #: Arenas whose hung loop was taken over by their supervisor (record finished).
+        self.taken_over: set[str] = set()
+        for arena, runner in zip(self.arenas, self.runners, strict=True):
+            runner.on_takeover = lambda end, name=arena.region.name: self._on_takeover(name, end)
 
     def run(self) -> dict[str, EndReason]:
         """Run every arena to its end; returns each arena's end reason."""
@@ -146,14 +154,17 @@ class MultiArenaRunner:
     def _run(self) -> dict[str, EndReason]:
         threads = []
         for arena, runner in zip(self.arenas, self.runners, strict=True):
+            # Daemon: a hung arena loop (taken over by its supervisor) must not keep the
+            # process alive once every arena's record is finished.
             t = threading.Thread(
-                target=self._run_one, args=(arena.region.name, runner), name=f"rig-arena-{arena.region.name}"
+                target=self._run_one, args=(arena.region.name, runner),
+                name=f"rig-arena-{arena.region.name}", daemon=True,
             )
             threads.append(t)
             t.start()
         try:
-            for t in threads:
-                while t.is_alive():
+            for arena, t in zip(self.arenas, threads, strict=True):
+                while t.is_alive() and arena.region.name not in self.taken_over:
                     t.join(0.2)
         except BaseException:
             self.emergency_stop()
@@ -174,6 +185,15 @@ class MultiArenaRunner:
             # An arena that ended (or never opened its view) must not hold the others back.
             index = [a.region.name for a in self.arenas].index(name)
             self.shared.views[index].close()
+
+    def _on_takeover(self, name: str, end: EndReason) -> None:
+        """Arena ``name``'s loop hung: its supervisor closed its light and finished its
+        record; its view is closed so the camera reader never waits for it, and the run
+        no longer waits for its thread."""
+        self.end_reasons.setdefault(name, end)
+        self.taken_over.add(name)
+        index = [a.region.name for a in self.arenas].index(name)
+        self.shared.views[index].close()
 
     def emergency_stop(self) -> None:
         """Close every arena's laser now (any thread)."""
