@@ -1,7 +1,8 @@
 """Closed-loop latency (frame capture -> laser command) through the whole engine.
 
 Synthetic 640x480 source paced at 30 fps in real time, mock board. Prints numbers, asserts
-nothing. Usage: python benchmarks/bench_loop_latency.py [DURATION_S]
+nothing. Usage: python benchmarks/bench_loop_latency.py [DURATION_S] [--smoke]
+(--smoke: 1 s background, for the test that runs this script; its numbers mean nothing)
 """
 
 from __future__ import annotations
@@ -12,5 +13,7 @@ import sys
 from rig.session.bench import bench_loop_latency
 
 if __name__ == "__main__":
-    duration_s = float(sys.argv[1]) if len(sys.argv) > 1 else 20.0
-    print(json.dumps(bench_loop_latency(duration_s=duration_s), indent=2))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    duration_s = float(args[0]) if args else 20.0
+    background_s = 1.0 if "--smoke" in sys.argv else 10.0
+    print(json.dumps(bench_loop_latency(duration_s=duration_s, background_s=background_s), indent=2))

@@ -65,7 +65,7 @@ def _stats(values: list[float]) -> dict[str, float]:
     }
 
 
-def _loaded(duration_s: float) -> Any:
+def _loaded(duration_s: float, background_s: float = 10.0) -> Any:
     import dataclasses
 
     from rig.protocol.load import load_default_protocol
@@ -74,17 +74,20 @@ def _loaded(duration_s: float) -> Any:
     loaded = load_default_protocol()
     data = loaded.protocol.model_dump(mode="json")
     data["phases"] = [{"name": "test", "duration_s": duration_s, "mode": "closed_loop"}]
-    data["tracking"]["background"] = {"source": "median", "duration_s": 10, "n_frames": 40}
+    n_frames = max(5, min(40, int(background_s * 4)))
+    data["tracking"]["background"] = {"source": "median", "duration_s": background_s, "n_frames": n_frames}
     return dataclasses.replace(loaded, protocol=Protocol.model_validate(data))
 
 
-def bench_loop_latency(duration_s: float = 20.0, fps: float = 30.0) -> dict[str, Any]:
+def bench_loop_latency(
+    duration_s: float = 20.0, fps: float = 30.0, background_s: float = 10.0
+) -> dict[str, Any]:
     """Frame capture -> board command latency, synthetic source at ``fps`` in real time."""
     from rig.devices.mock_board import MockBoard
     from rig.devices.synthetic import SyntheticArena
     from rig.session.runner import SessionRunner
 
-    loaded = _loaded(duration_s)
+    loaded = _loaded(duration_s, background_s)
     collector = _Collector()
     with tempfile.TemporaryDirectory() as tmp:
         source = SyntheticArena(loaded.calibration, fps=fps, seed=1)
@@ -248,6 +251,7 @@ def bench_multi_arena(
     fps: float = 60.0,
     duration_s: float = 20.0,
     prerender: bool = True,
+    background_s: float = 10.0,
 ) -> dict[str, Any]:
     """N arenas in one image from a camera-paced synthetic source, one mock board each:
     per frame, capture -> the last arena's board command (the slowest arena), p50/p99.
@@ -262,7 +266,7 @@ def bench_multi_arena(
     from rig.session.multi import ArenaSpec, MultiArenaRunner
 
     regions = grid_regions(n_arenas, frame_size)
-    base = _loaded(duration_s)
+    base = _loaded(duration_s, background_s)
     data = base.protocol.model_dump(mode="json")
     data["tracking"]["camera_fps"] = fps
     from rig.protocol.models import Protocol
