@@ -1334,8 +1334,10 @@ class SessionRunner:
                     {"count": slot.dropped - reported_dropped, "total": slot.dropped},
                 )
                 reported_dropped = slot.dropped
-            self._poll_board()
             if probe is not None:
+                # The LED flash's echo may have come in since the poll above; without the
+                # self-test the next frame's first poll picks up anything newer.
+                self._poll_board()
                 for outcome in probe.match(frame_ns):
                     self._event(outcome.kind, outcome.detail)
             self._beat()
