@@ -527,7 +527,22 @@ def _execute_multi(multi: Any, headline: str, out: Path) -> int:
     for arena_runner in multi.runners:
         attach_session_log(arena_runner)
     print(headline, file=sys.stderr)
-    with stop_signals(lambda signum: multi.request_stop()):
+    acknowledged = threading.Event()
+
+    def _on_signal(signum: int) -> None:
+        # Every arena's supervisor closes its gate at once and stops (as for one arena).
+        for arena_runner in multi.runners:
+            arena_runner.handle_signal(signum)
+        if acknowledged.is_set():
+            return
+        acknowledged.set()
+        name = "Ctrl-C" if signum == signal.SIGINT else _signal_name(signum)
+        try:
+            print(f"{name}: stopping every arena after its current frame, lasers off", file=sys.stderr)
+        except (RuntimeError, OSError):
+            pass
+
+    with stop_signals(_on_signal) as signals:
         ends = multi.run()
     worst = 0
     for arena, runner in zip(multi.arenas, multi.runners, strict=True):
@@ -539,7 +554,9 @@ def _execute_multi(multi: Any, headline: str, out: Path) -> int:
         )
         worst = max(worst, exit_code_for(end.value))
     print(f"run: {out / f'run_{multi.run_id}.json'}")
-    return worst
+    if signals.first is not None:
+        print(f"stopped by {_signal_name(signals.first)} ({signals.count} signal(s) received)", file=sys.stderr)
+    return signals.exit_code(worst)
 
 
 def _cmd_run_arenas(args: argparse.Namespace, rig: LoadedRig) -> int:

@@ -25,6 +25,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -262,7 +263,7 @@ class SharedFrames:
     # --- taking frames (each arena's thread) ------------------------------------------
     def _read_for(
         self, i: int, timeout_s: float | None = None
-    ) -> tuple[Frame, GroundTruth | None] | None | bool:
+    ) -> tuple[Frame, GroundTruth | None] | None | Literal[False]:
         """View ``i``'s next frame and truth; None at the end of the stream (or when the
         view was closed); False when ``timeout_s`` passed first."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
@@ -344,8 +345,9 @@ class RegionView:
 
     def read(self) -> Frame | None:
         got = self._shared._read_for(self._index)
-        assert got is not False  # no timeout given
-        return None if got is None or got is True else self._crop(*got)
+        if got is None or got is False:  # False: only with a timeout
+            return None
+        return self._crop(*got)
 
     def _crop(self, frame: Frame, truth: GroundTruth | None) -> Frame:
         r = self.region
@@ -398,7 +400,7 @@ class RegionFeed:
         got = self._view._shared._read_for(self._view._index, timeout_s)
         if got is False:
             return None
-        if got is None or got is True:
+        if got is None:
             self._closed = True
             return None
         return self._view._crop(*got)
