@@ -96,7 +96,9 @@ def test_light_in_the_centre_chamber_is_flagged(three_chamber: Path, tmp_path: P
     (session / "summary.json").unlink(missing_ok=True)
     rows = _frames(session)
     with open(session / "events.csv", newline="") as handle:
-        events = list(csv.DictReader(handle))
+        reader = csv.DictReader(handle)
+        events = list(reader)
+        fieldnames = list(reader.fieldnames or [])
     opened = next(e for e in events if e["kind"] == "board_gate_opened")
     offset = float(opened["t_s"]) - json.loads(opened["detail"])["device_us"] / 1e6
     gate_open = _open_times(events)
@@ -118,7 +120,7 @@ def test_light_in_the_centre_chamber_is_flagged(three_chamber: Path, tmp_path: P
     events += [echo(t0, "board_gate_opened"), echo(t1, "board_gate_closed", 5)]
     events.sort(key=lambda e: float(e["t_s"]))
     with open(session / "events.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["t_s", "frame", "kind", "detail"], lineterminator="\n")
+        writer = csv.DictWriter(handle, fieldnames=fieldnames, restval="", lineterminator="\n")
         writer.writeheader()
         writer.writerows(events)
     audit = compute_summary(session)["delivered_light"]["audit"]
