@@ -11,10 +11,10 @@
 /* ---- identity ---------------------------------------------------------- */
 #define OPTORIG_FW_NAME "optorig"
 #define OPTORIG_FW_VERSION_MAJOR 1
-#define OPTORIG_FW_VERSION_MINOR 1
+#define OPTORIG_FW_VERSION_MINOR 2
 #define OPTORIG_FW_VERSION_PATCH 0
 /* Version of the sysex extension protocol (bumped on incompatible changes). */
-#define OPTORIG_PROTOCOL_VERSION 2
+#define OPTORIG_PROTOCOL_VERSION 3
 /* Firmata protocol version reported (0xF9). */
 #define FIRMATA_PROTOCOL_MAJOR 2
 #define FIRMATA_PROTOCOL_MINOR 5
@@ -35,6 +35,12 @@
 #define TRIGGER_PIN_DEFAULT 8     /* camera trigger TTL output (to the camera's opto-in line) */
 #define SYNC_LED_PIN_DEFAULT 12   /* sync LED output (visible to the camera) */
 
+/* ---- laser channels ------------------------------------------------------- */
+/* Independent laser channels (gate, train, cap, watchdog, interlock each); indices 0..3. */
+#define OPTORIG_CHANNELS 4
+/* Channel byte of an event that belongs to the board, not a channel (READY, SYNC, acks). */
+#define CHANNEL_BOARD 0x7F
+
 /* ---- limits ------------------------------------------------------------- */
 #define WATCHDOG_TIMEOUT_MS_DEFAULT 300
 #define WATCHDOG_TIMEOUT_MS_MIN 50
@@ -54,10 +60,10 @@
 
 /* ---- sysex command ids (user range 0x00-0x0F) ---------------------------- */
 #define SYSEX_OPTORIG_IDENTIFY 0x01   /* host->fw query; fw->host identity reply */
-#define SYSEX_OPTORIG_CONFIG 0x02     /* host->fw laser channel configuration */
-#define SYSEX_OPTORIG_GATE 0x03       /* host->fw 1 = open, 0 = closed */
-#define SYSEX_OPTORIG_HEARTBEAT 0x04  /* host->fw, one every HEARTBEAT_PERIOD_MS */
-#define SYSEX_OPTORIG_ARM 0x05        /* host->fw: (re-)arm after a watchdog trip */
+#define SYSEX_OPTORIG_CONFIG 0x02     /* host->fw [channel, 24 bytes] laser channel configuration */
+#define SYSEX_OPTORIG_GATE 0x03       /* host->fw [channel, 1 = open / 0 = closed] */
+#define SYSEX_OPTORIG_HEARTBEAT 0x04  /* host->fw [channel_mask, token], every HEARTBEAT_PERIOD_MS */
+#define SYSEX_OPTORIG_ARM 0x05        /* host->fw [channel]: (re-)arm after a watchdog trip */
 #define SYSEX_OPTORIG_SYNC 0x06       /* host->fw camera-sync configuration */
 #define SYSEX_OPTORIG_EVENT 0x07      /* fw->host event report */
 #define SYSEX_OPTORIG_TRIGGER 0x08    /* host->fw camera-trigger configuration */
@@ -93,19 +99,21 @@
 #define POLARITY_ACTIVE_LOW 1
 
 /* ---- wire layout --------------------------------------------------------- */
-/* CONFIG payload bytes (after the sysex id); docs/firmware.md lists them one by one. */
-#define CONFIG_PAYLOAD_BYTES 24
+/* CONFIG payload bytes (after the sysex id): the channel, then 24 bytes; docs/firmware.md
+ * lists them one by one. */
+#define CONFIG_PAYLOAD_BYTES 25
 /* SYNC payload bytes (after the sysex id). */
 #define SYNC_PAYLOAD_BYTES 9
 /* TRIGGER payload bytes: enable, pin, period_us (4), width_us (3), report_every (2). */
 #define TRIGGER_PAYLOAD_BYTES 11
-/* EVENT: kind, device_us (7 x 7 bits = 49 bits, wraps after 17.8 years), pulses (3), level, reason */
+/* EVENT: kind, device_us (7 x 7 bits = 49 bits, wraps after 17.8 years), pulses (3), level, reason,
+ * channel (CHANNEL_BOARD for board events) */
 #define EVENT_US_BYTES 7
 #define EVENT_PULSES_BYTES 3
-#define EVENT_PAYLOAD_BYTES 13
-/* IDENTIFY reply: proto, major, minor, patch, armed, gate_open, replies_dropped (3),
- * events_dropped (3), then the build hash (ASCII). */
-#define IDENTIFY_FIXED_BYTES 12
+#define EVENT_PAYLOAD_BYTES 14
+/* IDENTIFY reply: proto, major, minor, patch, armed (mask over channels), gate_open (mask),
+ * channels, replies_dropped (3), events_dropped (3), then the build hash (ASCII). */
+#define IDENTIFY_FIXED_BYTES 13
 #define IDENTIFY_DROPPED_BYTES 3
 
 /* ---- safety core timing -------------------------------------------------- */

@@ -70,18 +70,25 @@ static uint8_t pin_mask(uint8_t pin) {
 }
 static uint8_t pin_read(uint8_t pin) { return (*pin_in(pin) & pin_mask(pin)) ? 1 : 0; }
 
+/* Restore the interrupt flag saved before a cli() section. The barrier keeps the compiler
+ * from moving the section's memory accesses past the point where interrupts come back. */
+static inline __attribute__((always_inline)) void sreg_restore(uint8_t s) {
+    __asm__ __volatile__("" ::: "memory");
+    SREG = s;
+}
+
 /* Atomic read-modify-write of an I/O register (interrupts off around it). */
 static void reg_set(volatile uint8_t *reg, uint8_t mask) {
     uint8_t s = SREG;
     cli();
     *reg |= mask;
-    SREG = s;
+    sreg_restore(s);
 }
 static void reg_clear(volatile uint8_t *reg, uint8_t mask) {
     uint8_t s = SREG;
     cli();
     *reg &= (uint8_t)~mask;
-    SREG = s;
+    sreg_restore(s);
 }
 static void reg_write_bit(volatile uint8_t *reg, uint8_t mask, uint8_t level) {
     if (level) reg_set(reg, mask);
@@ -89,10 +96,14 @@ static void reg_write_bit(volatile uint8_t *reg, uint8_t mask, uint8_t level) {
 }
 
 /* ================================================================== EEPROM */
-/* Laser pin and polarity of the last accepted CONFIG, so .init3 can drive the right pin to
- * its off level after a reset. Layout: magic, pin, polarity, ~(pin ^ polarity). */
+/* Per channel, the laser pin and polarity of its last accepted CONFIG, so .init3 can drive
+ * every configured laser pin to its off level after a reset. One 4-byte record per channel
+ * at EE_ADDR + 4 k (channel 0 keeps the protocol-2 address): magic, pin, polarity,
+ * ~(pin ^ polarity). */
 #define EE_MAGIC 0xA7
 #define EE_ADDR 0x10
+#define EE_RECORD_BYTES 4
+#define LASER_PIN_NONE 127 /* a channel with no laser pin (not configured) */
 
 static inline __attribute__((always_inline)) uint8_t ee_read(uint16_t addr) {
     while (EECR & _BV(EEPE)) {
@@ -102,37 +113,49 @@ static inline __attribute__((always_inline)) uint8_t ee_read(uint16_t addr) {
     return EEDR;
 }
 
-/* Boot laser pin (bits 0-6) and polarity (bit 7) from EEPROM, or the default. Inlined into
- * .init3, which has no stack frame of its own. */
-static inline __attribute__((always_inline)) uint8_t ee_boot_laser(void) {
-    uint8_t fallback = (uint8_t)(LASER_PIN_DEFAULT | (OPTORIG_DEFAULT_ACTIVE_LOW ? 0x80 : 0));
-    if (ee_read(EE_ADDR) != EE_MAGIC) return fallback;
-    uint8_t p = ee_read(EE_ADDR + 1), pol = ee_read(EE_ADDR + 2), chk = ee_read(EE_ADDR + 3);
+/* Boot laser pin (bits 0-6, LASER_PIN_NONE = none) and polarity (bit 7) of channel ``ch``
+ * from EEPROM, or the default (channel 0: D9; others: none). Inlined into .init3, which has
+ * no stack frame of its own. */
+static inline __attribute__((always_inline)) uint8_t ee_boot_laser(uint8_t ch) {
+    uint8_t fallback = ch == 0 ? (uint8_t)(LASER_PIN_DEFAULT | (OPTORIG_DEFAULT_ACTIVE_LOW ? 0x80 : 0))
+                               : LASER_PIN_NONE;
+    uint16_t a = (uint16_t)(EE_ADDR + EE_RECORD_BYTES * ch);
+    if (ee_read(a) != EE_MAGIC) return fallback;
+    uint8_t p = ee_read(a + 1), pol = ee_read(a + 2), chk = ee_read(a + 3);
     if (p >= 2 && p < NUM_PINS && pol <= 1 && chk == (uint8_t)~(p ^ pol)) return (uint8_t)(p | (pol << 7));
     return fallback;
 }
 
-/* EEPROM writes take ~3.4 ms a byte: they are queued and the main loop starts one whenever
- * the previous one finished, so no iteration waits for the EEPROM. */
-#define EE_QUEUE 5
-static uint8_t ee_queue_addr[EE_QUEUE], ee_queue_value[EE_QUEUE];
-static uint8_t ee_queue_len, ee_queue_pos;
+/* EEPROM writes take ~3.4 ms a byte: a channel whose pin or polarity changed is marked
+ * dirty and the main loop writes its record one byte at a time, starting one whenever the
+ * previous one finished, so no iteration waits for the EEPROM. Each byte's value is read
+ * from the channel's configuration when it is written; a change half-way restarts the
+ * record (marked invalid first, so a reset half-way falls back to the default). */
+static uint8_t ee_dirty;      /* bit per channel */
+static uint8_t ee_cur = 0xFF; /* channel being written, 0xFF = none */
+static uint8_t ee_step;       /* 0 invalidate, 1 pin, 2 polarity, 3 check, 4 magic */
 
-static void ee_queue_record(uint8_t pin, uint8_t active_low) {
-    static const uint8_t offsets[EE_QUEUE] = {0, 1, 2, 3, 0};
-    uint8_t values[EE_QUEUE] = {0xFF, pin, active_low, (uint8_t)~(pin ^ active_low), EE_MAGIC};
-    for (uint8_t i = 0; i < EE_QUEUE; i++) {
-        ee_queue_addr[i] = (uint8_t)(EE_ADDR + offsets[i]);
-        ee_queue_value[i] = values[i];
-    }
-    ee_queue_pos = 0;
-    ee_queue_len = EE_QUEUE;
+static void ee_mark_dirty(uint8_t ch) {
+    ee_dirty |= (uint8_t)(1u << ch);
+    if (ee_cur == ch) ee_step = 0;
 }
 
+static uint8_t ee_record_value(uint8_t ch, uint8_t step);
+
 static void ee_poll(void) {
-    if (ee_queue_pos >= ee_queue_len || (EECR & _BV(EEPE))) return;
-    uint8_t addr = ee_queue_addr[ee_queue_pos], value = ee_queue_value[ee_queue_pos];
-    ee_queue_pos++;
+    if (EECR & _BV(EEPE)) return;
+    if (ee_cur == 0xFF) {
+        if (!ee_dirty) return;
+        uint8_t ch = 0;
+        while (!(ee_dirty & (1u << ch))) ch++;
+        ee_dirty &= (uint8_t)~(1u << ch);
+        ee_cur = ch;
+        ee_step = 0;
+    }
+    uint8_t ch = ee_cur, step = ee_step;
+    uint8_t addr = (uint8_t)(EE_ADDR + EE_RECORD_BYTES * ch + (step == 4 ? 0 : step));
+    uint8_t value = ee_record_value(ch, step);
+    if (++ee_step > 4) ee_cur = 0xFF;
     if (ee_read(addr) == value) return;
     EEAR = addr;
     EEDR = value;
@@ -140,24 +163,27 @@ static void ee_poll(void) {
     cli();
     EECR |= _BV(EEMPE);
     EECR |= _BV(EEPE);
-    SREG = s;
+    sreg_restore(s);
 }
 
-/* The laser pin is forced to its off level before anything else runs (stack is set up in
- * .init2; .data/.bss are not yet initialised, so this uses locals only). */
+/* Every recorded laser pin is forced to its off level before anything else runs (stack is
+ * set up in .init2; .data/.bss are not yet initialised, so this uses locals only). */
 void optorig_early_laser_off(void) __attribute__((naked, used, section(".init3")));
 void optorig_early_laser_off(void) {
     MCUSR = 0;
     WDTCSR = _BV(WDCE) | _BV(WDE); /* a watchdog reset leaves the WDT on: turn it off */
     WDTCSR = 0;
-    uint8_t boot = ee_boot_laser();
-    uint8_t pin = boot & 0x7F, active_low = boot >> 7;
-    volatile uint8_t *port = pin < 8 ? &PORTD : pin < 14 ? &PORTB : &PORTC;
-    volatile uint8_t *ddr = pin < 8 ? &DDRD : pin < 14 ? &DDRB : &DDRC;
-    uint8_t mask = (uint8_t)(1u << (pin < 8 ? pin : pin < 14 ? pin - 8 : pin - 14));
-    if (active_low) *port |= mask;
-    else *port &= (uint8_t)~mask;
-    *ddr |= mask;
+    for (uint8_t ch = 0; ch < OPTORIG_CHANNELS; ch++) {
+        uint8_t boot = ee_boot_laser(ch);
+        uint8_t pin = boot & 0x7F, active_low = boot >> 7;
+        if (pin >= NUM_PINS) continue;
+        volatile uint8_t *port = pin < 8 ? &PORTD : pin < 14 ? &PORTB : &PORTC;
+        volatile uint8_t *ddr = pin < 8 ? &DDRD : pin < 14 ? &DDRB : &DDRC;
+        uint8_t mask = (uint8_t)(1u << (pin < 8 ? pin : pin < 14 ? pin - 8 : pin - 14));
+        if (active_low) *port |= mask;
+        else *port &= (uint8_t)~mask;
+        *ddr |= mask;
+    }
 }
 
 /* ================================================================= the clock */
@@ -176,7 +202,7 @@ static uint32_t ticks32(void) {
     uint8_t s = SREG;
     cli();
     uint32_t t = ticks32_locked();
-    SREG = s;
+    sreg_restore(s);
     return t;
 }
 
@@ -186,7 +212,7 @@ static uint32_t millis(void) {
     uint8_t s = SREG;
     cli();
     uint32_t m = millis_now;
-    SREG = s;
+    sreg_restore(s);
     return m;
 }
 
@@ -268,7 +294,7 @@ static void write7(uint32_t value, uint8_t nbytes) {
  * order, and the main loop moves them to the transmit queue as room allows. */
 
 typedef struct {
-    uint8_t kind, level, reason;
+    uint8_t kind, level, reason, channel;
     uint16_t tcnt;
     uint32_t overflows;
     uint32_t pulses;
@@ -280,8 +306,10 @@ typedef struct {
 static event_t event_ring[EVENT_RING];
 static volatile uint8_t ev_head, ev_count;
 
-/* Call with interrupts off. ``safety`` events may use the last slots. */
-static void event_push_locked(uint8_t kind, uint32_t pulses, uint8_t level, uint8_t reason, uint8_t safety) {
+/* Call with interrupts off. ``safety`` events may use the last slots. ``ch`` is the laser
+ * channel the event belongs to, or CHANNEL_BOARD. */
+static void chan_event_push_locked(uint8_t ch, uint8_t kind, uint32_t pulses, uint8_t level, uint8_t reason,
+                                   uint8_t safety) {
     if (ev_count >= (safety ? EVENT_RING : EVENT_RING_REPLY_LIMIT)) {
         events_dropped++;
         return;
@@ -297,7 +325,13 @@ static void event_push_locked(uint8_t kind, uint32_t pulses, uint8_t level, uint
     e->pulses = pulses;
     e->level = level;
     e->reason = reason;
+    e->channel = ch;
     ev_count++;
+}
+
+/* A board-level event (READY, SYNC, acks of board settings): channel CHANNEL_BOARD. */
+static void event_push_locked(uint8_t kind, uint32_t pulses, uint8_t level, uint8_t reason, uint8_t safety) {
+    chan_event_push_locked(CHANNEL_BOARD, kind, pulses, level, reason, safety);
 }
 
 static void events_flush(void) {
@@ -308,7 +342,7 @@ static void events_flush(void) {
         e = event_ring[ev_head];
         ev_head = (uint8_t)((ev_head + 1) % EVENT_RING);
         ev_count--;
-        SREG = s;
+        sreg_restore(s);
         uint64_t us = (((uint64_t)e.overflows << 16) | e.tcnt) >> 1;
         tx_put(0xF0);
         tx_put(SYSEX_OPTORIG_EVENT);
@@ -320,6 +354,7 @@ static void events_flush(void) {
         write7(e.pulses, EVENT_PULSES_BYTES);
         tx_put(e.level & 0x7F);
         tx_put(e.reason & 0x7F);
+        tx_put(e.channel & 0x7F);
         tx_put(0xF7);
         tx_kick();
     }
@@ -329,7 +364,7 @@ static void events_flush(void) {
 
 typedef struct {
     uint8_t mode;
-    uint8_t ttl_pin;
+    uint8_t ttl_pin; /* LASER_PIN_NONE: channel not configured */
     uint32_t period_ticks;
     uint32_t width_ticks;
     uint32_t max_on_ms;
@@ -342,56 +377,195 @@ typedef struct {
     uint8_t active_low;
 } laser_config_t;
 
-/* Read by the interrupts; replaced only with interrupts off. */
-static volatile laser_config_t cfg;
+/* One laser channel: its configuration (replaced only with interrupts off), its output and
+ * its gate. Everything here is shared with the interrupts. */
+typedef struct {
+    laser_config_t cfg;
+    uint8_t port_idx; /* 0 = PORTB, 1 = PORTC, 2 = PORTD (no pin: mask 0) */
+    uint8_t mask;
+    uint8_t train_running;
+    uint8_t laser_level; /* 1 = on (polarity applied) */
+    uint8_t gate_is_open;
+    uint8_t armed;
+    uint8_t interlock_tripped;
+    uint8_t ramp_active;
+    uint32_t next_edge;
+    uint32_t rise_time;
+    uint32_t pulses_delivered;
+    uint32_t gate_opened_ms;
+    uint32_t last_heartbeat_ms;
+    uint32_t ramp_start_ms;
+} channel_t;
 
-/* Shared with TIMER1_COMPA. */
-static volatile uint8_t *volatile laser_port = &PORTB;
-static volatile uint8_t laser_mask = _BV(1);
-static volatile uint8_t laser_active_low;
-static volatile uint8_t train_running;
-static volatile uint8_t laser_level; /* 1 = on (polarity applied) */
-static volatile uint32_t next_edge;
-static volatile uint32_t rise_time;
-static volatile uint32_t pulses_delivered;
+static volatile channel_t chans[OPTORIG_CHANNELS];
+#define CH(k) (*(channel_t *)&chans[(k)]) /* inside interrupts-off sections */
 
-static volatile uint8_t gate_is_open;
-static volatile uint8_t armed;
-static volatile uint32_t gate_opened_ms;
-static volatile uint32_t last_heartbeat_ms;
-static volatile uint8_t interlock_tripped;
-static volatile uint8_t ramp_active;
-static volatile uint32_t ramp_start_ms;
+static volatile uint8_t *port_of_idx(uint8_t idx) { return idx == 0 ? &PORTB : idx == 1 ? &PORTC : &PORTD; }
+static uint8_t port_idx_of_pin(uint8_t pin) { return pin < 8 ? 2 : pin < 14 ? 0 : 1; }
 
 /* Call with interrupts off (ISR or cli section). */
-static void laser_write_locked(uint8_t on) {
-    if (on ^ laser_active_low) *laser_port |= laser_mask;
-    else *laser_port &= (uint8_t)~laser_mask;
-    laser_level = on;
+static void laser_write_locked(uint8_t ch, uint8_t on) {
+    channel_t *c = &CH(ch);
+    volatile uint8_t *port = port_of_idx(c->port_idx);
+    if (on ^ c->cfg.active_low) *port |= c->mask;
+    else *port &= (uint8_t)~c->mask;
+    c->laser_level = on;
 }
 
+/* An edge is written at most this many ticks before its time. */
+#define EDGE_EARLY_TICKS 2
+/* Edges closer than this to the previous one (or to the end of planning) are served in the
+ * same interrupt run by waiting for them: leaving and re-entering the interrupt, or setting a
+ * compare the timer may already have passed, would cost more than waiting. 200 ticks =
+ * 100 us (planning takes up to ~70 us); one run waits at most 3 x this long (the UART keeps
+ * 2 bytes = 350 us, the safety tick catches up). */
+#define EDGE_MARGIN_TICKS 200
+
+/* The compare fires this long before an edge and COMPA waits for the edge itself: the
+ * interrupt's entry (register saves, reading the clock) and any short interrupt running
+ * at that moment are absorbed, so an edge leaves on time, not one entry latency late. */
+#define EDGE_LEAD_TICKS 48 /* 24 us */
+
+/* The upcoming edge of every running train, soonest first, with its port write (computed
+ * ahead, so an edge costs a few cycles when it is due). Recomputed with interrupts off
+ * whenever a train starts, stops or moves on. */
+static volatile uint8_t sched_n;
+static volatile uint8_t sched_ch[OPTORIG_CHANNELS], sched_port[OPTORIG_CHANNELS];
+static volatile uint8_t sched_set[OPTORIG_CHANNELS], sched_keep[OPTORIG_CHANNELS];
+static volatile uint32_t sched_time[OPTORIG_CHANNELS];
+
+static inline __attribute__((always_inline)) uint32_t ticks32_inline(void) {
+    uint16_t t = TCNT1;
+    uint16_t o = (uint16_t)timer1_overflows;
+    if ((TIFR1 & _BV(TOV1)) && t < 0x8000u) o++;
+    return ((uint32_t)o << 16) | t;
+}
+
+/* Sort the running trains' next edges into sched_*. Interrupts off. Returns the time from
+ * now to the soonest edge (ticks, may be negative); COMPA is switched off when none runs. */
+static int32_t train_plan_locked(uint32_t now) {
+    uint8_t n = 0;
+    int32_t dts[OPTORIG_CHANNELS];
+    uint8_t order[OPTORIG_CHANNELS];
+    for (uint8_t k = 0; k < OPTORIG_CHANNELS; k++) {
+        channel_t *c = &CH(k);
+        if (!c->train_running) continue;
+        int32_t dt = (int32_t)(c->next_edge - now);
+        uint8_t i = n++;
+        while (i > 0 && dts[i - 1] > dt) { /* insertion sort of at most 4 */
+            dts[i] = dts[i - 1];
+            order[i] = order[i - 1];
+            i--;
+        }
+        dts[i] = dt;
+        order[i] = k;
+    }
+    for (uint8_t i = 0; i < n; i++) {
+        channel_t *c = &CH(order[i]);
+        uint8_t high = (uint8_t)(!c->laser_level) ^ c->cfg.active_low;
+        sched_ch[i] = order[i];
+        sched_port[i] = c->port_idx;
+        sched_set[i] = high ? c->mask : 0;
+        sched_keep[i] = high ? 0xFF : (uint8_t)~c->mask;
+        sched_time[i] = c->next_edge;
+    }
+    sched_n = n;
+    if (!n) {
+        TIMSK1 &= (uint8_t)~_BV(OCIE1A);
+        return 0x7FFFFFFF;
+    }
+    return dts[0];
+}
+
+/* Plan from the main loop (a train started or stopped): the compare is set for the soonest
+ * edge, or to fire at once when that edge is too close for a compare. Interrupts off. */
+static void train_schedule_locked(void) {
+    train_plan_locked(ticks32_locked());
+    if (!sched_n) return;
+    /* (the time is read again: planning itself took a while) */
+    int32_t dt = (int32_t)(sched_time[0] - ticks32_locked());
+    OCR1A = (uint16_t)(dt > EDGE_MARGIN_TICKS ? sched_time[0] - EDGE_LEAD_TICKS : ticks32_locked() + 32);
+    /* (written only when it changes: simavr 1.6 can lose a raised compare on a rewrite) */
+    if (!(TIMSK1 & _BV(OCIE1A))) TIMSK1 |= _BV(OCIE1A);
+}
+
+/* Interrupts off at a moment when no train edge is due for EDGE_GUARD_TICKS: the main loop
+ * and the safety tick take their interrupts-off sections this way, so none of them (all
+ * shorter than the guard) delays a train edge. With an edge about to come, interrupts stay
+ * on until COMPA has served it. ``s`` is the SREG saved before; with interrupts already off
+ * there is nothing to wait for. */
+#define EDGE_GUARD_TICKS 200 /* 100 us */
+static void cli_guarded(uint8_t s) {
+    for (;;) {
+        cli();
+        if (!(s & _BV(SREG_I)) || !sched_n) return;
+        int32_t dt = (int32_t)(sched_time[0] - ticks32_locked());
+        /* (an edge overdue by more than a few margins is not waited for: COMPA had its turn) */
+        if (dt > EDGE_GUARD_TICKS || dt < -4 * EDGE_MARGIN_TICKS) return;
+        sreg_restore(s);
+        /* COMPA serves the edge now (an interrupt is taken only after the instruction that
+         * follows the enabling one: these must not be a cli) */
+        __asm__ __volatile__("nop\n\tnop" ::: "memory");
+    }
+}
+
+static inline __attribute__((always_inline)) void sched_write(uint8_t i) {
+    uint8_t p = sched_port[i], set = sched_set[i], keep = sched_keep[i];
+    if (p == 0) PORTB = (uint8_t)((PORTB | set) & keep);
+    else if (p == 1) PORTC = (uint8_t)((PORTC | set) & keep);
+    else PORTD = (uint8_t)((PORTD | set) & keep);
+}
+
+/* Train edges of every running channel from absolute tick times: each planned edge is
+ * written when due (edges of several channels that coincide leave within a few cycles of
+ * each other), then the served channels move on and the next edges are planned. */
 ISR(TIMER1_COMPA_vect) {
-    if (!train_running) return;
-    uint32_t now = ticks32_locked();
-    if ((int32_t)(next_edge - now) > 16) {
-        OCR1A = (uint16_t)next_edge; /* edge is one or more timer wraps away */
-        return;
+    for (;;) {
+        uint8_t n = sched_n;
+        if (!n) return;
+        if ((int32_t)(sched_time[0] - ticks32_inline()) > EDGE_MARGIN_TICKS) {
+            /* early (a wrap away, or a stale compare flag): the compare is set for it */
+            return;
+        }
+        uint8_t served = 0;
+        for (uint8_t i = 0; i < n; i++) {
+            uint32_t due = sched_time[i];
+            if (i > 0 && (int32_t)(due - sched_time[i - 1]) > EDGE_MARGIN_TICKS) break;
+            while ((int32_t)(due - ticks32_inline()) > EDGE_EARLY_TICKS) {
+            }
+            sched_write(i);
+            served |= (uint8_t)(1u << sched_ch[i]);
+        }
+        for (uint8_t k = 0; k < OPTORIG_CHANNELS; k++) {
+            if (!(served & (1u << k))) continue;
+            channel_t *c = &CH(k);
+            if (c->laser_level) {
+                c->laser_level = 0;
+                c->rise_time += c->cfg.period_ticks;
+                c->next_edge = c->rise_time;
+            } else {
+                c->laser_level = 1;
+                c->pulses_delivered++;
+                c->next_edge = c->rise_time + c->cfg.width_ticks;
+            }
+        }
+        train_plan_locked(ticks32_inline());
+        if (!sched_n) return;
+        /* the time is read again after planning (which takes a while), and again after the
+         * compare is set: a compare set for a moment already past would fire a wrap late */
+        if ((int32_t)(sched_time[0] - ticks32_inline()) > EDGE_MARGIN_TICKS) {
+            OCR1A = (uint16_t)(sched_time[0] - EDGE_LEAD_TICKS);
+            if ((int32_t)(sched_time[0] - ticks32_inline()) > EDGE_MARGIN_TICKS / 2) return;
+        }
+        /* the next edge is close: serve it in this run */
     }
-    if (laser_level) {
-        laser_write_locked(0);
-        rise_time += cfg.period_ticks;
-        next_edge = rise_time;
-    } else {
-        laser_write_locked(1);
-        pulses_delivered++;
-        next_edge = rise_time + cfg.width_ticks;
-    }
-    OCR1A = (uint16_t)next_edge;
 }
 
-/* Laser output read back from the PIN register, 1 = on (polarity applied). */
-static uint8_t laser_pin_on(void) {
-    return (uint8_t)(pin_read(cfg.ttl_pin) ^ laser_active_low);
+/* Laser output of channel ``ch`` read back from the PIN register, 1 = on (polarity applied). */
+static uint8_t laser_pin_on(uint8_t ch) {
+    channel_t *c = &CH(ch);
+    if (c->cfg.ttl_pin >= NUM_PINS) return 0;
+    return (uint8_t)(pin_read(c->cfg.ttl_pin) ^ c->cfg.active_low);
 }
 
 /* Timer outputs: D3 = OC2B, D11 = OC2A (Timer2); D5 = OC0B, D6 = OC0A (Timer0). */
@@ -418,71 +592,89 @@ static void pwm_set(uint8_t pin, uint8_t level) {
     else { OCR0A = level; reg_set(&TCCR0A, _BV(COM0A1)); }
 }
 
-/* Stop the train and drive the laser off. Call with interrupts off. */
-static void laser_force_off_locked(void) {
-    TIMSK1 &= (uint8_t)~_BV(OCIE1A);
-    train_running = 0;
-    laser_write_locked(0);
+/* Stop channel ``ch``'s train and drive its laser off. Call with interrupts off. */
+static void laser_force_off_locked(uint8_t ch) {
+    uint8_t was_running = CH(ch).train_running;
+    CH(ch).train_running = 0;
+    laser_write_locked(ch, 0);
+    /* the planned port writes must not toggle this pin again */
+    if (was_running) train_schedule_locked();
 }
 
-static void ramp_stop_locked(void) {
-    ramp_active = 0;
-    if (cfg.pwm_pin != PWM_PIN_NONE) pwm_set(cfg.pwm_pin, 0);
+static void ramp_stop_locked(uint8_t ch) {
+    CH(ch).ramp_active = 0;
+    if (CH(ch).cfg.pwm_pin != PWM_PIN_NONE) pwm_set(CH(ch).cfg.pwm_pin, 0);
 }
 
-/* Close the gate (if open) and queue GATE_CLOSED. Interrupts off. Host closes may ramp. */
-static void gate_close_locked(uint8_t reason) {
-    if (gate_is_open) {
-        laser_force_off_locked();
-        gate_is_open = 0;
-        event_push_locked(EVENT_GATE_CLOSED, pulses_delivered, laser_pin_on(), reason, 1);
-        if (cfg.pwm_pin != PWM_PIN_NONE && reason == REASON_HOST && cfg.ramp_down_ms > 0) {
-            ramp_active = 1;
-            ramp_start_ms = millis_now;
+static void chan_event_push_locked(uint8_t ch, uint8_t kind, uint32_t pulses, uint8_t level, uint8_t reason,
+                                   uint8_t safety);
+
+/* Close channel ``ch``'s gate (if open) and queue GATE_CLOSED. Interrupts off. Host closes
+ * may ramp. */
+static void gate_close_locked(uint8_t ch, uint8_t reason) {
+    channel_t *c = &CH(ch);
+    if (c->gate_is_open) {
+        laser_force_off_locked(ch);
+        c->gate_is_open = 0;
+        chan_event_push_locked(ch, EVENT_GATE_CLOSED, c->pulses_delivered, laser_pin_on(ch), reason, 1);
+        if (c->cfg.pwm_pin != PWM_PIN_NONE && reason == REASON_HOST && c->cfg.ramp_down_ms > 0) {
+            c->ramp_active = 1;
+            c->ramp_start_ms = millis_now;
             return;
         }
     }
-    if (reason != REASON_HOST) ramp_stop_locked(); /* any fault aborts a running ramp */
-    else if (!ramp_active && cfg.pwm_pin != PWM_PIN_NONE) pwm_set(cfg.pwm_pin, 0);
+    if (reason != REASON_HOST) ramp_stop_locked(ch); /* any fault aborts a running ramp */
+    else if (!c->ramp_active && c->cfg.pwm_pin != PWM_PIN_NONE) pwm_set(c->cfg.pwm_pin, 0);
 }
 
-/* A fault: gate closed, ramp aborted, PWM 0 at once, the fault event queued. Interrupts off. */
-static void safety_trip_locked(uint8_t kind, uint8_t reason) {
-    gate_close_locked(reason);
-    ramp_stop_locked();
-    event_push_locked(kind, 0, laser_pin_on(), reason, 1);
+/* A fault of channel ``ch``: its gate closed, ramp aborted, PWM 0 at once, the fault event
+ * queued with its channel. Interrupts off. */
+static void safety_trip_locked(uint8_t ch, uint8_t kind, uint8_t reason) {
+    gate_close_locked(ch, reason);
+    ramp_stop_locked(ch);
+    chan_event_push_locked(ch, kind, 0, laser_pin_on(ch), reason, 1);
 }
 
-static uint8_t interlock_level_tripped(void) {
-    return cfg.interlock_pin != INTERLOCK_PIN_NONE && pin_read(cfg.interlock_pin) == cfg.interlock_trip_level;
+static uint8_t interlock_level_tripped(uint8_t ch) {
+    channel_t *c = &CH(ch);
+    return c->cfg.interlock_pin != INTERLOCK_PIN_NONE && pin_read(c->cfg.interlock_pin) == c->cfg.interlock_trip_level;
 }
 
-/* Compare the interlock input with the latched state. Interrupts off. */
+/* Compare every channel's interlock input with its latched state (a pin shared by several
+ * channels trips all of them). Interrupts off. */
 static void interlock_poll_locked(void) {
-    if (cfg.interlock_pin == INTERLOCK_PIN_NONE) return;
-    uint8_t tripped = interlock_level_tripped();
-    if (tripped && !interlock_tripped) {
-        interlock_tripped = 1;
-        safety_trip_locked(EVENT_INTERLOCK, REASON_INTERLOCK);
-    } else if (!tripped && interlock_tripped) {
-        interlock_tripped = 0;
-        event_push_locked(EVENT_INTERLOCK_CLEARED, 0, laser_pin_on(), REASON_INTERLOCK, 1);
+    for (uint8_t k = 0; k < OPTORIG_CHANNELS; k++) {
+        channel_t *c = &CH(k);
+        if (c->cfg.interlock_pin == INTERLOCK_PIN_NONE) continue;
+        uint8_t tripped = interlock_level_tripped(k);
+        if (tripped && !c->interlock_tripped) {
+            c->interlock_tripped = 1;
+            safety_trip_locked(k, EVENT_INTERLOCK, REASON_INTERLOCK);
+        } else if (!tripped && c->interlock_tripped) {
+            c->interlock_tripped = 0;
+            chan_event_push_locked(k, EVENT_INTERLOCK_CLEARED, 0, laser_pin_on(k), REASON_INTERLOCK, 1);
+        }
     }
 }
 
-/* Pin-change interrupts: only the interlock pin is unmasked. */
+/* Pin-change interrupts: only the channels' interlock pins are unmasked. */
 ISR(PCINT0_vect) { interlock_poll_locked(); }
 ISR(PCINT1_vect, ISR_ALIASOF(PCINT0_vect));
 ISR(PCINT2_vect, ISR_ALIASOF(PCINT0_vect));
 
-static void interlock_irq_setup_locked(uint8_t pin) {
-    PCMSK0 = PCMSK1 = PCMSK2 = 0;
-    PCICR = 0;
-    if (pin == INTERLOCK_PIN_NONE) return;
-    if (pin < 8) { PCMSK2 = pin_mask(pin); PCICR = _BV(PCIE2); }
-    else if (pin < 14) { PCMSK0 = pin_mask(pin); PCICR = _BV(PCIE0); }
-    else { PCMSK1 = pin_mask(pin); PCICR = _BV(PCIE1); }
+/* The pin-change mask: the union of every channel's interlock pin. Interrupts off. */
+static void interlock_irq_setup_locked(void) {
+    uint8_t m[3] = {0, 0, 0}; /* PCMSK0 (PORTB), PCMSK1 (PORTC), PCMSK2 (PORTD) */
+    for (uint8_t k = 0; k < OPTORIG_CHANNELS; k++) {
+        uint8_t pin = CH(k).cfg.interlock_pin;
+        if (pin == INTERLOCK_PIN_NONE) continue;
+        m[port_idx_of_pin(pin)] |= pin_mask(pin);
+    }
+    PCMSK0 = m[0];
+    PCMSK1 = m[1];
+    PCMSK2 = m[2];
     PCIFR = _BV(PCIF0) | _BV(PCIF1) | _BV(PCIF2);
+    PCICR = (uint8_t)((m[0] ? _BV(PCIE0) : 0) | (m[1] ? _BV(PCIE1) : 0) | (m[2] ? _BV(PCIE2) : 0));
 }
 
 /* ============================================================ camera sync */
@@ -586,30 +778,43 @@ volatile uint16_t stat_loop_max;
 
 static void safety_tick(void) {
     uint8_t s = SREG;
-    cli();
+    cli_guarded(s);
     interlock_poll_locked(); /* backstop for a missed pin-change interrupt */
     uint32_t now_ms = millis_now;
-    if (armed && (uint32_t)(now_ms - last_heartbeat_ms) > cfg.watchdog_ms) {
-        armed = 0;
-        safety_trip_locked(EVENT_WATCHDOG, REASON_WATCHDOG);
+    sreg_restore(s);
+    /* each channel's own watchdog and cap: a trip closes that channel only. One short
+     * interrupts-off section per channel, so train edges (COMPA) wait for one check at most. */
+    for (uint8_t k = 0; k < OPTORIG_CHANNELS; k++) {
+        cli_guarded(s);
+        channel_t *c = &CH(k);
+        if (c->armed && (uint32_t)(now_ms - c->last_heartbeat_ms) > c->cfg.watchdog_ms) {
+            c->armed = 0;
+            safety_trip_locked(k, EVENT_WATCHDOG, REASON_WATCHDOG);
+        }
+        if (c->gate_is_open && (uint32_t)(now_ms - c->gate_opened_ms) >= c->cfg.max_on_ms) {
+            safety_trip_locked(k, EVENT_CAP, REASON_CAP);
+        }
+        sreg_restore(s);
     }
-    if (gate_is_open && (uint32_t)(now_ms - gate_opened_ms) >= cfg.max_on_ms) {
-        safety_trip_locked(EVENT_CAP, REASON_CAP);
+    if (tick_phase != 0) return;
+    for (uint8_t k = 0; k < OPTORIG_CHANNELS; k++) {
+        cli_guarded(s);
+        channel_t *c = &CH(k);
+        uint8_t ramping = c->ramp_active;
+        uint32_t elapsed = now_ms - c->ramp_start_ms;
+        uint16_t ramp_ms = c->cfg.ramp_down_ms;
+        uint8_t level0 = c->cfg.pwm_level;
+        sreg_restore(s);
+        if (!ramping) continue;
+        /* the division runs with interrupts on; a fault in between aborts the ramp first */
+        uint8_t level = elapsed >= ramp_ms ? 0 : (uint8_t)((uint32_t)level0 * (ramp_ms - elapsed) / ramp_ms);
+        cli_guarded(s);
+        if (c->ramp_active) {
+            if (level == 0) ramp_stop_locked(k);
+            else pwm_set(c->cfg.pwm_pin, level);
+        }
+        sreg_restore(s);
     }
-    uint8_t ramping = ramp_active;
-    uint32_t elapsed = now_ms - ramp_start_ms;
-    uint16_t ramp_ms = cfg.ramp_down_ms;
-    uint8_t level0 = cfg.pwm_level;
-    SREG = s;
-    if (!ramping || tick_phase != 0) return;
-    /* the division runs with interrupts on; a fault in between aborts the ramp first */
-    uint8_t level = elapsed >= ramp_ms ? 0 : (uint8_t)((uint32_t)level0 * (ramp_ms - elapsed) / ramp_ms);
-    cli();
-    if (ramp_active) {
-        if (level == 0) ramp_stop_locked();
-        else pwm_set(cfg.pwm_pin, level);
-    }
-    SREG = s;
 }
 
 /* Trigger edge precision. The tick's own work plus the 12 us "never set a compare that already
@@ -623,9 +828,16 @@ static void safety_tick(void) {
 #define TRIG_SPIN_TICKS 8
 #define TRIG_GUARD_TICKS 64
 
-/* Timer1 COMPB: the safety tick, the sync edges and the trigger edges share one compare channel; OCR1B is set to
- * whichever is due first. */
-ISR(TIMER1_COMPB_vect) {
+/* Timer1 COMPB: the safety tick, the sync edges and the trigger edges share one compare
+ * channel; OCR1B is set to whichever is due first. Interrupts are on from the first
+ * instruction (ISR_NOBLOCK) except around the trigger and sync edges and the 16-bit timer
+ * register accesses (one shared TEMP byte), so laser train edges (COMPA) never wait for the
+ * tick's bookkeeping or checks: only COMPB touches the tick state. A nested COMPB cannot
+ * happen: OCR1B is always set at least 12 us ahead of the end of the tick bookkeeping and the
+ * checks that follow are guarded by tick_busy. */
+ISR(TIMER1_COMPB_vect, ISR_NOBLOCK) {
+    uint8_t s0 = SREG;
+    cli(); /* (a return below leaves through reti, which enables interrupts again) */
     uint32_t now = ticks32_locked();
     if (trig_enabled) {
         int32_t due = (int32_t)(trig_next_edge - now);
@@ -644,6 +856,7 @@ ISR(TIMER1_COMPB_vect) {
         if ((int32_t)(trig_next_edge - now) <= TRIG_EARLY_TICKS) trig_edge_locked();
     }
     if (sync_enabled && (int32_t)(sync_next_edge - now) <= 16) sync_edge_locked();
+    sreg_restore(s0);
     uint8_t run_tick = 0;
     int32_t late = (int32_t)(now - tick_next);
     if (late >= -16) {
@@ -655,22 +868,28 @@ ISR(TIMER1_COMPB_vect) {
         }
         tick_next += (uint32_t)quarters * TICK_TICKS;
         uint16_t q = (uint16_t)(tick_phase + quarters);
+        uint8_t s = SREG;
+        cli(); /* millis_now is read by the PCINT/COMPA side of the safety core */
         millis_now += q / 4u;
+        sreg_restore(s);
         tick_phase = (uint8_t)(q % 4u);
         tick_count++;
         run_tick = 1;
     }
     uint32_t next = tick_next;
     if (sync_enabled && (int32_t)(sync_next_edge - next) < 0) next = sync_next_edge;
-    if (trig_enabled && (int32_t)(trig_next_edge - next) < 0) next = trig_next_edge;
-    uint32_t again = ticks32_locked() + 24;
-    if ((int32_t)(next - again) < 0) next = again; /* never set a compare that already passed */
-    OCR1B = (uint16_t)next;
+    {
+        uint8_t s = SREG;
+        cli();
+        if (trig_enabled && (int32_t)(trig_next_edge - next) < 0) next = trig_next_edge;
+        uint32_t again = ticks32_locked() + 24;
+        if ((int32_t)(next - again) < 0) next = again; /* never set a compare that already passed */
+        OCR1B = (uint16_t)next;
+        sreg_restore(s);
+    }
     if (run_tick && !tick_busy) {
         tick_busy = 1;
-        sei(); /* laser edges (COMPA), the interlock and the UART may preempt the checks */
-        safety_tick();
-        cli();
+        safety_tick(); /* laser edges (COMPA), the interlock and the UART may preempt the checks */
         tick_busy = 0;
     }
 }
@@ -679,52 +898,64 @@ ISR(TIMER1_COMPB_vect) {
 
 static void event_now(uint8_t kind, uint8_t reason, uint8_t safety) {
     uint8_t s = SREG;
-    cli();
-    event_push_locked(kind, 0, laser_pin_on(), reason, safety);
-    SREG = s;
+    cli_guarded(s);
+    event_push_locked(kind, 0, 0, reason, safety);
+    sreg_restore(s);
 }
 
-static void gate_open(void) {
+static void chan_event_now(uint8_t ch, uint8_t kind, uint8_t reason, uint8_t safety) {
     uint8_t s = SREG;
-    cli();
-    if (gate_is_open) { SREG = s; return; }
-    if (!armed) {
-        event_push_locked(EVENT_REFUSED, 0, laser_pin_on(), REASON_NOT_ARMED, 1);
-        SREG = s;
+    cli_guarded(s);
+    chan_event_push_locked(ch, kind, 0, laser_pin_on(ch), reason, safety);
+    sreg_restore(s);
+}
+
+static void gate_open(uint8_t ch) {
+    uint8_t s = SREG;
+    cli_guarded(s);
+    channel_t *c = &CH(ch);
+    if (c->gate_is_open) { sreg_restore(s); return; }
+    if (!c->armed || c->cfg.ttl_pin >= NUM_PINS) {
+        chan_event_push_locked(ch, EVENT_REFUSED, 0, laser_pin_on(ch), REASON_NOT_ARMED, 1);
+        sreg_restore(s);
         return;
     }
     /* the interlock input itself, not only the latched flag */
     interlock_poll_locked();
-    if (interlock_tripped || interlock_level_tripped()) {
-        event_push_locked(EVENT_REFUSED, 0, laser_pin_on(), REASON_INTERLOCK, 1);
-        SREG = s;
+    if (c->interlock_tripped || interlock_level_tripped(ch)) {
+        chan_event_push_locked(ch, EVENT_REFUSED, 0, laser_pin_on(ch), REASON_INTERLOCK, 1);
+        sreg_restore(s);
         return;
     }
-    ramp_active = 0;
-    if (cfg.pwm_pin != PWM_PIN_NONE) pwm_set(cfg.pwm_pin, cfg.pwm_level);
+    c->ramp_active = 0;
+    if (c->cfg.pwm_pin != PWM_PIN_NONE) pwm_set(c->cfg.pwm_pin, c->cfg.pwm_level);
     uint32_t now = ticks32_locked();
-    laser_write_locked(1);
-    pulses_delivered = 1;
-    if (cfg.mode == MODE_PULSE_TRAIN) {
-        rise_time = now;
-        next_edge = now + cfg.width_ticks;
-        OCR1A = (uint16_t)next_edge;
-        /* (no TIFR1 write: a stale OCF1A only makes COMPA run once early, which it checks; simavr
-         * 1.6 also loses a pending COMPB when TIFR1 is written here) */
-        train_running = 1;
-        TIMSK1 |= _BV(OCIE1A);
+    laser_write_locked(ch, 1);
+    c->pulses_delivered = 1;
+    c->gate_is_open = 1;
+    c->gate_opened_ms = millis_now;
+    chan_event_push_locked(ch, EVENT_GATE_OPENED, 0, laser_pin_on(ch), REASON_HOST, 1);
+    if (c->cfg.mode == MODE_PULSE_TRAIN) {
+        c->rise_time = now;
+        c->next_edge = now + c->cfg.width_ticks;
+        c->train_running = 1;
+        /* (no TIFR1 write: a stale OCF1A only makes COMPA run once early, which it checks;
+         * simavr 1.6 also loses a pending COMPB when TIFR1 is written here). The first fall
+         * is >= MIN_PULSE_WIDTH_US away, far beyond the margin. */
+        train_schedule_locked();
     }
-    gate_is_open = 1;
-    gate_opened_ms = millis_now;
-    event_push_locked(EVENT_GATE_OPENED, 0, laser_pin_on(), REASON_HOST, 1);
-    SREG = s;
+    sreg_restore(s);
 }
 
-static void gate_close(uint8_t reason) {
+static void gate_close(uint8_t ch, uint8_t reason) {
     uint8_t s = SREG;
-    cli();
-    gate_close_locked(reason);
-    SREG = s;
+    cli_guarded(s);
+    gate_close_locked(ch, reason);
+    sreg_restore(s);
+}
+
+static void gate_close_all(uint8_t reason) {
+    for (uint8_t k = 0; k < OPTORIG_CHANNELS; k++) gate_close(k, reason);
 }
 
 /* ================================================================ pin roles */
@@ -738,19 +969,39 @@ static void gate_close(uint8_t reason) {
 #define ROLE_LED 6
 #define ROLE_TRIGGER 7
 
-static uint8_t pin_role(uint8_t pin) {
+/* The role of ``pin``, ignoring channel ``skip`` (0xFF: none), whose pins a CONFIG replaces. */
+static uint8_t pin_role_except(uint8_t pin, uint8_t skip) {
     if (pin < 2) return ROLE_SERIAL;
-    if (pin == cfg.ttl_pin) return ROLE_LASER;
-    if (cfg.pwm_pin != PWM_PIN_NONE && pin == cfg.pwm_pin) return ROLE_PWM;
-    if (cfg.interlock_pin != INTERLOCK_PIN_NONE && pin == cfg.interlock_pin) return ROLE_INTERLOCK;
+    for (uint8_t k = 0; k < OPTORIG_CHANNELS; k++) {
+        if (k == skip) continue;
+        channel_t *c = &CH(k);
+        if (pin == c->cfg.ttl_pin) return ROLE_LASER;
+        if (c->cfg.pwm_pin != PWM_PIN_NONE && pin == c->cfg.pwm_pin) return ROLE_PWM;
+        if (c->cfg.interlock_pin != INTERLOCK_PIN_NONE && pin == c->cfg.interlock_pin) return ROLE_INTERLOCK;
+    }
     if (sync_enabled && pin == sync_pin) return ROLE_SYNC;
     if (sync_enabled && sync_led_pin != PWM_PIN_NONE && pin == sync_led_pin) return ROLE_LED;
     if (trig_enabled && pin == trig_pin) return ROLE_TRIGGER;
     return ROLE_NONE;
 }
+static uint8_t pin_role(uint8_t pin) { return pin_role_except(pin, 0xFF); }
 static uint8_t pin_reserved(uint8_t pin) { return pin >= NUM_PINS || pin_role(pin) != ROLE_NONE; }
 
 static uint8_t valid_pin(uint8_t pin) { return pin >= 2 && pin < NUM_PINS; }
+
+static uint8_t ee_record_value(uint8_t ch, uint8_t step) {
+    uint8_t s = SREG;
+    cli();
+    uint8_t pin = CH(ch).cfg.ttl_pin, low = CH(ch).cfg.active_low;
+    sreg_restore(s);
+    switch (step) {
+    case 0: return 0xFF;
+    case 1: return pin;
+    case 2: return low;
+    case 3: return (uint8_t)~(pin ^ low);
+    default: return EE_MAGIC;
+    }
+}
 
 /* =================================================================== Firmata */
 
@@ -763,20 +1014,29 @@ static uint8_t valid_pin(uint8_t pin) { return pin >= 2 && pin < NUM_PINS; }
 
 static uint8_t pin_mode[NUM_PINS];
 
-/* Give ``pin`` the laser role: no timer output, off level driven at once, output. */
-static void apply_laser_pin(uint8_t pin, uint8_t active_low) {
+/* Give ``pin`` channel ``ch``'s laser role: no timer output, off level driven at once,
+ * output. LASER_PIN_NONE: the channel has no pin. */
+static void apply_laser_pin(uint8_t ch, uint8_t pin, uint8_t active_low) {
     uint8_t s = SREG;
-    cli();
-    laser_force_off_locked(); /* the old pin, with the old polarity */
+    cli_guarded(s);
+    channel_t *c = &CH(ch);
+    laser_force_off_locked(ch); /* the old pin, with the old polarity */
+    c->cfg.ttl_pin = pin;
+    c->cfg.active_low = active_low;
+    if (pin >= NUM_PINS) {
+        c->mask = 0; /* writes to no pin */
+        c->port_idx = 0;
+        sreg_restore(s);
+        return;
+    }
+    sreg_restore(s);
     pwm_disconnect(pin);
-    laser_port = pin_port(pin);
-    laser_mask = pin_mask(pin);
-    laser_active_low = active_low;
-    cfg.ttl_pin = pin;
-    cfg.active_low = active_low;
-    laser_write_locked(0);
+    cli_guarded(s);
+    c->port_idx = port_idx_of_pin(pin);
+    c->mask = pin_mask(pin);
+    laser_write_locked(ch, 0);
     *pin_ddr(pin) |= pin_mask(pin);
-    SREG = s;
+    sreg_restore(s);
     pin_mode[pin] = F_OUTPUT;
 }
 
@@ -786,20 +1046,28 @@ static uint32_t read7(const uint8_t *data, uint8_t nbytes) {
     return v;
 }
 
+/* Boot configuration: channel 0 (and any channel with an EEPROM record) keeps its recorded
+ * laser pin at its off level; the others have no pin. */
 static void config_defaults(void) {
-    uint8_t boot = ee_boot_laser();
-    cfg.mode = MODE_PULSE_TRAIN;
-    cfg.ttl_pin = boot & 0x7F;
-    cfg.active_low = boot >> 7;
-    cfg.period_ticks = 50000UL * OPTORIG_TICKS_PER_US;
-    cfg.width_ticks = 15000UL * OPTORIG_TICKS_PER_US;
-    cfg.max_on_ms = MAX_ON_MS_DEFAULT;
-    cfg.watchdog_ms = WATCHDOG_TIMEOUT_MS_DEFAULT;
-    cfg.pwm_pin = PWM_PIN_NONE;
-    cfg.pwm_level = 255;
-    cfg.ramp_down_ms = 0;
-    cfg.interlock_pin = INTERLOCK_PIN_NONE;
-    cfg.interlock_trip_level = 1;
+    for (uint8_t k = 0; k < OPTORIG_CHANNELS; k++) {
+        channel_t *c = &CH(k);
+        uint8_t boot = ee_boot_laser(k);
+        uint8_t pin = boot & 0x7F;
+        /* a stale record naming a pin an earlier channel holds is ignored (pin still off) */
+        if (pin < NUM_PINS && pin_role(pin) != ROLE_NONE) pin = LASER_PIN_NONE;
+        c->cfg.mode = MODE_PULSE_TRAIN;
+        c->cfg.ttl_pin = LASER_PIN_NONE;
+        c->cfg.period_ticks = 50000UL * OPTORIG_TICKS_PER_US;
+        c->cfg.width_ticks = 15000UL * OPTORIG_TICKS_PER_US;
+        c->cfg.max_on_ms = MAX_ON_MS_DEFAULT;
+        c->cfg.watchdog_ms = WATCHDOG_TIMEOUT_MS_DEFAULT;
+        c->cfg.pwm_pin = PWM_PIN_NONE;
+        c->cfg.pwm_level = 255;
+        c->cfg.ramp_down_ms = 0;
+        c->cfg.interlock_pin = INTERLOCK_PIN_NONE;
+        c->cfg.interlock_trip_level = 1;
+        apply_laser_pin(k, pin, boot >> 7);
+    }
 }
 
 /* Does ``pin`` collide with an enabled sync or trigger output? */
@@ -808,69 +1076,98 @@ static uint8_t sync_uses(uint8_t pin) {
            (trig_enabled && pin == trig_pin);
 }
 
-/* CONFIG payload (CONFIG_PAYLOAD_BYTES = 24): mode, ttl_pin, period_us(4), width_us(4),
- * max_on_ms(4), watchdog_ms(2), pwm_pin, pwm_level(2), ramp_down_ms(2), interlock_pin,
- * interlock_trip_level, polarity. */
+/* May channel ``ch`` take ``pin`` as its laser or PWM output? Free of every other role. */
+static uint8_t output_pin_free(uint8_t pin, uint8_t ch) {
+    return valid_pin(pin) && pin_role_except(pin, ch) == ROLE_NONE && !sync_uses(pin);
+}
+
+/* May channel ``ch`` use ``pin`` as its interlock input (tripping at ``level``)? Another
+ * channel's interlock on the same pin and level is allowed (shared); any output role is not. */
+static uint8_t interlock_pin_ok(uint8_t pin, uint8_t level, uint8_t ch) {
+    if (!valid_pin(pin) || sync_uses(pin)) return 0;
+    uint8_t role = pin_role_except(pin, ch);
+    if (role == ROLE_NONE) return 1;
+    if (role != ROLE_INTERLOCK) return 0;
+    for (uint8_t k = 0; k < OPTORIG_CHANNELS; k++) {
+        if (k != ch && CH(k).cfg.interlock_pin == pin && CH(k).cfg.interlock_trip_level != level) return 0;
+    }
+    return 1;
+}
+
+/* CONFIG payload (CONFIG_PAYLOAD_BYTES = 25): channel, mode, ttl_pin, period_us(4),
+ * width_us(4), max_on_ms(4), watchdog_ms(2), pwm_pin, pwm_level(2), ramp_down_ms(2),
+ * interlock_pin, interlock_trip_level, polarity. */
 static void handle_config(const uint8_t *d, uint8_t n) {
-    /* any CONFIG, accepted or not, closes the gate and stops a ramp on the old pin */
     uint8_t s = SREG;
-    cli();
-    gate_close_locked(REASON_CONFIG);
-    ramp_stop_locked();
-    SREG = s;
-    if (n != CONFIG_PAYLOAD_BYTES) { event_now(EVENT_REFUSED, REASON_BAD_CONFIG, 1); return; }
+    if (n == 0 || n == 0xFF || d[0] >= OPTORIG_CHANNELS) {
+        /* no channel to blame: every gate closes (the safe reading of a garbled CONFIG) */
+        gate_close_all(REASON_CONFIG);
+        event_now(EVENT_REFUSED, REASON_BAD_CONFIG, 1);
+        return;
+    }
+    uint8_t ch = d[0];
+    /* any CONFIG of channel k, accepted or not, closes that channel's gate and ramp */
+    cli_guarded(s);
+    gate_close_locked(ch, REASON_CONFIG);
+    ramp_stop_locked(ch);
+    sreg_restore(s);
+    if (n != CONFIG_PAYLOAD_BYTES) { chan_event_now(ch, EVENT_REFUSED, REASON_BAD_CONFIG, 1); return; }
     laser_config_t c;
-    c.mode = d[0];
-    c.ttl_pin = d[1];
-    uint32_t period_us = read7(d + 2, 4);
-    uint32_t width_us = read7(d + 6, 4);
-    c.max_on_ms = read7(d + 10, 4);
-    c.watchdog_ms = (uint16_t)read7(d + 14, 2);
-    c.pwm_pin = d[16];
-    uint16_t pwm_level = (uint16_t)read7(d + 17, 2);
-    c.ramp_down_ms = (uint16_t)read7(d + 19, 2);
-    c.interlock_pin = d[21];
-    c.interlock_trip_level = d[22] ? 1 : 0;
-    c.active_low = d[23];
+    c.mode = d[1];
+    c.ttl_pin = d[2];
+    uint32_t period_us = read7(d + 3, 4);
+    uint32_t width_us = read7(d + 7, 4);
+    c.max_on_ms = read7(d + 11, 4);
+    c.watchdog_ms = (uint16_t)read7(d + 15, 2);
+    c.pwm_pin = d[17];
+    uint16_t pwm_level = (uint16_t)read7(d + 18, 2);
+    c.ramp_down_ms = (uint16_t)read7(d + 20, 2);
+    c.interlock_pin = d[22];
+    c.interlock_trip_level = d[23] ? 1 : 0;
+    c.active_low = d[24];
     uint8_t ok = (c.mode == MODE_CONTINUOUS || c.mode == MODE_PULSE_TRAIN) &&
                  c.watchdog_ms >= WATCHDOG_TIMEOUT_MS_MIN && c.watchdog_ms <= WATCHDOG_TIMEOUT_MS_MAX &&
-                 c.max_on_ms > 0 && pwm_level <= 255 && d[22] <= 1 && c.active_low <= 1 &&
+                 c.max_on_ms > 0 && pwm_level <= 255 && d[23] <= 1 && c.active_low <= 1 &&
                  c.ramp_down_ms <= 10000;
     if (c.mode == MODE_PULSE_TRAIN) {
         ok = ok && width_us >= MIN_PULSE_WIDTH_US && period_us >= 1000000UL / MAX_FREQUENCY_HZ &&
              width_us + MIN_PULSE_GAP_US <= period_us && period_us <= 10000000UL;
     }
-    if (!ok) { event_now(EVENT_REFUSED, REASON_BAD_CONFIG, 1); return; }
-    /* pin roles: every role on its own valid pin, none on an enabled sync output */
-    uint8_t pins_ok = valid_pin(c.ttl_pin) && !sync_uses(c.ttl_pin) &&
+    if (!ok) { chan_event_now(ch, EVENT_REFUSED, REASON_BAD_CONFIG, 1); return; }
+    /* pin roles across all channels: laser and PWM pins distinct from every other role; an
+     * interlock pin may be shared with another channel's interlock, never an output */
+    uint8_t pins_ok = output_pin_free(c.ttl_pin, ch) &&
                       (c.pwm_pin == PWM_PIN_NONE ||
-                       (pin_is_pwm_capable(c.pwm_pin) && c.pwm_pin != c.ttl_pin && !sync_uses(c.pwm_pin))) &&
+                       (pin_is_pwm_capable(c.pwm_pin) && c.pwm_pin != c.ttl_pin && output_pin_free(c.pwm_pin, ch))) &&
                       (c.interlock_pin == INTERLOCK_PIN_NONE ||
-                       (valid_pin(c.interlock_pin) && c.interlock_pin != c.ttl_pin &&
-                        c.interlock_pin != c.pwm_pin && !sync_uses(c.interlock_pin)));
-    if (!pins_ok) { event_now(EVENT_REFUSED, REASON_PIN_CONFLICT, 1); return; }
+                       (c.interlock_pin != c.ttl_pin && c.interlock_pin != c.pwm_pin &&
+                        interlock_pin_ok(c.interlock_pin, c.interlock_trip_level, ch)));
+    if (!pins_ok) { chan_event_now(ch, EVENT_REFUSED, REASON_PIN_CONFLICT, 1); return; }
     c.pwm_level = (uint8_t)pwm_level;
     c.period_ticks = period_us * OPTORIG_TICKS_PER_US;
     c.width_ticks = width_us * OPTORIG_TICKS_PER_US;
-    uint8_t old_pin = cfg.ttl_pin, old_low = cfg.active_low;
-    cli();
-    interlock_irq_setup_locked(INTERLOCK_PIN_NONE);
-    cfg.mode = c.mode;
-    cfg.period_ticks = c.period_ticks;
-    cfg.width_ticks = c.width_ticks;
-    cfg.max_on_ms = c.max_on_ms;
-    cfg.watchdog_ms = c.watchdog_ms;
-    cfg.pwm_pin = c.pwm_pin;
-    cfg.pwm_level = c.pwm_level;
-    cfg.ramp_down_ms = c.ramp_down_ms;
-    cfg.interlock_pin = c.interlock_pin;
-    cfg.interlock_trip_level = c.interlock_trip_level;
-    SREG = s;
-    apply_laser_pin(c.ttl_pin, c.active_low);
-    if (old_pin != c.ttl_pin) {
+    channel_t *chp = &CH(ch);
+    uint8_t old_pin = chp->cfg.ttl_pin, old_low = chp->cfg.active_low;
+    uint8_t old_pwm = chp->cfg.pwm_pin;
+    cli_guarded(s);
+    chp->cfg.interlock_pin = INTERLOCK_PIN_NONE;
+    interlock_irq_setup_locked();
+    chp->cfg.mode = c.mode;
+    chp->cfg.period_ticks = c.period_ticks;
+    chp->cfg.width_ticks = c.width_ticks;
+    chp->cfg.max_on_ms = c.max_on_ms;
+    chp->cfg.watchdog_ms = c.watchdog_ms;
+    chp->cfg.pwm_pin = c.pwm_pin;
+    chp->cfg.pwm_level = c.pwm_level;
+    chp->cfg.ramp_down_ms = c.ramp_down_ms;
+    chp->cfg.interlock_trip_level = c.interlock_trip_level;
+    sreg_restore(s);
+    apply_laser_pin(ch, c.ttl_pin, c.active_low);
+    if (old_pin != c.ttl_pin && old_pin < NUM_PINS) {
         /* the old laser pin stays an output at its old off level */
         reg_write_bit(pin_port(old_pin), pin_mask(old_pin), old_low);
     }
+    if (old_pwm != PWM_PIN_NONE && old_pwm != c.pwm_pin) pwm_set(old_pwm, 0);
     if (c.pwm_pin != PWM_PIN_NONE) {
         reg_clear(pin_port(c.pwm_pin), pin_mask(c.pwm_pin));
         reg_set(pin_ddr(c.pwm_pin), pin_mask(c.pwm_pin));
@@ -885,24 +1182,24 @@ static void handle_config(const uint8_t *d, uint8_t n) {
         _delay_us(20); /* let the pull-up charge the cable before the first read */
     }
     /* the interlock is read now, not assumed closed */
-    cli();
-    interlock_tripped = 0;
-    interlock_irq_setup_locked(c.interlock_pin);
-    event_push_locked(EVENT_CONFIG_ACK, 0, laser_pin_on(), REASON_CONFIG, 1);
+    cli_guarded(s);
+    chp->cfg.interlock_pin = c.interlock_pin;
+    chp->interlock_tripped = 0;
+    interlock_irq_setup_locked();
+    chan_event_push_locked(ch, EVENT_CONFIG_ACK, 0, laser_pin_on(ch), REASON_CONFIG, 1);
     interlock_poll_locked();
-    SREG = s;
-    /* the record is marked invalid first, so a reset half-way falls back to the default */
-    if (old_pin != c.ttl_pin || old_low != c.active_low) ee_queue_record(c.ttl_pin, c.active_low);
+    sreg_restore(s);
+    if (old_pin != c.ttl_pin || old_low != c.active_low) ee_mark_dirty(ch);
 }
 
 /* SYNC payload (SYNC_PAYLOAD_BYTES = 9): enable, sync_pin, led_pin, min_ms(2), max_ms(2),
  * width_ms(2) */
 static void handle_sync(const uint8_t *d, uint8_t n) {
     uint8_t s = SREG;
-    cli();
+    cli_guarded(s);
     if (sync_enabled) sync_outputs_locked(0);
     sync_enabled = 0;
-    SREG = s;
+    sreg_restore(s);
     if (n != SYNC_PAYLOAD_BYTES) { event_now(EVENT_REFUSED, REASON_BAD_CONFIG, 1); return; }
     uint16_t min_ms = (uint16_t)read7(d + 3, 2), max_ms = (uint16_t)read7(d + 5, 2);
     uint16_t width_ms = (uint16_t)read7(d + 7, 2);
@@ -925,18 +1222,18 @@ static void handle_sync(const uint8_t *d, uint8_t n) {
     if (d[0]) {
         pwm_disconnect(sp);
         if (lp != PWM_PIN_NONE) pwm_disconnect(lp);
-        cli();
+        cli_guarded(s);
         sync_outputs_locked(0);
         *pin_ddr(sp) |= pin_mask(sp);
         if (lp != PWM_PIN_NONE) *pin_ddr(lp) |= pin_mask(lp);
-        SREG = s;
+        sreg_restore(s);
         pin_mode[sp] = F_OUTPUT;
         if (lp != PWM_PIN_NONE) pin_mode[lp] = F_OUTPUT;
-        cli();
+        cli_guarded(s);
         sync_level = 0;
         sync_next_edge = ticks32_locked() + (uint32_t)sync_min_ms * 2000UL;
         sync_enabled = 1;
-        SREG = s;
+        sreg_restore(s);
     }
     event_now(EVENT_CONFIG_ACK, REASON_CONFIG, 1);
 }
@@ -946,14 +1243,14 @@ static void handle_sync(const uint8_t *d, uint8_t n) {
  * with the count so far, reason REASON_HOST); enable = 0 stops only. */
 static void handle_trigger(const uint8_t *d, uint8_t n) {
     uint8_t s = SREG;
-    cli();
+    cli_guarded(s);
     if (trig_enabled) {
         trig_enabled = 0;
         *trig_port &= (uint8_t)~trig_mask;
         trig_level = 0;
         event_push_locked(EVENT_TRIGGER, trig_count, 0, REASON_HOST, 1);
     }
-    SREG = s;
+    sreg_restore(s);
     if (n != TRIGGER_PAYLOAD_BYTES) { event_now(EVENT_REFUSED, REASON_BAD_CONFIG, 1); return; }
     if (!d[0]) { event_now(EVENT_CONFIG_ACK, REASON_CONFIG, 1); return; }
     uint8_t pin = d[1];
@@ -965,15 +1262,15 @@ static void handle_trigger(const uint8_t *d, uint8_t n) {
     /* the trigger is now disabled, so pin_role() shows every other role */
     if (!valid_pin(pin) || pin_role(pin) != ROLE_NONE) { event_now(EVENT_REFUSED, REASON_PIN_CONFLICT, 1); return; }
     pwm_disconnect(pin);
-    cli();
+    cli_guarded(s);
     trig_pin = pin;
     trig_port = pin_port(pin);
     trig_mask = pin_mask(pin);
     *trig_port &= (uint8_t)~trig_mask;
     *pin_ddr(pin) |= trig_mask;
-    SREG = s;
+    sreg_restore(s);
     pin_mode[pin] = F_OUTPUT;
-    cli();
+    cli_guarded(s);
     trig_period_ticks = period_us * OPTORIG_TICKS_PER_US;
     trig_width_ticks = width_us * OPTORIG_TICKS_PER_US;
     trig_report_every = every;
@@ -985,7 +1282,7 @@ static void handle_trigger(const uint8_t *d, uint8_t n) {
     trig_next_edge = trig_rise;
     trig_enabled = 1;
     event_push_locked(EVENT_CONFIG_ACK, 0, 0, REASON_CONFIG, 1);
-    SREG = s;
+    sreg_restore(s);
 }
 
 static uint8_t report_digital_ports; /* bit per port 0..2 */
@@ -1020,9 +1317,13 @@ static void send_identity(void) {
     if (!tx_begin(2 + IDENTIFY_FIXED_BYTES + 40 + 1)) return;
     uint8_t s = SREG;
     cli();
-    uint8_t a = armed, g = gate_is_open;
+    uint8_t a = 0, g = 0;
+    for (uint8_t k = 0; k < OPTORIG_CHANNELS; k++) {
+        if (CH(k).armed) a |= (uint8_t)(1u << k);
+        if (CH(k).gate_is_open) g |= (uint8_t)(1u << k);
+    }
     uint32_t ev_dropped = events_dropped;
-    SREG = s;
+    sreg_restore(s);
     tx_put(0xF0);
     tx_put(SYSEX_OPTORIG_IDENTIFY);
     tx_put(OPTORIG_PROTOCOL_VERSION);
@@ -1031,6 +1332,7 @@ static void send_identity(void) {
     tx_put(OPTORIG_FW_VERSION_PATCH);
     tx_put(a);
     tx_put(g);
+    tx_put(OPTORIG_CHANNELS);
     write7(replies_dropped, IDENTIFY_DROPPED_BYTES);
     write7(ev_dropped, IDENTIFY_DROPPED_BYTES);
     for (uint8_t i = 0; pgm_read_byte(&hash[i]) && i < 40; i++) tx_put(pgm_read_byte(&hash[i]) & 0x7F);
@@ -1148,10 +1450,12 @@ static uint16_t adc_read(uint8_t channel) {
 
 static void system_reset(void) {
     uint8_t s = SREG;
-    cli();
-    gate_close_locked(REASON_RESET);
-    ramp_stop_locked();
-    SREG = s;
+    cli_guarded(s);
+    for (uint8_t k = 0; k < OPTORIG_CHANNELS; k++) {
+        gate_close_locked(k, REASON_RESET);
+        ramp_stop_locked(k);
+    }
+    sreg_restore(s);
     for (uint8_t pin = 2; pin < NUM_PINS; pin++) {
         if (!pin_reserved(pin) && pin_mode[pin] != F_INPUT) set_pin_mode(pin, F_OUTPUT);
     }
@@ -1190,25 +1494,39 @@ static void handle_sysex(void) {
     case SYSEX_OPTORIG_IDENTIFY: send_identity(); break;
     case SYSEX_OPTORIG_CONFIG: handle_config(d, n); break;
     case SYSEX_OPTORIG_GATE:
-        if (n >= 1 && n != 0xFF && d[0]) gate_open();
-        else gate_close(REASON_HOST);
+        /* [channel, open]; anything malformed closes every gate (never opens one) */
+        if (n == 2 && d[0] < OPTORIG_CHANNELS && d[1]) gate_open(d[0]);
+        else if (n == 2 && d[0] < OPTORIG_CHANNELS) gate_close(d[0], REASON_HOST);
+        else gate_close_all(REASON_HOST);
         break;
     case SYSEX_OPTORIG_HEARTBEAT: {
+        /* [channel_mask, token]: bit k feeds channel k's watchdog; one ack for the board */
+        uint8_t mask = (n == 2) ? d[0] : 0, token = (n == 2) ? d[1] : 0;
         uint8_t s = SREG;
-        cli();
-        last_heartbeat_ms = millis_now;
-        event_push_locked(EVENT_HEARTBEAT_ACK, 0, laser_pin_on(), n >= 1 && n != 0xFF ? d[0] : 0, 0);
-        SREG = s;
+        cli_guarded(s);
+        for (uint8_t k = 0; k < OPTORIG_CHANNELS; k++) {
+            if (mask & (1u << k)) CH(k).last_heartbeat_ms = millis_now;
+        }
+        event_push_locked(EVENT_HEARTBEAT_ACK, 0, mask, token, 0);
+        sreg_restore(s);
         break;
     }
     case SYSEX_OPTORIG_ARM: {
+        if (n != 1 || d[0] >= OPTORIG_CHANNELS) { event_now(EVENT_REFUSED, REASON_BAD_CONFIG, 1); break; }
+        uint8_t ch = d[0];
         uint8_t s = SREG;
-        cli();
-        last_heartbeat_ms = millis_now;
-        armed = 1;
-        event_push_locked(EVENT_ARMED, 0, laser_pin_on(), REASON_HOST, 1);
+        cli_guarded(s);
+        if (CH(ch).cfg.ttl_pin >= NUM_PINS) {
+            /* a channel with no laser pin is never armed */
+            chan_event_push_locked(ch, EVENT_REFUSED, 0, 0, REASON_BAD_CONFIG, 1);
+            sreg_restore(s);
+            break;
+        }
+        CH(ch).last_heartbeat_ms = millis_now;
+        CH(ch).armed = 1;
+        chan_event_push_locked(ch, EVENT_ARMED, 0, laser_pin_on(ch), REASON_HOST, 1);
         interlock_poll_locked(); /* read the interlock at ARM too */
-        SREG = s;
+        sreg_restore(s);
         break;
     }
     case SYSEX_OPTORIG_SYNC: handle_sync(d, n); break;
@@ -1317,20 +1635,19 @@ static void report_inputs(void) {
         uint8_t s = SREG;
         cli();
         sync_edge_pending = 0;
-        SREG = s;
+        sreg_restore(s);
         uint32_t span = (uint32_t)(sync_max_ms - sync_min_ms) + 1u;
         uint32_t interval_ms = sync_min_ms + rng_next() % span - sync_width_ms;
         cli();
         sync_interval_ticks = interval_ms * 2000UL;
-        SREG = s;
+        sreg_restore(s);
     }
 }
 
 int main(void) {
     /* laser pin already at its off level (.init3); now the rest of the hardware */
-    config_defaults();
     for (uint8_t pin = 0; pin < NUM_PINS; pin++) pin_mode[pin] = F_INPUT; /* DDR reset value */
-    apply_laser_pin(cfg.ttl_pin, cfg.active_low);
+    config_defaults();
     /* Timer1: normal mode, prescaler 8 (0.5 us ticks), overflow interrupt for the clock and
      * COMPB for the safety tick */
     TCCR1A = 0;

@@ -163,3 +163,41 @@ class LaserBoard(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPins:
+    """The pins of one laser channel of a board (Arduino digital numbering).
+
+    Laser and PWM pins are distinct across all channels of a board; an interlock pin may be
+    shared by several channels (a door switch for the whole cabinet), and then trips every
+    channel that uses it. The firmware refuses any other overlap (REASON_PIN_CONFLICT).
+    """
+
+    laser_pin: int
+    pwm_pin: int | None = None
+    pwm_level: int = 255
+    interlock_pin: int | None = None
+    interlock_trip_level: int = 1
+
+
+class ChannelBoard(Protocol):
+    """One physical board with several independent laser channels.
+
+    Each channel has its own gate, device-timed train, continuous-on cap, watchdog and
+    interlock in the firmware; a fault of one channel closes that channel only. The board
+    object itself keeps behaving as channel 0, so single-arena callers are unchanged."""
+
+    @property
+    def channel_count(self) -> int: ...
+
+    def channel(self, index: int) -> LaserBoard:
+        """A view of channel ``index`` (0..channel_count-1): a full LaserBoard with its own
+        configure/set_gate/laser_off/events (its channel's events plus board-level ones such
+        as READY and DISCONNECTED) and set_liveness (its own heartbeat bit). Opening and
+        closing views is reference counted on the shared link."""
+        ...
+
+    def all_off(self) -> None:
+        """Emergency stop: close every channel's gate. Never raises."""
+        ...

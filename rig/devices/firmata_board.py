@@ -29,11 +29,11 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rig.devices import firmata_codes as fc
-from rig.devices.board import BoardEvent, BoardEventKind, BoardInfo, LaserConfig, TriggerConfig
+from rig.devices.board import BoardEvent, BoardEventKind, BoardInfo, ChannelPins, LaserConfig, TriggerConfig
 from rig.devices.firmata_codes import (  # re-exported: checked against config.h
     OPTORIG_FW_NAME,
     OPTORIG_PROTOCOL_VERSION,
@@ -49,10 +49,12 @@ from rig.devices.firmata_codes import (  # re-exported: checked against config.h
 from rig.devices.firmware_emulator import RuleEvent
 from rig.devices.lifecycle import OpenedByWith
 from rig.devices.limits import (
+    CHANNEL_LASER_PINS_DEFAULT,
     FIRMWARE_MAX_FREQUENCY_HZ,
     FIRMWARE_MIN_PULSE_GAP_MS,
     FIRMWARE_MIN_PULSE_WIDTH_MS,
     HEARTBEAT_PERIOD_MS,
+    LASER_CHANNELS,
     LASER_PIN_DEFAULT,
     PWM_CAPABLE_PINS,
     WATCHDOG_TIMEOUT_MS_MAX,
@@ -64,6 +66,7 @@ from rig.errors import BoardFault, BoardLost, ConfigError, FirmwareMismatch
 
 __all__ = [
     "FirmataBoard",
+    "FirmataChannel",
     "OPTORIG_FW_NAME",
     "OPTORIG_PROTOCOL_VERSION",
     "SYSEX_OPTORIG_ARM",
@@ -209,8 +212,39 @@ def _make_pyfirmata_board(port: str, baudrate: int) -> Any:
     return _Board()
 
 
+class _Channel:
+    """Host-side state of one laser channel of a FirmataBoard (guarded by the board's locks)."""
+
+    def __init__(self, index: int, pins: ChannelPins) -> None:
+        self.index = index
+        self.pins = pins
+        self.config = LaserConfig()
+        self.gate_open = False
+        self.needs_arm = False
+        self.liveness: Callable[[], bool] | None = None
+        self.events: list[BoardEvent] = []
+        #: configured on the device (channel 0 always; others once a view opened)
+        self.active = index == 0
+        self.views = 0
+        self.config_event = threading.Event()
+        self.config_refused = False
+
+    def alive(self) -> bool:
+        check = self.liveness
+        if check is None:
+            return True
+        try:
+            return bool(check())
+        except Exception:  # noqa: BLE001 - a broken check means "not alive": no heartbeat
+            return False
+
+
 class FirmataBoard(OpenedByWith):
-    """The laser board on a serial port (``port`` may be ``"auto"``)."""
+    """The laser board on a serial port (``port`` may be ``"auto"``).
+
+    The board itself drives laser channel 0 (``laser_pin``, ``pwm_pin``, ``interlock_pin``);
+    ``channel(k)`` gives a view of channel k (pins from ``channel_pins[k]``, by default
+    ``CHANNEL_LASER_PINS_DEFAULT[k]`` sharing the board's interlock pin)."""
 
     def __init__(
         self,
@@ -227,42 +261,50 @@ class FirmataBoard(OpenedByWith):
         allow_standard_firmata: bool = False,
         firmware_name: str = OPTORIG_FW_NAME,
         min_firmware_version: str | None = None,
+        channel_pins: Mapping[int, ChannelPins] | None = None,
     ) -> None:
-        if pwm_pin is not None and pwm_pin not in PWM_CAPABLE_PINS:
-            raise ConfigError(f"pwm_pin: must be one of {PWM_CAPABLE_PINS}, got {pwm_pin}")
-        if not 0 <= pwm_level <= 255:
-            raise ConfigError(f"pwm_level: must be in [0, 255], got {pwm_level}")
+        pins: dict[int, ChannelPins] = {
+            0: ChannelPins(laser_pin, pwm_pin, pwm_level, interlock_pin, interlock_trip_level)
+        }
+        for k in range(1, LASER_CHANNELS):
+            pins[k] = ChannelPins(
+                CHANNEL_LASER_PINS_DEFAULT[k],
+                interlock_pin=interlock_pin,
+                interlock_trip_level=interlock_trip_level,
+            )
+        for k, given in (channel_pins or {}).items():
+            if not 0 <= k < LASER_CHANNELS:
+                raise ConfigError(f"channel_pins: channel must be in 0..{LASER_CHANNELS - 1}, got {k}")
+            pins[k] = given
+        for k, p in pins.items():
+            if p.pwm_pin is not None and p.pwm_pin not in PWM_CAPABLE_PINS:
+                raise ConfigError(f"channel {k} pwm_pin: must be one of {PWM_CAPABLE_PINS}, got {p.pwm_pin}")
+            if not 0 <= p.pwm_level <= 255:
+                raise ConfigError(f"channel {k} pwm_level: must be in [0, 255], got {p.pwm_level}")
         self._port_arg = port
         self._port = port
-        self._laser_pin = laser_pin
-        self._pwm_pin = pwm_pin
-        self._pwm_level = pwm_level
-        self._interlock_pin = interlock_pin
-        self._interlock_trip_level = interlock_trip_level
         self._ready_timeout_s = ready_timeout_s
         self._baudrate = baudrate
         self._auto_reconnect = auto_reconnect
         self._allow_standard = allow_standard_firmata
         self._required_name = firmware_name
         self._min_version = min_firmware_version or project_firmware_version()
-        self._liveness: Callable[[], bool] | None = None
         self._lock = threading.RLock()
         self._board: Any = None
-        self._config = LaserConfig()
-        self._events: list[BoardEvent] = []
+        self._channels = [_Channel(k, pins[k]) for k in range(LASER_CHANNELS)]
         self._events_lock = threading.Lock()
         self._identity: tuple[int, ...] | None = None
         self._identity_event = threading.Event()
-        self._config_event = threading.Event()
-        self._config_refused = False
+        #: board-level settings (SYNC, TRIGGER) are acknowledged with channel CHANNEL_BOARD
+        self._board_config_event = threading.Event()
+        self._board_config_refused = False
         self._trigger_on = False  # a camera trigger this driver started is running
         self._last_ack = 0.0
         self._hb_seq = 0
         self._is_open = False
+        self._self_open = False
         self._ready = False
         self._lost = False
-        self._needs_arm = False
-        self._gate_open = False
         self._device_timed = True
         self._info = BoardInfo("firmata", port, "", "")
         self._stop = threading.Event()
@@ -282,34 +324,39 @@ class FirmataBoard(OpenedByWith):
 
     @property
     def gate_open(self) -> bool:
-        return self._gate_open
+        return self._channels[0].gate_open
 
     @property
     def port(self) -> str:
         return self._port
 
     @property
+    def channel_count(self) -> int:
+        return LASER_CHANNELS
+
+    def channel(self, index: int) -> FirmataChannel:
+        """A view of laser channel ``index``: a full LaserBoard (see ChannelBoard)."""
+        if not 0 <= index < LASER_CHANNELS:
+            raise ConfigError(f"channel: must be in 0..{LASER_CHANNELS - 1}, got {index}")
+        return FirmataChannel(self, index)
+
+    @property
     def dropped_by_firmware(self) -> tuple[int, int]:
         """(replies, events) the firmware dropped because its transmit queue was full, as of
-        the last IDENTIFY reply (protocol 2); (0, 0) before any."""
+        the last IDENTIFY reply; (0, 0) before any."""
         ident = self._identity or ()
         n = fc.IDENTIFY_DROPPED_BYTES
+        start = fc.IDENTIFY_FIXED_BYTES - 2 * n
         if len(ident) < fc.IDENTIFY_FIXED_BYTES:
             return (0, 0)
-        return (fc.from7(ident[6 : 6 + n]), fc.from7(ident[6 + n : 6 + 2 * n]))
+        return (fc.from7(ident[start : start + n]), fc.from7(ident[start + n : start + 2 * n]))
 
     def set_liveness(self, check: Callable[[], bool] | None) -> None:
-        """Send heartbeats only while ``check()`` is True (None: always, e.g. bench tools)."""
-        self._liveness = check
+        """Send channel 0's heartbeat bit only while ``check()`` is True (None: always)."""
+        self._channel_set_liveness(0, check)
 
-    def _alive(self) -> bool:
-        check = self._liveness
-        if check is None:
-            return True
-        try:
-            return bool(check())
-        except Exception:  # noqa: BLE001 - a broken check means "not alive": no heartbeat
-            return False
+    def _channel_set_liveness(self, k: int, check: Callable[[], bool] | None) -> None:
+        self._channels[k].liveness = check
 
     # ---- pyfirmata2 callbacks (iterator thread: trivial) -------------------------------
     def _on_identity(self, *data: int) -> None:
@@ -327,32 +374,49 @@ class FirmataBoard(OpenedByWith):
         if event.kind == fc.EVENT_HEARTBEAT_ACK:
             self._last_ack = time.monotonic()
             return
+        ch = self._channels[event.channel] if event.channel < LASER_CHANNELS else None
         if event.kind == fc.EVENT_CONFIG_ACK:
-            self._config_event.set()
+            (ch.config_event if ch is not None else self._board_config_event).set()
             return
         if event.kind == fc.EVENT_REFUSED and event.reason in fc.CONFIG_REFUSAL_REASONS:
-            self._config_refused = True
-            self._config_event.set()
-        if event.kind in (fc.EVENT_WATCHDOG, fc.EVENT_READY):
-            # A watchdog trip, or the device reset itself (READY): closed and not armed;
-            # only an explicit configure() arms it again.
-            self._needs_arm = True
-            self._gate_open = False
-        if event.kind == fc.EVENT_REFUSED:
-            self._gate_open = False
-        if event.kind == fc.EVENT_GATE_CLOSED:
-            self._gate_open = False
+            if ch is not None:
+                ch.config_refused = True
+                ch.config_event.set()
+            else:
+                self._board_config_refused = True
+                self._board_config_event.set()
+        targets = [ch] if ch is not None else self._channels
+        for target in targets:
+            if event.kind in (fc.EVENT_WATCHDOG, fc.EVENT_READY):
+                # A watchdog trip, or the device reset itself (READY): closed and not armed;
+                # only an explicit configure() arms it again.
+                target.needs_arm = True
+                target.gate_open = False
+            if event.kind in (fc.EVENT_REFUSED, fc.EVENT_GATE_CLOSED):
+                target.gate_open = False
         board_event = to_board_event(event, now_ns)
         if board_event is not None:
             with self._events_lock:
-                self._events.append(board_event)
+                for target in targets:
+                    target.events.append(board_event)
 
     def _push(self, kind: BoardEventKind, detail: str = "", **kw: Any) -> None:
+        """A host-side board-level event (READY, DISCONNECTED, ...): every channel sees it."""
+        event = BoardEvent(kind, time.perf_counter_ns(), detail=detail, **kw)
         with self._events_lock:
-            self._events.append(BoardEvent(kind, time.perf_counter_ns(), detail=detail, **kw))
+            for ch in self._channels:
+                ch.events.append(event)
 
     # ---- connection --------------------------------------------------------------------
     def open(self) -> None:
+        with self._lock:
+            if self._self_open and self._is_open:
+                return
+            self._acquire()
+            self._self_open = True
+
+    def _acquire(self) -> None:
+        """Connect if no one holds the link yet (the board itself or a channel view)."""
         from rig.devices.ports import resolve_port
 
         with self._lock:
@@ -371,6 +435,9 @@ class FirmataBoard(OpenedByWith):
                 ref = weakref.ref(self)
                 atexit.register(_laser_off_if_alive, ref)
                 self._atexit_registered = True
+
+    def _holders(self) -> int:
+        return int(self._self_open) + sum(ch.views for ch in self._channels)
 
     def _connect(self) -> None:
         """Open the port, wait (bounded) for the firmware, drive the laser off, configure."""
@@ -408,6 +475,15 @@ class FirmataBoard(OpenedByWith):
             self._device_timed = True
             ident = self._identity
             version = f"{ident[1]}.{ident[2]}.{ident[3]}" if len(ident) >= 4 else "?"
+            if ident[0] != OPTORIG_PROTOCOL_VERSION:
+                # checked first: an older firmware cannot even be told which channel to use
+                self._drop_board()
+                raise FirmwareMismatch(
+                    f"{self._port}: the board runs {OPTORIG_FW_NAME} {version} (extension protocol "
+                    f"{ident[0]}); this host needs protocol {OPTORIG_PROTOCOL_VERSION} (firmware "
+                    f"{project_firmware_version()}), which drives up to {LASER_CHANNELS} laser channels. "
+                    "Update the firmware: `make -C firmware flash PORT=...` (docs/firmware.md)"
+                )
             fixed = fc.IDENTIFY_FIXED_BYTES
             build = bytes(ident[fixed:]).decode("ascii", "replace") if len(ident) > fixed else ""
             if _version_tuple(version) < _version_tuple(self._min_version):
@@ -423,16 +499,12 @@ class FirmataBoard(OpenedByWith):
                     f"{self._port}: the board runs {OPTORIG_FW_NAME}, the rig file requires "
                     f"{self._required_name}"
                 )
-            if ident[0] != OPTORIG_PROTOCOL_VERSION:
-                self._drop_board()
-                raise FirmwareMismatch(
-                    f"{self._port}: optorig firmware speaks extension protocol {ident[0]}, "
-                    f"this host needs {OPTORIG_PROTOCOL_VERSION}; reflash (docs/firmware.md)"
-                )
             self._info = BoardInfo("firmata", self._port, OPTORIG_FW_NAME, version, build, True)
-            self._send_config(self._config)
-            self._send(SYSEX_OPTORIG_ARM, [])
-            self._needs_arm = False
+            for ch in self._channels:
+                if ch.active:
+                    self._send_config(ch, ch.config)
+                    self._send(SYSEX_OPTORIG_ARM, [ch.index])
+                    ch.needs_arm = False
         elif board.firmware is not None and self._allow_standard:
             self._device_timed = False
             fw_version = ".".join(str(v) for v in (board.firmware_version or ()))
@@ -443,8 +515,9 @@ class FirmataBoard(OpenedByWith):
                 self._port,
                 board.firmware,
             )
-            board.digital[self._laser_pin].mode = 1
-            board.digital[self._laser_pin].write(0)
+            laser_pin = self._channels[0].pins.laser_pin
+            board.digital[laser_pin].mode = 1
+            board.digital[laser_pin].write(0)
         elif board.firmware is not None:
             name = board.firmware
             self._drop_board()
@@ -467,7 +540,8 @@ class FirmataBoard(OpenedByWith):
                 f"{self._port}: no Firmata firmware answered within {self._ready_timeout_s:g} s "
                 "(is the optorig firmware flashed? see docs/firmware.md)"
             )
-        self._gate_open = False
+        for ch in self._channels:
+            ch.gate_open = False
         self._last_ack = time.monotonic()
         self._ready = True
         self._push(BoardEventKind.READY, detail=self._info.firmware_name)
@@ -509,45 +583,57 @@ class FirmataBoard(OpenedByWith):
             return
         self._lost = True
         self._ready = False
-        self._gate_open = False
+        for ch in self._channels:
+            ch.gate_open = False
         log.error("%s: laser board lost (%s)", self._port, reason)
         self._push(BoardEventKind.DISCONNECTED, detail=reason)
 
-    def _send_config(self, config: LaserConfig) -> None:
+    def _send_config(self, ch: _Channel, config: LaserConfig) -> None:
         rc = rules_config(config)
-        interlock = self._interlock_pin if self._interlock_pin is not None else fc.INTERLOCK_PIN_NONE
-        pwm = self._pwm_pin if self._pwm_pin is not None else fc.PWM_PIN_NONE
+        pins = ch.pins
+        interlock = pins.interlock_pin if pins.interlock_pin is not None else fc.INTERLOCK_PIN_NONE
+        pwm = pins.pwm_pin if pins.pwm_pin is not None else fc.PWM_PIN_NONE
         payload = (
-            bytes([rc.mode, self._laser_pin])
+            bytes([ch.index, rc.mode, pins.laser_pin])
             + fc.to7(rc.period_us, 4)
             + fc.to7(rc.width_us, 4)
             + fc.to7(rc.max_on_ms, 4)
             + fc.to7(rc.watchdog_ms, 2)
             + bytes([pwm])
-            + fc.to7(self._pwm_level, 2)
+            + fc.to7(pins.pwm_level, 2)
             + fc.to7(int(round(config.ramp_down_ms)), 2)
-            + bytes([interlock, self._interlock_trip_level])
+            + bytes([interlock, pins.interlock_trip_level])
             + bytes([fc.POLARITY_ACTIVE_LOW if config.active_low else fc.POLARITY_ACTIVE_HIGH])
         )
         assert len(payload) == fc.CONFIG_PAYLOAD_BYTES
-        self._config_event.clear()
-        self._config_refused = False
+        ch.config_event.clear()
+        ch.config_refused = False
         self._send(SYSEX_OPTORIG_CONFIG, payload)
-        if not self._config_event.wait(2.0):
-            raise BoardLost(f"{self._port}: firmware did not acknowledge the configuration")
-        if self._config_refused:
-            raise ConfigError(f"{self._port}: firmware refused laser configuration {config}")
+        if not ch.config_event.wait(2.0):
+            raise BoardLost(f"{self._port}: firmware did not acknowledge the configuration of channel {ch.index}")
+        if ch.config_refused:
+            raise ConfigError(
+                f"{self._port}: firmware refused the laser configuration of channel {ch.index} "
+                f"(pins {pins}; a pin another channel, the sync output or the serial port uses?): {config}"
+            )
 
     def configure(self, config: LaserConfig) -> None:
+        self._channel_configure(0, config)
+
+    def _channel_configure(self, k: int, config: LaserConfig) -> None:
         validate_laser_config(config)
+        ch = self._channels[k]
         with self._lock:
             self._require_ready()
-            self.laser_off()
-            self._config = config
+            self._channel_laser_off(k)
+            ch.config = config
             if self._device_timed:
-                self._send_config(config)
-                self._send(SYSEX_OPTORIG_ARM, [])
-                self._needs_arm = False
+                self._send_config(ch, config)
+                self._send(SYSEX_OPTORIG_ARM, [k])
+                ch.needs_arm = False
+                ch.active = True
+            elif k != 0:
+                raise ConfigError(f"{self._port}: laser channel {k} needs the optorig firmware")
 
     def configure_sync(
         self,
@@ -571,12 +657,12 @@ class FirmataBoard(OpenedByWith):
                 + fc.to7(max_interval_ms, 2)
                 + fc.to7(width_ms, 2)
             )
-            self._config_event.clear()
-            self._config_refused = False
+            self._board_config_event.clear()
+            self._board_config_refused = False
             self._send(SYSEX_OPTORIG_SYNC, payload)
-            if not self._config_event.wait(2.0):
+            if not self._board_config_event.wait(2.0):
                 raise BoardLost(f"{self._port}: firmware did not acknowledge the sync configuration")
-            if self._config_refused:
+            if self._board_config_refused:
                 raise ConfigError(f"{self._port}: firmware refused the sync configuration")
 
     def configure_trigger(self, config: TriggerConfig | None) -> None:
@@ -590,16 +676,16 @@ class FirmataBoard(OpenedByWith):
             self._require_ready()
             if not self._device_timed:
                 raise ConfigError(f"{self._port}: a camera trigger needs the optorig firmware")
-            self._config_event.clear()
-            self._config_refused = False
+            self._board_config_event.clear()
+            self._board_config_refused = False
             self._send(SYSEX_OPTORIG_TRIGGER, trigger_payload(config))
             self._trigger_on = False  # any TRIGGER stops a running one first
-            if not self._config_event.wait(2.0):
+            if not self._board_config_event.wait(2.0):
                 raise BoardLost(
                     f"{self._port}: firmware did not acknowledge the camera trigger (firmware "
                     "without the TRIGGER command? flash the current firmware: docs/firmware.md)"
                 )
-            if self._config_refused:
+            if self._board_config_refused:
                 raise ConfigError(
                     f"{self._port}: firmware refused the camera trigger {config} (pin in use by "
                     "the laser, interlock or sync output, or values out of range)"
@@ -613,29 +699,34 @@ class FirmataBoard(OpenedByWith):
             raise BoardLost(f"{self._port}: board is not open")
 
     def set_gate(self, open_: bool) -> None:
+        self._channel_set_gate(0, open_)
+
+    def _channel_set_gate(self, k: int, open_: bool) -> None:
+        ch = self._channels[k]
         with self._lock:
-            if not open_:
-                self._require_ready()
-                self._gate_command(False)
-                return
             self._require_ready()
-            if self._device_timed and self._needs_arm:
+            if not open_:
+                self._gate_command(ch, False)
+                return
+            if self._device_timed and ch.needs_arm:
                 # Never a silent re-arm: the session decides (board_fault).
                 raise BoardFault(
-                    f"{self._port}: the board tripped its watchdog or was reset; gate-open "
-                    "refused until it is configured again"
+                    f"{self._port}: laser channel {k} tripped its watchdog or the board was "
+                    "reset; gate-open refused until it is configured again"
                 )
-            self._gate_command(True)
+            self._gate_command(ch, True)
 
-    def _gate_command(self, open_: bool) -> None:
+    def _gate_command(self, ch: _Channel, open_: bool) -> None:
         if self._device_timed:
-            self._send(SYSEX_OPTORIG_GATE, [1 if open_ else 0])
-            self._gate_open = open_
+            self._send(SYSEX_OPTORIG_GATE, [ch.index, 1 if open_ else 0])
+            ch.gate_open = open_
             return
+        if ch.index != 0:
+            raise ConfigError(f"{self._port}: laser channel {ch.index} needs the optorig firmware")
         # StandardFirmata: host-timed
-        if open_ == self._gate_open:
+        if open_ == ch.gate_open:
             return
-        self._gate_open = open_
+        ch.gate_open = open_
         if open_:
             self._pulse_stop.clear()
             self._pulse_thread = threading.Thread(
@@ -657,13 +748,13 @@ class FirmataBoard(OpenedByWith):
         if board is None:
             return
         try:
-            board.digital[self._laser_pin].write(level)
+            board.digital[self._channels[0].pins.laser_pin].write(level)
         except (serial.SerialException, OSError, AttributeError) as err:
             self._mark_lost(f"serial write failed: {err}")
 
     def _host_pulses(self) -> None:
         """StandardFirmata fallback: host-timed train (ms jitter; no device watchdog)."""
-        config = self._config
+        config = self._channels[0].config
         start = time.monotonic()
         if config.mode == "continuous":
             self._write_laser_pin(1)
@@ -680,62 +771,99 @@ class FirmataBoard(OpenedByWith):
                 self._pulse_stop.wait(max(0.0, start + k * period_s - time.monotonic()))
         self._write_laser_pin(0)
         if time.monotonic() - start >= config.max_on_s and not self._pulse_stop.is_set():
-            self._gate_open = False
+            self._channels[0].gate_open = False
             self._push(BoardEventKind.CAP, detail="host-side cap")
 
     def laser_off(self) -> None:
-        """Close the gate. Never raises; safe on a closed or lost board."""
+        """Close channel 0's gate. Never raises; safe on a closed or lost board."""
+        self._channel_laser_off(0)
+
+    def _channel_laser_off(self, k: int) -> None:
+        ch = self._channels[k]
         try:
             with self._lock:
                 if self._board is None:
-                    self._gate_open = False
+                    ch.gate_open = False
                     return
                 if self._device_timed:
                     try:
-                        self._send(SYSEX_OPTORIG_GATE, [0])
+                        self._send(SYSEX_OPTORIG_GATE, [k, 0])
                     except BoardLost:
                         pass
-                    self._gate_open = False
-                else:
-                    self._gate_command(False)
+                    ch.gate_open = False
+                elif k == 0:
+                    self._gate_command(ch, False)
         except Exception:  # noqa: BLE001 - the emergency path must not raise
             log.exception("laser_off failed")
 
+    def all_off(self) -> None:
+        """Emergency stop: close every channel's gate. Never raises."""
+        for k in range(LASER_CHANNELS):
+            self._channel_laser_off(k)
+
     def events(self) -> list[BoardEvent]:
+        return self._channel_events(0)
+
+    def _channel_events(self, k: int) -> list[BoardEvent]:
+        ch = self._channels[k]
         with self._events_lock:
-            drained, self._events = self._events, []
+            drained, ch.events = ch.events, []
             return drained
 
     def _confirm_closed(self) -> bool:
-        """Ask the firmware for its state; True when it reports the gate closed."""
+        """Ask the firmware for its state; True when it reports every gate closed."""
         if not self._device_timed or self._board is None or self._lost:
             return not self._device_timed
         deadline = time.monotonic() + CLOSE_CONFIRM_TIMEOUT_S
         while time.monotonic() < deadline:
             self._identity_event.clear()
             try:
-                self._send(SYSEX_OPTORIG_GATE, [0])
+                for k in range(LASER_CHANNELS):
+                    self._send(SYSEX_OPTORIG_GATE, [k, 0])
                 self._send(SYSEX_OPTORIG_IDENTIFY, [])
             except BoardLost:
                 return False
             if self._identity_event.wait(max(0.0, deadline - time.monotonic())):
                 ident = self._identity or ()
-                if len(ident) > 5 and ident[5] == 0:
+                if len(ident) > 5 and ident[5] == 0:  # gate_open mask over the channels
                     return True
         return False
 
     def close(self) -> None:
+        """Close channel 0; the link closes (every gate confirmed closed) when no channel
+        view holds it any more."""
         self.laser_off()
+        with self._lock:
+            self._self_open = False
+            if self._holders() > 0:
+                return
+        self._shutdown()
+
+    def _release_view(self, k: int) -> None:
+        self._channel_laser_off(k)
+        with self._lock:
+            ch = self._channels[k]
+            ch.views = max(0, ch.views - 1)
+            if self._holders() > 0:
+                return
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        self.all_off()
         self._stop.set()
         if self._hb_thread is not None and self._hb_thread is not threading.current_thread():
             self._hb_thread.join(timeout=2.0)
         with self._lock:
             if self._board is not None:
                 if not self._confirm_closed():
-                    log.error("%s: no confirmation that the laser gate closed", self._port)
+                    log.error("%s: no confirmation that the laser gates closed", self._port)
                 if self._device_timed:
+                    for k in range(LASER_CHANNELS):
+                        try:
+                            self._send(SYSEX_OPTORIG_GATE, [k, 0])
+                        except BoardLost:
+                            break
                     try:
-                        self._send(SYSEX_OPTORIG_GATE, [0])
                         if self._trigger_on:
                             # a camera left triggered would keep filling a disk somewhere
                             self._send(SYSEX_OPTORIG_TRIGGER, trigger_payload(None))
@@ -746,7 +874,33 @@ class FirmataBoard(OpenedByWith):
             self._is_open = False
             self._ready = False
 
+    def _open_view(self, k: int) -> None:
+        with self._lock:
+            ch = self._channels[k]
+            self._acquire()
+            ch.views += 1
+            if not ch.active and self._device_timed:
+                try:
+                    self._send_config(ch, ch.config)
+                    self._send(SYSEX_OPTORIG_ARM, [k])
+                except Exception:
+                    ch.views -= 1
+                    if self._holders() == 0:
+                        self._shutdown()
+                    raise
+                ch.needs_arm = False
+                ch.active = True
+
     # ---- heartbeat, loss detection, reconnect ------------------------------------------
+    def heartbeat_mask(self) -> int:
+        """Channels whose heartbeat bit is sent now: active ones whose liveness check passes
+        (a hung arena loop starves only its own channel's watchdog)."""
+        mask = 0
+        for ch in self._channels:
+            if ch.active and ch.alive():
+                mask |= 1 << ch.index
+        return mask
+
     def _heartbeat_loop(self) -> None:
         period_s = HEARTBEAT_PERIOD_MS / 1000
         while not self._stop.wait(period_s):
@@ -761,14 +915,15 @@ class FirmataBoard(OpenedByWith):
                     self._mark_lost("serial reader stopped")
                     continue
                 if self._device_timed:
-                    if not self._alive():
-                        # The control loop is not alive: no heartbeat, so the firmware's
-                        # watchdog closes the gate. Acks are not expected meanwhile.
+                    mask = self.heartbeat_mask()
+                    if not mask:
+                        # No channel's control loop is alive: no heartbeat, so the firmware's
+                        # watchdogs close the gates. Acks are not expected meanwhile.
                         self._last_ack = time.monotonic()
                         continue
                     self._hb_seq = (self._hb_seq + 1) & 0x7F
                     try:
-                        self._send(SYSEX_OPTORIG_HEARTBEAT, [self._hb_seq])
+                        self._send(SYSEX_OPTORIG_HEARTBEAT, [mask, self._hb_seq])
                     except BoardLost:
                         continue
                     if time.monotonic() - self._last_ack > ACK_TIMEOUT_S:
@@ -784,8 +939,67 @@ class FirmataBoard(OpenedByWith):
                 self._drop_board()
                 return
             self._lost = False
-            log.warning("%s: laser board reconnected, gate closed", self._port)
+            log.warning("%s: laser board reconnected, gates closed", self._port)
             self._push(BoardEventKind.RECONNECTED, detail=self._port)
+
+
+class FirmataChannel(OpenedByWith):
+    """Laser channel ``index`` of a FirmataBoard, as a LaserBoard of its own. Opening it opens
+    the shared link if needed (and configures the channel); closing it closes its gate and
+    releases the link, which closes when the last holder lets go."""
+
+    def __init__(self, board: FirmataBoard, index: int) -> None:
+        self._board = board
+        self._index = index
+        self._open = False
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    @property
+    def board(self) -> FirmataBoard:
+        return self._board
+
+    @property
+    def info(self) -> BoardInfo:
+        return self._board.info
+
+    @property
+    def is_open(self) -> bool:
+        return self._open and self._board.is_open
+
+    @property
+    def gate_open(self) -> bool:
+        return self._board._channels[self._index].gate_open
+
+    def open(self) -> None:
+        if self._open:
+            return
+        self._board._open_view(self._index)
+        self._open = True
+
+    def set_liveness(self, check: Callable[[], bool] | None) -> None:
+        self._board._channel_set_liveness(self._index, check)
+
+    def configure(self, config: LaserConfig) -> None:
+        self._board._channel_configure(self._index, config)
+
+    def set_gate(self, open_: bool) -> None:
+        self._board._channel_set_gate(self._index, open_)
+
+    def laser_off(self) -> None:
+        self._board._channel_laser_off(self._index)
+
+    def events(self) -> list[BoardEvent]:
+        return self._board._channel_events(self._index)
+
+    def close(self) -> None:
+        if not self._open:
+            self.laser_off()
+            return
+        self._open = False
+        self._board._release_view(self._index)
 
 
 def _is_busy(err: BaseException) -> bool:

@@ -18,11 +18,15 @@ SYSEX_QUERY_FIRMWARE = 0x79
 
 # ---- optorig extension (config.h) ------------------------------------------------------
 OPTORIG_FW_NAME = "optorig"
-OPTORIG_PROTOCOL_VERSION = 2
+OPTORIG_PROTOCOL_VERSION = 3
 #: The firmware version shipped with this host: the default minimum a rig file requires.
 OPTORIG_FW_VERSION_MAJOR = 1
-OPTORIG_FW_VERSION_MINOR = 1
+OPTORIG_FW_VERSION_MINOR = 2
 OPTORIG_FW_VERSION_PATCH = 0
+#: Independent laser channels of one board (protocol 3); an event's last byte names its
+#: channel, or CHANNEL_BOARD for board-level events (READY, SYNC, acks of board settings).
+OPTORIG_CHANNELS = 4
+CHANNEL_BOARD = 0x7F
 SYSEX_OPTORIG_IDENTIFY = 0x01
 SYSEX_OPTORIG_CONFIG = 0x02
 SYSEX_OPTORIG_GATE = 0x03
@@ -73,13 +77,13 @@ POLARITY_ACTIVE_HIGH = 0
 POLARITY_ACTIVE_LOW = 1
 
 # ---- wire layout (config.h; docs/firmware.md lists every byte) ----------------------------
-CONFIG_PAYLOAD_BYTES = 24
+CONFIG_PAYLOAD_BYTES = 25
 SYNC_PAYLOAD_BYTES = 9
 TRIGGER_PAYLOAD_BYTES = 11
 EVENT_US_BYTES = 7
 EVENT_PULSES_BYTES = 3
-EVENT_PAYLOAD_BYTES = 13
-IDENTIFY_FIXED_BYTES = 12
+EVENT_PAYLOAD_BYTES = 14
+IDENTIFY_FIXED_BYTES = 13
 IDENTIFY_DROPPED_BYTES = 3
 SAFETY_TICK_US = 250
 RX_BUDGET_PER_LOOP = 16
@@ -98,8 +102,9 @@ TRIGGER_MIN_GAP_US = 100
 TRIGGER_COUNT_MODULO = 1 << (7 * EVENT_PULSES_BYTES)
 
 
-def decode_event(data: bytes | list[int] | tuple[int, ...]) -> tuple[int, int, int, int, int] | None:
-    """An EVENT payload (after the sysex id) as (kind, device_us, pulses, level, reason)."""
+def decode_event(data: bytes | list[int] | tuple[int, ...]) -> tuple[int, int, int, int, int, int] | None:
+    """An EVENT payload (after the sysex id) as (kind, device_us, pulses, level, reason,
+    channel); ``channel`` is CHANNEL_BOARD for board-level events."""
     if len(data) < EVENT_PAYLOAD_BYTES:
         return None
     us_end = 1 + EVENT_US_BYTES
@@ -110,6 +115,7 @@ def decode_event(data: bytes | list[int] | tuple[int, ...]) -> tuple[int, int, i
         from7(data[us_end:pulses_end]),
         data[pulses_end],
         data[pulses_end + 1],
+        data[pulses_end + 2],
     )
 
 

@@ -16,7 +16,8 @@ import select
 import threading
 import time
 import tty
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rig.devices import firmata_codes as fc
@@ -45,6 +46,8 @@ class RuleEvent:
     pulses: int = 0
     pin_level: int = 0
     reason: int = 0
+    #: the laser channel (protocol 3), or fc.CHANNEL_BOARD for a board-level event
+    channel: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +69,31 @@ def _valid_pin(pin: int) -> bool:
     return 2 <= pin < NUM_PINS
 
 
-def config_refusal(payload: bytes, sync_pins: tuple[int, ...] = ()) -> int | None:
+@dataclass(frozen=True, slots=True)
+class ChannelPinRoles:
+    """The pins another laser channel holds (fc.*_PIN_NONE = none)."""
+
+    laser: int = fc.INTERLOCK_PIN_NONE
+    pwm: int = fc.PWM_PIN_NONE
+    interlock: int = fc.INTERLOCK_PIN_NONE
+    trip_level: int = 1
+
+
+def config_pins(payload: bytes) -> ChannelPinRoles:
+    """The pins a (protocol 3) CONFIG payload gives its channel."""
+    body = payload[1:]
+    return ChannelPinRoles(body[1], body[16], body[21], 1 if body[22] else 0)
+
+
+def config_refusal(
+    payload: bytes, sync_pins: tuple[int, ...] = (), others: Sequence[ChannelPinRoles] = ()
+) -> int | None:
     """The firmware's CONFIG check (optorig_fw.c handle_config): None if accepted, else the
-    REFUSED reason. ``sync_pins`` are the pins of an enabled camera sync output."""
-    if len(payload) != fc.CONFIG_PAYLOAD_BYTES:
+    REFUSED reason. ``payload`` starts with the channel byte; ``sync_pins`` are the pins of an
+    enabled camera sync output, ``others`` the pins of the board's other channels."""
+    if len(payload) != fc.CONFIG_PAYLOAD_BYTES or payload[0] >= fc.OPTORIG_CHANNELS:
         return fc.REASON_BAD_CONFIG
+    payload = payload[1:]
     mode, ttl = payload[0], payload[1]
     period_us, width_us = fc.from7(payload[2:6]), fc.from7(payload[6:10])
     max_on_ms, watchdog_ms = fc.from7(payload[10:14]), fc.from7(payload[14:16])
@@ -94,13 +117,27 @@ def config_refusal(payload: bytes, sync_pins: tuple[int, ...] = ()) -> int | Non
         )
     if not ok:
         return fc.REASON_BAD_CONFIG
+    held = {p for o in others for p in (o.laser, o.pwm, o.interlock) if p < NUM_PINS}
+    outputs = {p for o in others for p in (o.laser, o.pwm) if p < NUM_PINS}
+    level = 1 if trip_level else 0
+    shared_ok = all(o.trip_level == level for o in others if o.interlock == interlock)
     pins_ok = (
         _valid_pin(ttl)
         and ttl not in sync_pins
-        and (pwm_pin == fc.PWM_PIN_NONE or (pwm_pin in PWM_CAPABLE and pwm_pin != ttl and pwm_pin not in sync_pins))
+        and ttl not in held
+        and (
+            pwm_pin == fc.PWM_PIN_NONE
+            or (pwm_pin in PWM_CAPABLE and pwm_pin != ttl and pwm_pin not in sync_pins and pwm_pin not in held)
+        )
         and (
             interlock == fc.INTERLOCK_PIN_NONE
-            or (_valid_pin(interlock) and interlock not in (ttl, pwm_pin) and interlock not in sync_pins)
+            or (
+                _valid_pin(interlock)
+                and interlock not in (ttl, pwm_pin)
+                and interlock not in sync_pins
+                and interlock not in outputs
+                and shared_ok
+            )
         )
     )
     return None if pins_ok else fc.REASON_PIN_CONFLICT
@@ -280,10 +317,15 @@ class FirmwareRules:
         return events
 
 
+def tag(events: list[RuleEvent], channel: int) -> list[RuleEvent]:
+    """``events`` of one channel's FirmwareRules, marked with that channel."""
+    return [replace(e, channel=channel) for e in events]
+
+
 def encode_event(event: RuleEvent) -> bytes:
     body = bytearray([fc.SYSEX_OPTORIG_EVENT, event.kind])
     body += fc.to7(event.device_us, fc.EVENT_US_BYTES) + fc.to7(event.pulses, fc.EVENT_PULSES_BYTES)
-    body += bytes([event.pin_level & 0x7F, event.reason & 0x7F])
+    body += bytes([event.pin_level & 0x7F, event.reason & 0x7F, event.channel & 0x7F])
     return bytes([fc.START_SYSEX]) + bytes(body) + bytes([fc.END_SYSEX])
 
 
@@ -295,12 +337,27 @@ class EmulatedUno:
     """
 
     def __init__(
-        self, *, firmware_name: str = "optorig", standard_firmata: bool = False, link: str | None = None
+        self,
+        *,
+        firmware_name: str = "optorig",
+        standard_firmata: bool = False,
+        link: str | None = None,
+        protocol: int = fc.OPTORIG_PROTOCOL_VERSION,
+        version: tuple[int, int, int] = (
+            fc.OPTORIG_FW_VERSION_MAJOR,
+            fc.OPTORIG_FW_VERSION_MINOR,
+            fc.OPTORIG_FW_VERSION_PATCH,
+        ),
     ) -> None:
         self.firmware_name = firmware_name
+        #: the extension protocol and version IDENTIFY reports (an older firmware: 2, (1, 1, 0))
+        self.protocol = protocol
+        self.version = version
         self.link = link
         self.standard_firmata = standard_firmata
-        self.rules = FirmwareRules()
+        #: one FirmwareRules per laser channel, and the pins each channel's CONFIG gave it
+        self.channel_rules = [FirmwareRules() for _ in range(fc.OPTORIG_CHANNELS)]
+        self.channel_pins: list[ChannelPinRoles | None] = [None] * fc.OPTORIG_CHANNELS
         self.trigger: TriggerSchedule | None = None
         self.received: list[bytes] = []
         self._lock = threading.Lock()
@@ -316,6 +373,11 @@ class EmulatedUno:
         #: When False the device stops reading the port at all (a stuck USB link): the
         #: host's writes fill the buffer and then block.
         self.reading = True
+
+    @property
+    def rules(self) -> FirmwareRules:
+        """Channel 0's rules (the board as a single-channel board)."""
+        return self.channel_rules[0]
 
     def now_us(self) -> int:
         return (time.monotonic_ns() - self._t0) // 1000
@@ -347,8 +409,9 @@ class EmulatedUno:
                     pass
         self._master = self._slave = -1
         with self._lock:
-            self.rules.close(self.now_us(), fc.REASON_RESET)
-            self.rules.armed = False
+            for rules in self.channel_rules:
+                rules.close(self.now_us(), fc.REASON_RESET)
+                rules.armed = False
 
     def replug(self) -> str:
         self.unplug()
@@ -356,18 +419,22 @@ class EmulatedUno:
         return self.port
 
     def set_interlock(self, tripped: bool) -> None:
+        """The interlock input changed: every channel wired to it (a shared interlock)."""
         with self._lock:
-            self._send(self.rules.set_interlock(tripped, self.now_us()))
+            for k, rules in enumerate(self.channel_rules):
+                self._send(tag(rules.set_interlock(tripped, self.now_us()), k))
 
     def reset(self) -> None:
         """The device resets (as the firmware does after a brown-out): gate closed, not
         armed, configuration back to defaults, and a READY event."""
         with self._lock:
             now_us = self.now_us()
-            self.rules.close(now_us, fc.REASON_RESET)
-            self.rules = FirmwareRules()
+            for rules in self.channel_rules:
+                rules.close(now_us, fc.REASON_RESET)
+            self.channel_rules = [FirmwareRules() for _ in range(fc.OPTORIG_CHANNELS)]
+            self.channel_pins = [None] * fc.OPTORIG_CHANNELS
             self.trigger = None
-            self._send([RuleEvent(fc.EVENT_READY, now_us, reason=fc.REASON_RESET)])
+            self._send([RuleEvent(fc.EVENT_READY, now_us, reason=fc.REASON_RESET, channel=fc.CHANNEL_BOARD)])
 
     def __enter__(self) -> EmulatedUno:
         return self.start()
@@ -406,9 +473,10 @@ class EmulatedUno:
                 for message in parser.feed(data):
                     self._handle(message)
                 if not self.standard_firmata:
-                    self._send(self.rules.poll(self.now_us()))
+                    for k, rules in enumerate(self.channel_rules):
+                        self._send(tag(rules.poll(self.now_us()), k))
                     if self.trigger is not None:
-                        self._send(self.trigger.poll(self.now_us()))
+                        self._send(tag(self.trigger.poll(self.now_us()), fc.CHANNEL_BOARD))
 
     def _handle(self, message: tuple[int, bytes]) -> None:
         command, payload = message
@@ -430,51 +498,81 @@ class EmulatedUno:
                 [
                     fc.START_SYSEX,
                     fc.SYSEX_OPTORIG_IDENTIFY,
-                    fc.OPTORIG_PROTOCOL_VERSION,
-                    fc.OPTORIG_FW_VERSION_MAJOR,
-                    fc.OPTORIG_FW_VERSION_MINOR,
-                    fc.OPTORIG_FW_VERSION_PATCH,
+                    self.protocol,
+                    *self.version,
                 ]
             )
-            identity += bytes([int(self.rules.armed), int(self.rules.gate_open)])
+            armed = sum(1 << k for k, r in enumerate(self.channel_rules) if r.armed)
+            gates = sum(1 << k for k, r in enumerate(self.channel_rules) if r.gate_open)
+            identity += bytes([armed, gates, fc.OPTORIG_CHANNELS])
             identity += bytes(2 * fc.IDENTIFY_DROPPED_BYTES) + b"emulated"  # nothing dropped
             self._write(identity + bytes([fc.END_SYSEX]))
         elif command == fc.SYSEX_OPTORIG_CONFIG:
-            refusal = config_refusal(payload)
-            if refusal is not None:
-                events = self.rules.close(now_us, fc.REASON_CONFIG)
-                self._send(events + [RuleEvent(fc.EVENT_REFUSED, now_us, reason=refusal)])
+            if not payload or payload[0] >= fc.OPTORIG_CHANNELS:
+                for k, rules in enumerate(self.channel_rules):
+                    self._send(tag(rules.close(now_us, fc.REASON_CONFIG), k))
+                self._send([RuleEvent(fc.EVENT_REFUSED, now_us, reason=fc.REASON_BAD_CONFIG, channel=fc.CHANNEL_BOARD)])
                 return
+            k = payload[0]
+            rules = self.channel_rules[k]
+            others = [p for i, p in enumerate(self.channel_pins) if i != k and p is not None]
+            refusal = config_refusal(payload, others=others)
+            if refusal is not None:
+                events = rules.close(now_us, fc.REASON_CONFIG)
+                self._send(tag(events + [RuleEvent(fc.EVENT_REFUSED, now_us, reason=refusal)], k))
+                return
+            fields = payload[1:]
             config = RulesConfig(
-                mode=payload[0],
-                period_us=fc.from7(payload[2:6]),
-                width_us=fc.from7(payload[6:10]),
-                max_on_ms=fc.from7(payload[10:14]),
-                watchdog_ms=fc.from7(payload[14:16]),
-                interlock_enabled=payload[21] != fc.INTERLOCK_PIN_NONE,
-                active_low=payload[23] == fc.POLARITY_ACTIVE_LOW,
+                mode=fields[0],
+                period_us=fc.from7(fields[2:6]),
+                width_us=fc.from7(fields[6:10]),
+                max_on_ms=fc.from7(fields[10:14]),
+                watchdog_ms=fc.from7(fields[14:16]),
+                interlock_enabled=fields[21] != fc.INTERLOCK_PIN_NONE,
+                active_low=fields[23] == fc.POLARITY_ACTIVE_LOW,
             )
-            self._send(self.rules.configure(config, now_us))
+            self.channel_pins[k] = config_pins(payload)
+            self._send(tag(rules.configure(config, now_us), k))
         elif command == fc.SYSEX_OPTORIG_GATE:
-            self._send(self.rules.set_gate(bool(payload and payload[0]), now_us))
+            if len(payload) == 2 and payload[0] < fc.OPTORIG_CHANNELS:
+                k = payload[0]
+                self._send(tag(self.channel_rules[k].set_gate(bool(payload[1]), now_us), k))
+            else:  # malformed: every gate closes, as the firmware does
+                for k, rules in enumerate(self.channel_rules):
+                    self._send(tag(rules.set_gate(False, now_us), k))
         elif command == fc.SYSEX_OPTORIG_HEARTBEAT:
-            self._send(self.rules.heartbeat(now_us, payload[0] if payload else 0))
+            mask, token = (payload[0], payload[1]) if len(payload) == 2 else (0, 0)
+            for k, rules in enumerate(self.channel_rules):
+                if mask & (1 << k):
+                    rules.heartbeat(now_us, token)
+            self._send([RuleEvent(fc.EVENT_HEARTBEAT_ACK, now_us, 0, mask, token, fc.CHANNEL_BOARD)])
         elif command == fc.SYSEX_OPTORIG_ARM:
-            self._send(self.rules.arm(now_us))
+            if len(payload) != 1 or payload[0] >= fc.OPTORIG_CHANNELS:
+                self._send([RuleEvent(fc.EVENT_REFUSED, now_us, reason=fc.REASON_BAD_CONFIG, channel=fc.CHANNEL_BOARD)])
+                return
+            k = payload[0]
+            if k != 0 and self.channel_pins[k] is None:  # no laser pin: never armed
+                self._send([RuleEvent(fc.EVENT_REFUSED, now_us, reason=fc.REASON_BAD_CONFIG, channel=k)])
+                return
+            self._send(tag(self.channel_rules[k].arm(now_us), k))
         elif command == fc.SYSEX_OPTORIG_TRIGGER:
             if self.trigger is not None:
-                self._send(self.trigger.stop(now_us))
+                self._send(tag(self.trigger.stop(now_us), fc.CHANNEL_BOARD))
                 self.trigger = None
-            # the emulation has the default laser pin and no sync output
-            refusal = trigger_refusal(payload, (LASER_PIN_DEFAULT,))
+            # the emulation has no sync output; channel 0 holds D9 until configured
+            roles = {LASER_PIN_DEFAULT} if self.channel_pins[0] is None else set()
+            for pins in self.channel_pins:
+                if pins is not None:
+                    roles |= {p for p in (pins.laser, pins.pwm, pins.interlock) if p < NUM_PINS}
+            refusal = trigger_refusal(payload, tuple(sorted(roles)))
             if refusal is not None:
-                self._send([RuleEvent(fc.EVENT_REFUSED, now_us, reason=refusal)])
+                self._send([RuleEvent(fc.EVENT_REFUSED, now_us, reason=refusal, channel=fc.CHANNEL_BOARD)])
                 return
             if payload[0]:
                 self.trigger = TriggerSchedule(
                     now_us + TRIGGER_FIRST_EDGE_US, fc.from7(payload[2:6]), fc.from7(payload[9:11])
                 )
-            self._send([RuleEvent(fc.EVENT_CONFIG_ACK, now_us, reason=fc.REASON_CONFIG)])
+            self._send([RuleEvent(fc.EVENT_CONFIG_ACK, now_us, reason=fc.REASON_CONFIG, channel=fc.CHANNEL_BOARD)])
 
 
 FIRMWARE_DIR = __import__("pathlib").Path(__file__).resolve().parents[2] / "firmware"

@@ -39,12 +39,19 @@ MS = CYCLES_PER_S // 1000
 SAMPLE_CYCLES = 160  # 10 us
 BYTE_CYCLES = 2778  # one byte at 57600 baud, 10 bits
 HOST_SLACK_CYCLES = 2 * MS
+#: The host waits this long after power-up before it talks to the firmware.
+BOOT_CYCLES = 2 * MS
 #: The harness samples the gate variable every 160 cycles, after whole instructions, and
 #: gate_open() sets it ~70 cycles after the pin: a logged rise may lag the pin by this much.
 G_LAG_CYCLES = SAMPLE_CYCLES + 128
 INTERLOCK_PIN = 2
 LASER_PIN = 9
 PWM_PIN = 3
+#: The fuzz drives laser channel 0 (protocol 3); the watched byte is chans[0].gate_is_open:
+#: channel_t starts with laser_config_t (23 bytes on the AVR: no padding), then port_idx,
+#: mask, train_running, laser_level, gate_is_open (optorig_fw.c).
+CHANNEL = 0
+GATE_IS_OPEN_OFFSET = 27
 
 
 def _sysex(command: int, payload: bytes = b"") -> bytes:
@@ -56,7 +63,7 @@ def _config(rng: random.Random, *, valid: bool = True) -> bytes:
     period_us = rng.choice([2_000, 10_000, 50_000])
     width_us = rng.choice([500, 1_000, period_us // 2])
     payload = (
-        bytes([mode, LASER_PIN])
+        bytes([CHANNEL, mode, LASER_PIN])
         + fc.to7(period_us, 4)
         + fc.to7(width_us, 4)
         + fc.to7(rng.choice([50, 200, 1_000]), 4)  # max_on_ms
@@ -69,8 +76,10 @@ def _config(rng: random.Random, *, valid: bool = True) -> bytes:
     if not valid:
         data = bytearray(payload)
         i = rng.randrange(len(data) + 2)
-        if i == len(data) - 1:
-            i = 0  # the polarity byte has its own tests; keep the fuzz's laser active-high
+        if i == len(data) - 1 or i == 0:
+            # the polarity byte has its own tests (keep the fuzz's laser active-high); the
+            # channel byte too (tests/firmware/test_channels_simavr.py)
+            i = 1
         if i < len(data):
             data[i] = rng.randrange(128)
         elif i == len(data):
@@ -89,13 +98,15 @@ def _random_message(rng: random.Random) -> bytes:
         body = bytes(rng.randrange(128) for _ in range(rng.choice([3, 30, 70, 90])))
         return bytes([fc.START_SYSEX, rng.randrange(8)]) + body + rng.choice([b"", b"\xf7", b"\x90", b"\xf0"])
     if r < 0.22:  # a whole session start, so gate windows meet interlock trips and faults
-        return _config(rng) + _sysex(fc.SYSEX_OPTORIG_ARM) + _sysex(fc.SYSEX_OPTORIG_GATE, b"\x01")
+        return _config(rng) + _sysex(fc.SYSEX_OPTORIG_ARM, bytes([CHANNEL])) + _sysex(fc.SYSEX_OPTORIG_GATE, bytes([CHANNEL, 1]))
     if r < 0.30:
-        return _sysex(fc.SYSEX_OPTORIG_GATE, bytes([rng.choice([0, 1, 1])]))
+        if rng.random() < 0.1:  # malformed or another channel's gate
+            return _sysex(fc.SYSEX_OPTORIG_GATE, bytes(rng.randrange(8) for _ in range(rng.randrange(4))))
+        return _sysex(fc.SYSEX_OPTORIG_GATE, bytes([CHANNEL, rng.choice([0, 1, 1])]))
     if r < 0.36:
         return _config(rng, valid=rng.random() < 0.7)
     if r < 0.42:
-        return _sysex(fc.SYSEX_OPTORIG_ARM)
+        return _sysex(fc.SYSEX_OPTORIG_ARM, bytes([rng.choice([CHANNEL, CHANNEL, CHANNEL, 1, 5])]))
     if r < 0.47:
         sync_pin = rng.choice([7, 7, 7, INTERLOCK_PIN, LASER_PIN, PWM_PIN, 13])
         return _sysex(
@@ -128,7 +139,7 @@ def _random_message(rng: random.Random) -> bytes:
             + fc.to7(width_us & 0x1FFFFF, 3) + fc.to7(rng.choice([1, 1, 3, 0]), 2)
         )
         return _sysex(fc.SYSEX_OPTORIG_TRIGGER, payload[: rng.choice([len(payload)] * 5 + [len(payload) - 1])])
-    return _sysex(fc.SYSEX_OPTORIG_HEARTBEAT, bytes([rng.randrange(128)]))
+    return _sysex(fc.SYSEX_OPTORIG_HEARTBEAT, bytes([rng.randrange(16), rng.randrange(128)]))
 
 
 def make_script(path: Path, seconds: float, seed: int) -> None:
@@ -136,17 +147,19 @@ def make_script(path: Path, seconds: float, seed: int) -> None:
     rng = random.Random(seed)
     end = int(seconds * CYCLES_PER_S)
     actions: list[tuple[int, str]] = []
-    # host traffic: bursts of messages; heartbeats every 100 ms except during stalls
-    t = 0
+    # host traffic: bursts of messages; heartbeats every 100 ms except during stalls. It starts
+    # once the firmware is up (UART enabled ~0.5 ms after power-up): bytes fed before that are
+    # lost, and the model here would count them as received.
+    t = BOOT_CYCLES
     heartbeat_on = True
-    next_heartbeat = 0
+    next_heartbeat = t
     next_stall_toggle = rng.randrange(200, 2000) * MS
     while t < end:
         if t >= next_stall_toggle:
             heartbeat_on = not heartbeat_on
             next_stall_toggle = t + (rng.randrange(200, 1500) if not heartbeat_on else rng.randrange(300, 3000)) * MS
         if heartbeat_on and t >= next_heartbeat:
-            actions.append((t, "tx " + _sysex(fc.SYSEX_OPTORIG_HEARTBEAT, b"\x01").hex()))
+            actions.append((t, "tx " + _sysex(fc.SYSEX_OPTORIG_HEARTBEAT, bytes([1 << CHANNEL, 1])).hex()))
             next_heartbeat = t + 100 * MS
         if rng.random() < 0.05:  # a flood of one query
             actions.append((t, "tx " + (rng.choice([b"\xf0\x6b\xf7", b"\xf9", b"\xf0\x01\xf7"]) * rng.randrange(20, 200)).hex()))
@@ -194,8 +207,8 @@ def symbol_addresses(elf: str, names: tuple[str, ...]) -> dict[str, int]:
 
 
 def run_script(harness: str, elf: str, script: Path, log: Path) -> None:
-    syms = symbol_addresses(elf, ("gate_is_open", "stat_loop_max", "stat_tick_late_max", "replies_dropped", "events_dropped"))
-    args = [harness, "--script", str(script), "--watch", hex(0x800000 | syms["gate_is_open"])]
+    syms = symbol_addresses(elf, ("chans", "stat_loop_max", "stat_tick_late_max", "replies_dropped", "events_dropped"))
+    args = [harness, "--script", str(script), "--watch", hex(0x800000 | (syms["chans"] + GATE_IS_OPEN_OFFSET))]
     for name, size in (("stat_loop_max", 2), ("stat_tick_late_max", 2), ("replies_dropped", 4), ("events_dropped", 4)):
         if name in syms:
             args += ["--dump", f"{name}:{syms[name]:x}:{size}"]
@@ -298,23 +311,32 @@ def check(log: Path) -> FuzzReport:
             if command == fc.SYSTEM_RESET:
                 closes.append(t)
             elif command == fc.SYSEX_OPTORIG_GATE:
-                if payload and payload[0] and not overflow:
+                well_formed = len(payload) == 2 and payload[0] < fc.OPTORIG_CHANNELS and not overflow
+                if well_formed and payload[0] != CHANNEL:
+                    pass  # another channel's gate
+                elif well_formed and payload[1]:
                     opens.append(t)
                 else:
-                    closes.append(t)
-            elif command in (fc.SYSEX_OPTORIG_ARM, fc.SYSEX_OPTORIG_HEARTBEAT):
-                keepalives.append(t)
+                    closes.append(t)  # a close, or malformed: every gate closes
+            elif command == fc.SYSEX_OPTORIG_ARM:
+                if payload == bytes([CHANNEL]) and not overflow:
+                    keepalives.append(t)
+            elif command == fc.SYSEX_OPTORIG_HEARTBEAT:
+                if len(payload) == 2 and payload[0] & (1 << CHANNEL) and not overflow:
+                    keepalives.append(t)
             elif command == fc.SYSEX_OPTORIG_CONFIG:
-                closes.append(t)
-                if not overflow and config_refusal(payload, sync_pins) is None:
+                if overflow or not payload or payload[0] >= fc.OPTORIG_CHANNELS or payload[0] == CHANNEL:
+                    closes.append(t)
+                if payload[:1] == bytes([CHANNEL]) and not overflow and config_refusal(payload, sync_pins) is None:
+                    body = payload[1:]
                     current = _Config(
-                        laser_pin=payload[1],
-                        active_low=payload[23] == 1,
-                        watchdog_ms=fc.from7(payload[14:16]),
-                        max_on_ms=fc.from7(payload[10:14]),
-                        interlock_pin=payload[21],
-                        trip_level=payload[22],
-                        pwm_pin=payload[16],
+                        laser_pin=body[1],
+                        active_low=body[23] == 1,
+                        watchdog_ms=fc.from7(body[14:16]),
+                        max_on_ms=fc.from7(body[10:14]),
+                        interlock_pin=body[21],
+                        trip_level=body[22],
+                        pwm_pin=body[16],
                     )
                     config_changes.append((t, current))
             elif command == fc.SYSEX_OPTORIG_SYNC:

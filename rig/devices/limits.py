@@ -29,3 +29,9 @@ TRIGGER_MIN_WIDTH_MS = 0.1
 TRIGGER_MIN_GAP_MS = 0.1
 #: Pins that can carry the analog-modulation PWM (Timer0/Timer2 outputs).
 PWM_CAPABLE_PINS = (3, 5, 6, 11)
+#: Laser channels of one board (firmware protocol 3) and their default laser pins: channel 0
+#: keeps LASER_PIN_DEFAULT; the others avoid the default interlock (D2), PWM (D3), sync (D7),
+#: trigger (D8) and LED (D12) pins, the other PWM-capable pins and D13 (the bootloader blinks
+#: it at reset).
+LASER_CHANNELS = 4
+CHANNEL_LASER_PINS_DEFAULT = (9, 10, 4, 14)

@@ -10,6 +10,10 @@ liveness check given to ``set_liveness`` (the session's control loop) says alive
 only those heartbeats reset the emulated firmware watchdog; ``stall_host()`` stops them
 all (a frozen or killed process). A watchdog trip or ``simulate_reset()`` is never
 re-armed silently: ``set_gate(True)`` then raises ``BoardFault`` until ``configure()``.
+
+Like the firmware (protocol 3) it has ``channel_count`` independent laser channels:
+``channel(k)`` is a view (a full LaserBoard) with its own rules, events and liveness check,
+so a hung arena loop starves only its own channel's watchdog; the board itself is channel 0.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from rig.devices.firmware_emulator import (
     TriggerSchedule,
     trigger_refusal,
 )
+from rig.devices.limits import LASER_CHANNELS
 from rig.devices.lifecycle import OpenedByWith
 from rig.devices.limits import INTERLOCK_PIN_DEFAULT, LASER_PIN_DEFAULT
 from rig.errors import BoardFault, BoardLost, ConfigError
@@ -153,6 +158,20 @@ class MockCommand:
     t_ns: int
     kind: CommandKind
     config: LaserConfig | None = None
+    channel: int = 0
+
+
+class _MockChannel:
+    """One emulated laser channel: the firmware's rules for it plus the host-side state."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.rules = FirmwareRules()
+        self.config = LaserConfig()
+        self.liveness: Callable[[], bool] | None = None
+        self.events: list[BoardEvent] = []
+        self.active = index == 0
+        self.views = 0
 
 
 class MockBoard(OpenedByWith):
@@ -166,11 +185,9 @@ class MockBoard(OpenedByWith):
         self._interlock = interlock
         self._lock = threading.Lock()
         self._is_open = False
-        self._config = LaserConfig()
-        self._events: list[BoardEvent] = []
-        self._rules = FirmwareRules()
+        self._self_open = False
+        self._channels = [_MockChannel(k) for k in range(LASER_CHANNELS)]
         self._host_alive = True
-        self._liveness: Callable[[], bool] | None = None
         self._t0_ns = self._clock.now_ns()
         self.commands: list[MockCommand] = []
         self._sync: _SyncSchedule | None = None
@@ -192,29 +209,57 @@ class MockBoard(OpenedByWith):
 
     @property
     def gate_open(self) -> bool:
+        return self._channel_gate_open(0)
+
+    def _channel_gate_open(self, k: int) -> bool:
         with self._lock:
             self._poll_locked()
-            return self._rules.gate_open
+            return self._channels[k].rules.gate_open
+
+    @property
+    def _rules(self) -> FirmwareRules:
+        return self._channels[0].rules
 
     @property
     def config(self) -> LaserConfig:
-        return self._config
+        return self._channels[0].config
 
     @property
     def last_gate_command(self) -> MockCommand | None:
         for command in reversed(self.commands):
-            if command.kind in ("gate_open", "gate_close"):
+            if command.kind in ("gate_open", "gate_close") and command.channel == 0:
                 return command
         return None
 
+    # ---- channels (ChannelBoard) -------------------------------------------------------
+    @property
+    def channel_count(self) -> int:
+        return LASER_CHANNELS
+
+    def channel(self, index: int) -> MockChannel:
+        if not 0 <= index < LASER_CHANNELS:
+            raise ConfigError(f"channel: must be in 0..{LASER_CHANNELS - 1}, got {index}")
+        return MockChannel(self, index)
+
+    def all_off(self) -> None:
+        """Emergency stop: every channel's gate closed. Never raises."""
+        with self._lock:
+            self._poll_locked()
+            for k in range(LASER_CHANNELS):
+                self._close_gate_locked(k)
+
+    def heartbeat_mask(self) -> int:
+        """The channels whose heartbeat bit the emulated heartbeat thread sends now."""
+        return sum(1 << ch.index for ch in self._channels if ch.active and self._heartbeat_allowed(ch))
+
     def set_liveness(self, check: Callable[[], bool] | None) -> None:
         """Heartbeats only while ``check()`` is True, as ``FirmataBoard`` does."""
-        self._liveness = check
+        self._channels[0].liveness = check
 
-    def _heartbeat_allowed(self) -> bool:
+    def _heartbeat_allowed(self, ch: _MockChannel) -> bool:
         if not self._host_alive:
             return False
-        check = self._liveness
+        check = ch.liveness
         if check is None:
             return True
         try:
@@ -224,13 +269,14 @@ class MockBoard(OpenedByWith):
 
     # ---- emulation controls (tests, demo) ----------------------------------------------
     def simulate_reset(self) -> None:
-        """The device resets itself (brown-out, USB glitch): gate closed, not armed, READY."""
+        """The device resets itself (brown-out, USB glitch): gates closed, not armed, READY."""
         with self._lock:
             self._poll_locked()
             now_us = self._now_us()
-            self._emit(self._rules.close(now_us, fc.REASON_RESET))
-            self._rules.armed = False
-            self._emit([RuleEvent(fc.EVENT_READY, now_us, reason=fc.REASON_RESET)])
+            for ch in self._channels:
+                self._emit(ch, ch.rules.close(now_us, fc.REASON_RESET))
+                ch.rules.armed = False
+            self._emit_board([RuleEvent(fc.EVENT_READY, now_us, reason=fc.REASON_RESET)])
 
     def stall_host(self) -> None:
         """Stop the emulated host heartbeats; the firmware watchdog then expires."""
@@ -243,11 +289,11 @@ class MockBoard(OpenedByWith):
             self._host_alive = True
 
     def set_interlock(self, tripped: bool) -> None:
-        """Drive the emulated interlock input (needs ``interlock=True``)."""
+        """Drive the emulated interlock input (needs ``interlock=True``); every channel shares it."""
         with self._lock:
             self._poll_locked()
-            self._emit(self._rules.set_interlock(tripped, self._now_us()))
-
+            for ch in self._channels:
+                self._emit(ch, ch.rules.set_interlock(tripped, self._now_us()))
     # ---- camera sync (the firmware's SYNC command) ------------------------------------
     def configure_sync(
         self,
@@ -314,7 +360,7 @@ class MockBoard(OpenedByWith):
             now_us = self._now_us()
             if self._trigger_schedule is not None:
                 self._record("trigger")
-                self._emit(self._trigger_schedule.stop(now_us))
+                self._emit_board(self._trigger_schedule.stop(now_us))
             self._trigger, self._trigger_schedule = None, None
             if config is None:
                 return
@@ -337,7 +383,7 @@ class MockBoard(OpenedByWith):
 
     def _emit_trigger_edges_locked(self) -> None:
         if self._trigger_schedule is not None:
-            self._emit(self._trigger_schedule.poll(self._now_us()))
+            self._emit_board(self._trigger_schedule.poll(self._now_us()))
 
     @property
     def trigger_first_edge_us(self) -> int | None:
@@ -357,20 +403,26 @@ class MockBoard(OpenedByWith):
     def _now_us(self) -> int:
         return (self._clock.now_ns() - self._t0_ns) // 1000
 
-    def _emit(self, events: list[RuleEvent]) -> None:
+    def _emit(self, ch: _MockChannel, events: list[RuleEvent]) -> None:
         for event in events:
             board_event = to_board_event(event, self._t0_ns + event.device_us * 1000)
             if board_event is not None:
-                self._events.append(board_event)
+                ch.events.append(board_event)
+
+    def _emit_board(self, events: list[RuleEvent]) -> None:
+        """Board-level events (READY, SYNC): every channel's view sees them."""
+        for ch in self._channels:
+            self._emit(ch, events)
 
     def _poll_locked(self) -> None:
         if not self._is_open:
             return
         now_us = self._now_us()
-        if self._heartbeat_allowed():
-            # the heartbeat thread of an alive host sent one every 100 ms in the meantime
-            self._rules.heartbeat(now_us)
-        self._emit(self._rules.poll(now_us))
+        for ch in self._channels:
+            if ch.active and self._heartbeat_allowed(ch):
+                # the heartbeat thread of an alive host sent this channel's bit every 100 ms
+                ch.rules.heartbeat(now_us)
+            self._emit(ch, ch.rules.poll(now_us))
         self._emit_sync_edges_locked()
         self._emit_trigger_edges_locked()
 
@@ -386,91 +438,207 @@ class MockBoard(OpenedByWith):
             device_us = (edge_ns - self._t0_ns) // 1000
             # As the firmware: the edge's own device time, the running count, level 1.
             event = RuleEvent(fc.EVENT_SYNC, device_us, sync.reported, 1, fc.REASON_HOST)
-            self._emit([event])
+            self._emit_board([event])
 
-    def _record(self, kind: CommandKind, config: LaserConfig | None = None) -> int:
+    def _record(self, kind: CommandKind, config: LaserConfig | None = None, channel: int = 0) -> int:
         t_ns = self._clock.now_ns()
-        self.commands.append(MockCommand(t_ns, kind, config))
+        self.commands.append(MockCommand(t_ns, kind, config, channel))
         return t_ns
 
-    # ---- LaserBoard --------------------------------------------------------------------
+    # ---- LaserBoard (channel 0; views call the _channel_* forms) ---------------------
     def open(self) -> None:
         with self._lock:
-            self._record("open")
-            self._is_open = True
-            self._host_alive = True
-            now_us = self._now_us()
+            self._acquire_locked()
+            self._self_open = True
+
+    def _acquire_locked(self) -> None:
+        if self._is_open:
+            return
+        self._record("open")
+        self._is_open = True
+        self._host_alive = True
+        now_us = self._now_us()
+        self._sync = None  # opening resets the board: no sync output until commanded
+        self._trigger, self._trigger_schedule = None, None
+        self._sync_rng = SYNC_RNG_SEED
+        for ch in self._channels:
             # Opening resets the MCU, not the door: the interlock input keeps its level.
-            door_open = self._rules.interlock_input_tripped
-            self._rules = FirmwareRules()
-            self._rules.interlock_input_tripped = door_open
-            self._sync = None  # opening resets the board: no sync output until commanded
-            self._trigger, self._trigger_schedule = None, None
-            self._sync_rng = SYNC_RNG_SEED
-            self._rules.configure(rules_config(self._config, interlock_enabled=self._interlock), now_us)
-            self._rules.arm(now_us)
-            self._events.append(BoardEvent(BoardEventKind.READY, self._clock.now_ns(), now_us))
+            door_open = ch.rules.interlock_input_tripped
+            ch.rules = FirmwareRules()
+            ch.rules.interlock_input_tripped = door_open
+            if ch.active:
+                ch.rules.configure(rules_config(ch.config, interlock_enabled=self._interlock), now_us)
+                ch.rules.arm(now_us)
+        for ch in self._channels:
+            ch.events.append(BoardEvent(BoardEventKind.READY, self._clock.now_ns(), now_us))
+
+    def _open_view(self, k: int) -> None:
+        with self._lock:
+            self._acquire_locked()
+            ch = self._channels[k]
+            ch.views += 1
+            if not ch.active:
+                ch.active = True
+                now_us = self._now_us()
+                ch.rules.configure(rules_config(ch.config, interlock_enabled=self._interlock), now_us)
+                ch.rules.arm(now_us)
 
     def configure(self, config: LaserConfig) -> None:
+        self._channel_configure(0, config)
+
+    def _channel_configure(self, k: int, config: LaserConfig) -> None:
+        ch = self._channels[k]
         with self._lock:
             self._require_open()
             self._poll_locked()
-            self._close_gate_locked()
-            self._config = config
-            self._record("configure", config)
+            self._close_gate_locked(k)
+            ch.config = config
+            ch.active = True
+            self._record("configure", config, k)
             now_us = self._now_us()
-            self._emit(self._rules.configure(rules_config(config, interlock_enabled=self._interlock), now_us))
-            self._rules.arm(now_us)
+            self._emit(ch, ch.rules.configure(rules_config(config, interlock_enabled=self._interlock), now_us))
+            ch.rules.arm(now_us)
 
     def set_gate(self, open_: bool) -> None:
+        self._channel_set_gate(0, open_)
+
+    def _channel_set_gate(self, k: int, open_: bool) -> None:
+        ch = self._channels[k]
         with self._lock:
             self._require_open()
             self._poll_locked()
             if open_:
                 if self.fail_next_write:
                     self.fail_next_write = False
-                    self._close_gate_locked()
+                    for i in range(LASER_CHANNELS):
+                        self._close_gate_locked(i)
                     self._is_open = False
-                    self._events.append(
-                        BoardEvent(BoardEventKind.DISCONNECTED, self._clock.now_ns(), detail="simulated unplug")
-                    )
+                    lost = BoardEvent(BoardEventKind.DISCONNECTED, self._clock.now_ns(), detail="simulated unplug")
+                    for c in self._channels:
+                        c.events.append(lost)
                     raise BoardLost("mock board: write failed (simulated unplug)")
-                if not self._rules.gate_open:
-                    if not self._rules.armed:
+                if not ch.rules.gate_open:
+                    if not ch.rules.armed:
                         # as FirmataBoard: never a silent re-arm after a trip or a reset
                         raise BoardFault(
-                            "mock board: the watchdog tripped or the board was reset; "
-                            "gate-open refused until it is configured again"
+                            f"mock board: laser channel {k} tripped its watchdog or the board "
+                            "was reset; gate-open refused until it is configured again"
                         )
-                    self._record("gate_open")
-                    self._emit(self._rules.set_gate(True, self._now_us()))
+                    self._record("gate_open", channel=k)
+                    self._emit(ch, ch.rules.set_gate(True, self._now_us()))
             else:
-                self._close_gate_locked()
+                self._close_gate_locked(k)
 
-    def _close_gate_locked(self) -> None:
-        if self._rules.gate_open:
-            self._record("gate_close")
-            self._emit(self._rules.set_gate(False, self._now_us()))
+    def _close_gate_locked(self, k: int = 0) -> None:
+        ch = self._channels[k]
+        if ch.rules.gate_open:
+            self._record("gate_close", channel=k)
+            self._emit(ch, ch.rules.set_gate(False, self._now_us()))
 
     def laser_off(self) -> None:
+        self._channel_laser_off(0)
+
+    def _channel_laser_off(self, k: int) -> None:
         with self._lock:
             self._poll_locked()
-            self._close_gate_locked()
+            self._close_gate_locked(k)
 
     def events(self) -> list[BoardEvent]:
+        return self._channel_events(0)
+
+    def _channel_events(self, k: int) -> list[BoardEvent]:
+        ch = self._channels[k]
         with self._lock:
             self._poll_locked()
-            drained, self._events = self._events, []
+            drained, ch.events = ch.events, []
             return drained
+
+    def _channel_set_liveness(self, k: int, check: Callable[[], bool] | None) -> None:
+        self._channels[k].liveness = check
 
     def close(self) -> None:
         self.laser_off()
         with self._lock:
-            if self._is_open:
-                self._record("close")
-            self._is_open = False
+            self._self_open = False
+            self._release_locked()
+
+    def _release_view(self, k: int) -> None:
+        self._channel_laser_off(k)
+        with self._lock:
+            self._channels[k].views = max(0, self._channels[k].views - 1)
+            self._release_locked()
+
+    def _release_locked(self) -> None:
+        if self._self_open or any(ch.views for ch in self._channels):
+            return
+        self._poll_locked()
+        for k in range(LASER_CHANNELS):
+            self._close_gate_locked(k)
+        if self._is_open:
+            self._record("close")
+        self._is_open = False
 
     def _require_open(self) -> None:
         if not self._is_open:
             raise BoardLost("mock board is not open")
 
+
+class MockChannel(OpenedByWith):
+    """Laser channel ``index`` of a MockBoard as a LaserBoard of its own (as FirmataChannel)."""
+
+    def __init__(self, board: MockBoard, index: int) -> None:
+        self._board = board
+        self._index = index
+        self._open = False
+
+    @property
+    def index(self) -> int:
+        return self._index
+
+    @property
+    def board(self) -> MockBoard:
+        return self._board
+
+    @property
+    def info(self) -> BoardInfo:
+        return self._board.info
+
+    @property
+    def is_open(self) -> bool:
+        return self._open and self._board.is_open
+
+    @property
+    def gate_open(self) -> bool:
+        return self._board._channel_gate_open(self._index)
+
+    @property
+    def config(self) -> LaserConfig:
+        return self._board._channels[self._index].config
+
+    def open(self) -> None:
+        if self._open:
+            return
+        self._board._open_view(self._index)
+        self._open = True
+
+    def set_liveness(self, check: Callable[[], bool] | None) -> None:
+        self._board._channel_set_liveness(self._index, check)
+
+    def configure(self, config: LaserConfig) -> None:
+        self._board._channel_configure(self._index, config)
+
+    def set_gate(self, open_: bool) -> None:
+        self._board._channel_set_gate(self._index, open_)
+
+    def laser_off(self) -> None:
+        self._board._channel_laser_off(self._index)
+
+    def events(self) -> list[BoardEvent]:
+        return self._board._channel_events(self._index)
+
+    def close(self) -> None:
+        if not self._open:
+            self.laser_off()
+            return
+        self._open = False
+        self._board._release_view(self._index)

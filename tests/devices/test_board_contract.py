@@ -42,14 +42,22 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
     return True
 
 
-@pytest.fixture(params=["mock", "firmata_pty"])
+@pytest.fixture(params=["mock", "firmata_pty", "mock_channel_2", "firmata_pty_channel_2"])
 def board(request: pytest.FixtureRequest) -> Iterator[LaserBoard]:
+    """The board itself (= channel 0), or a view of channel 2 (issue 16): a channel view
+    is a full LaserBoard and passes the same contract."""
     if request.param == "mock":
         with MockBoard() as mock:
             yield mock
-    else:
+    elif request.param == "mock_channel_2":
+        with MockBoard().channel(2) as view:
+            yield view
+    elif request.param == "firmata_pty":
         with EmulatedUno() as emu, FirmataBoard(emu.port, ready_timeout_s=3.0) as real:
             yield real
+    else:
+        with EmulatedUno() as emu, FirmataBoard(emu.port, ready_timeout_s=3.0).channel(2) as view:
+            yield view
 
 
 def test_open_reports_ready_and_gate_closed(board: LaserBoard) -> None:

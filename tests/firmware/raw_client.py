@@ -36,11 +36,21 @@ class Reply:
 
     @property
     def reason(self) -> int:
+        if self.command == fc.SYSEX_OPTORIG_EVENT and len(self.payload) >= fc.EVENT_PAYLOAD_BYTES:
+            return self.payload[fc.EVENT_PAYLOAD_BYTES - 2]  # protocol 3: the channel follows
         return self.payload[-1] if self.payload else -1
+
+    @property
+    def channel(self) -> int:
+        """The event's channel (protocol 3), CHANNEL_BOARD for board events, -1 if none."""
+        if self.command == fc.SYSEX_OPTORIG_EVENT and len(self.payload) >= fc.EVENT_PAYLOAD_BYTES:
+            return self.payload[fc.EVENT_PAYLOAD_BYTES - 1]
+        return -1
 
 
 def config_payload(
     *,
+    channel: int = 0,
     mode: int = fc.MODE_CONTINUOUS,
     laser_pin: int = 9,
     period_us: int = 50_000,
@@ -55,7 +65,7 @@ def config_payload(
     polarity: int = 0,
 ) -> bytes:
     return (
-        bytes([mode, laser_pin])
+        bytes([channel, mode, laser_pin])
         + fc.to7(period_us, 4)
         + fc.to7(width_us, 4)
         + fc.to7(max_on_ms, 4)
@@ -75,10 +85,22 @@ def sysex(command: int, payload: bytes = b"") -> bytes:
     return bytes([fc.START_SYSEX, command]) + payload + bytes([fc.END_SYSEX])
 
 
-GATE_OPEN = sysex(fc.SYSEX_OPTORIG_GATE, b"\x01")
-GATE_CLOSE = sysex(fc.SYSEX_OPTORIG_GATE, b"\x00")
-ARM = sysex(fc.SYSEX_OPTORIG_ARM)
-HEARTBEAT = sysex(fc.SYSEX_OPTORIG_HEARTBEAT, b"\x01")
+def gate(channel: int, open_: bool) -> bytes:
+    return sysex(fc.SYSEX_OPTORIG_GATE, bytes([channel, int(open_)]))
+
+
+def arm(channel: int) -> bytes:
+    return sysex(fc.SYSEX_OPTORIG_ARM, bytes([channel]))
+
+
+def heartbeat(mask: int, token: int = 1) -> bytes:
+    return sysex(fc.SYSEX_OPTORIG_HEARTBEAT, bytes([mask, token]))
+
+
+GATE_OPEN = gate(0, True)
+GATE_CLOSE = gate(0, False)
+ARM = arm(0)
+HEARTBEAT = heartbeat(0x01)
 IDENTIFY = sysex(fc.SYSEX_OPTORIG_IDENTIFY)
 CAPABILITY_QUERY = bytes([0xF0, 0x6B, 0xF7])
 VERSION_QUERY = bytes([0xF9])
@@ -132,10 +154,12 @@ class RawUno:
         with self._lock:
             return list(self._replies)
 
-    def events(self, kind: int | None = None) -> list[Reply]:
+    def events(self, kind: int | None = None, channel: int | None = None) -> list[Reply]:
         return [
             r for r in self.replies()
-            if r.command == fc.SYSEX_OPTORIG_EVENT and (kind is None or r.kind == kind)
+            if r.command == fc.SYSEX_OPTORIG_EVENT
+            and (kind is None or r.kind == kind)
+            and (channel is None or r.channel == channel)
         ]
 
     def wait_emulated(self, seconds: float) -> None:
@@ -143,12 +167,14 @@ class RawUno:
         target = self.sim.cycle() + int(seconds * CYCLES_PER_S)
         self._wait(lambda: self.sim.cycle() >= target)
 
-    def wait_event(self, kind: int, emulated_s: float = 2.0, count: int = 1) -> list[Reply]:
-        """Wait until ``count`` events of ``kind`` arrived, or ``emulated_s`` of emulated time
-        passed (then the events so far are returned)."""
+    def wait_event(
+        self, kind: int, emulated_s: float = 2.0, count: int = 1, channel: int | None = None
+    ) -> list[Reply]:
+        """Wait until ``count`` events of ``kind`` (of ``channel``, if given) arrived, or
+        ``emulated_s`` of emulated time passed (then the events so far are returned)."""
         target = self.sim.cycle() + int(emulated_s * CYCLES_PER_S)
-        self._wait(lambda: len(self.events(kind)) >= count or self.sim.cycle() >= target)
-        return self.events(kind)
+        self._wait(lambda: len(self.events(kind, channel)) >= count or self.sim.cycle() >= target)
+        return self.events(kind, channel)
 
     def _wait(self, done: object) -> None:
         pause = threading.Event()
@@ -159,11 +185,14 @@ class RawUno:
             pause.wait(0.01)
 
     def start_session(self, payload: bytes) -> None:
-        """CONFIG then ARM, and wait for both answers (emulated time)."""
+        """CONFIG then ARM of the payload's channel, and wait for both answers (emulated time)."""
+        channel = payload[0]
+        acks = len(self.events(fc.EVENT_CONFIG_ACK, channel))
+        armed = len(self.events(fc.EVENT_ARMED, channel))
         self.send(sysex(fc.SYSEX_OPTORIG_CONFIG, payload))
-        self.wait_event(fc.EVENT_CONFIG_ACK)
-        self.send(ARM)
-        self.wait_event(fc.EVENT_ARMED)
+        self.wait_event(fc.EVENT_CONFIG_ACK, count=acks + 1, channel=channel)
+        self.send(arm(channel))
+        self.wait_event(fc.EVENT_ARMED, count=armed + 1, channel=channel)
 
 
 def rises_falls(edges: list[tuple[int, int]]) -> tuple[list[int], list[int]]:

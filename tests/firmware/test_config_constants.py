@@ -45,7 +45,7 @@ def test_sysex_ids_events_and_version_match_firmware() -> None:
     prefixes = (
         "SYSEX_OPTORIG_", "EVENT_", "REASON_", "MODE_", "PWM_PIN_NONE", "INTERLOCK_PIN_NONE",
         "POLARITY_", "CONFIG_PAYLOAD_BYTES", "SYNC_PAYLOAD_BYTES", "IDENTIFY_", "SAFETY_TICK_US",
-        "RX_BUDGET_PER_LOOP", "OPTORIG_FW_VERSION_", "TRIGGER_",
+        "RX_BUDGET_PER_LOOP", "OPTORIG_FW_VERSION_", "TRIGGER_", "OPTORIG_CHANNELS", "CHANNEL_BOARD",
     )
     checked = 0
     for name, value in d.items():

@@ -137,7 +137,7 @@ def test_replies_dropped_during_a_flood_are_counted_in_identify(uno: RawUno) -> 
     identity = [r for r in uno.replies() if r.command == fc.SYSEX_OPTORIG_IDENTIFY][-1].payload
     assert len(identity) > fc.IDENTIFY_FIXED_BYTES
     assert identity[0] == fc.OPTORIG_PROTOCOL_VERSION
-    dropped = fc.from7(identity[6 : 6 + fc.IDENTIFY_DROPPED_BYTES])
+    dropped = fc.from7(identity[7 : 7 + fc.IDENTIFY_DROPPED_BYTES])
     answered = len([r for r in uno.replies() if r.command == 0x6C])
     assert dropped > 0 and answered > 0
     assert dropped + answered == len(flood(CAPABILITY_QUERY, 0.5)) // len(CAPABILITY_QUERY)
@@ -190,7 +190,7 @@ def test_pwm_left_on_a_pin_is_cut_when_it_becomes_the_laser_pin(uno: RawUno, pin
     start = mark(uno.sim, "config")
     uno.send(sysex(fc.SYSEX_OPTORIG_CONFIG, config_payload(laser_pin=pin)))
     uno.wait_emulated(0.1)
-    config_done = [line.cycle for line in uno.sim.lines() if line.kind == "R" and line.cycle >= start][0] + 5 * MS
+    config_done = [line.cycle for line in uno.sim.lines() if line.kind == "R" and line.cycle >= start][0] + 8 * MS
     after = [(c, v) for c, v in uno.sim.edges(pin) if c > config_done]
     assert after == [] and level_at(uno.sim.edges(pin), config_done) == 0
 
@@ -346,7 +346,7 @@ def test_pin_modes_at_boot_match_the_direction_registers(uno: RawUno) -> None:
 def test_events_carry_a_49_bit_microsecond_clock(uno: RawUno) -> None:
     """EVENT payloads are EVENT_PAYLOAD_BYTES long with a 7-byte device_us (wraps after 17.8
     years, not 51 days). (Old firmware: 6 bytes.)"""
-    uno.send(sysex(fc.SYSEX_OPTORIG_HEARTBEAT, b"\x05"))
+    uno.send(sysex(fc.SYSEX_OPTORIG_HEARTBEAT, b"\x01\x05"))  # [channel mask, token]
     acks = uno.wait_event(fc.EVENT_HEARTBEAT_ACK)
     assert acks and len(acks[-1].payload) == fc.EVENT_PAYLOAD_BYTES
     decoded = fc.decode_event(acks[-1].payload)
@@ -375,9 +375,12 @@ def test_active_low_laser_is_high_when_off_and_after_a_reset(uno: RawUno) -> Non
     # (simavr shows the port's reset value, 0, for the instant before .init3 runs; on a real
     # Uno the pin is an input then and the pull-up of docs/wiring.md holds the line HIGH)
     after = [(c, v) for c, v in edges if c >= reset]
-    # the register reset shows as one edge to 0; .init3 restores HIGH within 200 cycles
-    assert after[0][1] == 0 and after[1][1] == 1 and after[1][0] - after[0][0] < 200
-    assert all(v == 1 for _, v in after[1:])
+    # the register reset may show as one edge to 0; .init3 restores HIGH within 200 cycles
+    # (protocol 3 firmware: simavr shows no blip at all, the pin stays HIGH)
+    if after:
+        assert after[0][1] == 0 and after[1][1] == 1 and after[1][0] - after[0][0] < 200
+        assert all(v == 1 for _, v in after[1:])
+    assert level_at(edges, reset + 1000) == 1
     uno.send(sysex(fc.SYSEX_OPTORIG_CONFIG, config_payload()))  # back to active high
     uno.wait_emulated(0.05)
     assert uno.sim.edges(LASER)[-1][1] == 0

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from rig.devices import firmata_codes as fc
 from rig.devices.board import BoardEvent, BoardEventKind, LaserConfig
 from rig.devices.firmata_board import FirmataBoard
 from rig.devices.firmware_emulator import (
@@ -96,7 +97,7 @@ def test_laser_pin_driven_low_first_thing_after_reset(sim: SimavrUno) -> None:
     assert ddr_b[0].cycle < 100 and int(ddr_b[0].fields[1]) & 0b10  # D9 output in .init3
     edges = sim.edges(LASER)
     assert edges[0][1] == 0 and edges[0][0] < 100
-    first_gate = next(line.cycle for line in lines if line.kind == "R" and "f00301f7" in line.fields[0])
+    first_gate = next(line.cycle for line in lines if line.kind == "R" and "f0030001f7" in line.fields[0])
     assert all(c > first_gate for c, v in edges if v == 1)  # never high before a gate command
     reset_cycle = next(line.cycle for line in lines if line.kind == "M" and line.fields[0] == "reset")
     after = [(c, v) for c, v in edges if c >= reset_cycle]
@@ -208,7 +209,7 @@ def test_plain_pyfirmata2_reads_and_writes_ordinary_pins(sim: SimavrUno) -> None
         pause = threading.Event()
         while sim.cycle() - start < CYCLES_PER_S // 10:
             pause.wait(0.02)
-        assert board.firmware == "optorig" and board.firmware_version == (1, 1)
+        assert board.firmware == "optorig" and board.firmware_version == (fc.OPTORIG_FW_VERSION_MAJOR, fc.OPTORIG_FW_VERSION_MINOR)
     finally:
         board.exit()
     assert (1 in [v for _, v in sim.edges(4)])
