@@ -421,6 +421,34 @@ static void laser_write_locked(uint8_t ch, uint8_t on) {
  * 2 bytes = 350 us, the safety tick catches up). */
 #define EDGE_MARGIN_TICKS 200
 
+static inline __attribute__((always_inline)) uint32_t ticks32_inline_early(void) {
+    uint16_t t = TCNT1;
+    uint16_t o = (uint16_t)timer1_overflows;
+    if ((TIFR1 & _BV(TOV1)) && t < 0x8000u) o++;
+    return ((uint32_t)o << 16) | t;
+}
+
+/* The camera trigger (below) shares the timer: COMPA serves a trigger edge that falls due
+ * while it waits for a laser edge or before it plans, so a laser train never holds a trigger
+ * edge back; the main loop's interrupts-off sections keep clear of trigger edges too. */
+static volatile uint8_t trig_enabled;
+static volatile uint32_t trig_next_edge;
+static void trig_edge_locked(void);
+#define TRIG_SERVE_EARLY_TICKS 2
+/* Planning takes up to ~70 us: a trigger edge due within this is served first. */
+#define PLAN_TICKS 180
+
+/* Serve the trigger edge if it is due within ``horizon`` ticks (waiting for it). Interrupts
+ * off. */
+static inline __attribute__((always_inline)) void trig_serve_locked(int32_t horizon) {
+    if (!trig_enabled) return;
+    int32_t dt = (int32_t)(trig_next_edge - ticks32_inline_early());
+    if (dt > horizon) return;
+    while ((int32_t)(trig_next_edge - ticks32_inline_early()) > TRIG_SERVE_EARLY_TICKS) {
+    }
+    trig_edge_locked();
+}
+
 /* The compare fires this long before an edge and COMPA waits for the edge itself: the
  * interrupt's entry (register saves, reading the clock) and any short interrupt running
  * at that moment are absorbed, so an edge leaves on time, not one entry latency late. */
@@ -498,9 +526,15 @@ static void train_schedule_locked(void) {
 static void cli_guarded(uint8_t s) {
     for (;;) {
         cli();
-        if (!(s & _BV(SREG_I)) || !sched_n) return;
-        int32_t dt = (int32_t)(sched_time[0] - ticks32_locked());
-        /* (an edge overdue by more than a few margins is not waited for: COMPA had its turn) */
+        if (!(s & _BV(SREG_I)) || (!sched_n && !trig_enabled)) return;
+        uint32_t now = ticks32_locked();
+        int32_t dt = (int32_t)(sched_time[0] - now);
+        if (trig_enabled) {
+            int32_t dtt = (int32_t)(trig_next_edge - now);
+            if (dtt > -4 * EDGE_MARGIN_TICKS && dtt < dt) dt = dtt;
+        }
+        /* (an edge overdue by more than a few margins is not waited for: its interrupt had
+         * its turn) */
         if (dt > EDGE_GUARD_TICKS || dt < -4 * EDGE_MARGIN_TICKS) return;
         sreg_restore(s);
         /* COMPA serves the edge now (an interrupt is taken only after the instruction that
@@ -549,6 +583,7 @@ ISR(TIMER1_COMPA_vect) {
                 c->next_edge = c->rise_time + c->cfg.width_ticks;
             }
         }
+        trig_serve_locked(TRIG_SERVE_EARLY_TICKS);
         train_plan_locked(ticks32_inline());
         if (!sched_n) return;
         /* the time is read again after planning (which takes a while), and again after the

@@ -469,7 +469,7 @@ _LASER, _TRIG = 9, 8
 
 def _train_config() -> bytes:
     return (
-        bytes([fc.MODE_PULSE_TRAIN, _LASER]) + fc.to7(2000, 4) + fc.to7(1000, 4) + fc.to7(600_000, 4)
+        bytes([CHANNEL, fc.MODE_PULSE_TRAIN, _LASER]) + fc.to7(2000, 4) + fc.to7(1000, 4) + fc.to7(600_000, 4)
         + fc.to7(5000, 2) + bytes([fc.PWM_PIN_NONE]) + fc.to7(255, 2) + fc.to7(0, 2)
         + bytes([fc.INTERLOCK_PIN_NONE, 1, 0])
     )
@@ -484,7 +484,7 @@ def measure_trigger(harness: str, elf: str, tmp: Path, fps: float | None, second
     end = int((seconds + 0.3) * CYCLES_PER_S)
     lines = [
         f"{10 * _MS} tx {_sysex(fc.SYSEX_OPTORIG_CONFIG, _train_config()).hex()}",
-        f"{20 * _MS} tx {_sysex(fc.SYSEX_OPTORIG_ARM).hex()}",
+        f"{20 * _MS} tx {_sysex(fc.SYSEX_OPTORIG_ARM, bytes([CHANNEL])).hex()}",
     ]
     if sync:
         sync_payload = bytes([1, 7, 12]) + fc.to7(30, 2) + fc.to7(60, 2) + fc.to7(10, 2)
@@ -494,12 +494,12 @@ def measure_trigger(harness: str, elf: str, tmp: Path, fps: float | None, second
         every = max(1, -(-int(fps) // 100))
         payload = bytes([1, _TRIG]) + fc.to7(period, 4) + fc.to7(1000 if period > 1200 else 500, 3) + fc.to7(every, 2)
         lines.append(f"{40 * _MS} tx {_sysex(fc.SYSEX_OPTORIG_TRIGGER, payload).hex()}")
-    lines.append(f"{50 * _MS} tx {_sysex(fc.SYSEX_OPTORIG_GATE, bytes([1])).hex()}")
+    lines.append(f"{50 * _MS} tx {_sysex(fc.SYSEX_OPTORIG_GATE, bytes([CHANNEL, 1])).hex()}")
     t = 100 * _MS
     while t < end - 200 * _MS:
-        lines.append(f"{t} tx {_sysex(fc.SYSEX_OPTORIG_HEARTBEAT, bytes([1])).hex()}")
+        lines.append(f"{t} tx {_sysex(fc.SYSEX_OPTORIG_HEARTBEAT, bytes([1 << CHANNEL, 1])).hex()}")
         t += 100 * _MS
-    lines.append(f"{end - 100 * _MS} tx {_sysex(fc.SYSEX_OPTORIG_GATE, bytes([0])).hex()}")
+    lines.append(f"{end - 100 * _MS} tx {_sysex(fc.SYSEX_OPTORIG_GATE, bytes([CHANNEL, 0])).hex()}")
     lines.append(f"{end} end")
     script.write_text("\n".join(lines) + "\n")
     syms = symbol_addresses(elf, ("stat_tick_late_max", "events_dropped"))
