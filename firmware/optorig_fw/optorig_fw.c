@@ -864,15 +864,13 @@ static void safety_tick(void) {
 #define TRIG_GUARD_TICKS 64
 
 /* Timer1 COMPB: the safety tick, the sync edges and the trigger edges share one compare
- * channel; OCR1B is set to whichever is due first. Interrupts are on from the first
- * instruction (ISR_NOBLOCK) except around the trigger and sync edges and the 16-bit timer
- * register accesses (one shared TEMP byte), so laser train edges (COMPA) never wait for the
- * tick's bookkeeping or checks: only COMPB touches the tick state. A nested COMPB cannot
+ * channel; OCR1B is set to whichever is due first. Interrupts are on once the trigger and
+ * sync edges are out, except around the 16-bit timer register accesses (one shared TEMP
+ * byte), so laser train edges (COMPA) never wait for the tick's bookkeeping or checks: only
+ * COMPB touches the tick state. A nested COMPB cannot
  * happen: OCR1B is always set at least 12 us ahead of the end of the tick bookkeeping and the
  * checks that follow are guarded by tick_busy. */
-ISR(TIMER1_COMPB_vect, ISR_NOBLOCK) {
-    uint8_t s0 = SREG;
-    cli(); /* (a return below leaves through reti, which enables interrupts again) */
+ISR(TIMER1_COMPB_vect) {
     uint32_t now = ticks32_locked();
     if (trig_enabled) {
         int32_t due = (int32_t)(trig_next_edge - now);
@@ -891,7 +889,7 @@ ISR(TIMER1_COMPB_vect, ISR_NOBLOCK) {
         if ((int32_t)(trig_next_edge - now) <= TRIG_EARLY_TICKS) trig_edge_locked();
     }
     if (sync_enabled && (int32_t)(sync_next_edge - now) <= 16) sync_edge_locked();
-    sreg_restore(s0);
+    sei(); /* the edges are out: laser edges (COMPA) may preempt the rest */
     uint8_t run_tick = 0;
     int32_t late = (int32_t)(now - tick_next);
     if (late >= -16) {
