@@ -871,8 +871,11 @@ static void safety_tick(void) {
  * happen: OCR1B is always set at least 12 us ahead of the end of the tick bookkeeping and the
  * checks that follow are guarded by tick_busy. */
 ISR(TIMER1_COMPB_vect) {
-    uint32_t now = ticks32_locked();
-    if (trig_enabled) {
+    /* with no trigger edge to keep exact, laser edges (COMPA) may preempt from here on */
+    uint8_t trig_on = trig_enabled;
+    if (!trig_on) sei();
+    uint32_t now = ticks32();
+    if (trig_on) {
         int32_t due = (int32_t)(trig_next_edge - now);
         if (due > TRIG_EARLY_TICKS && due <= TRIG_GUARD_TICKS) {
             if (due > TRIG_SPIN_TICKS) {
@@ -888,7 +891,10 @@ ISR(TIMER1_COMPB_vect) {
         }
         if ((int32_t)(trig_next_edge - now) <= TRIG_EARLY_TICKS) trig_edge_locked();
     }
-    if (sync_enabled && (int32_t)(sync_next_edge - now) <= 16) sync_edge_locked();
+    if (sync_enabled && (int32_t)(sync_next_edge - now) <= 16) {
+        cli();
+        sync_edge_locked();
+    }
     sei(); /* the edges are out: laser edges (COMPA) may preempt the rest */
     uint8_t run_tick = 0;
     int32_t late = (int32_t)(now - tick_next);
