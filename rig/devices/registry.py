@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from rig.devices.camera_settings import CameraSettings
     from rig.rigfile.load import LoadedRig
     from rig.rigfile.models import RigConfig
-    from rig.devices.board import LaserBoard
+    from rig.devices.board import ChannelPins, LaserBoard
     from rig.devices.frames import FrameSource
 
 SOURCE_KINDS = ("camera", "pylon", "genicam", "video", "synthetic")
@@ -289,6 +289,7 @@ def make_rig_board(config: RigConfig, clock: Clock | None = None) -> LaserBoard:
     interlock = config.interlock
     board: LaserBoard = FirmataBoard(
         config.board.port,
+        channel_pins=rig_channel_pins(config),
         laser_pin=config.laser.pin,
         pwm_pin=config.laser.pwm_pin,
         pwm_level=config.laser.pwm_level,
@@ -302,6 +303,35 @@ def make_rig_board(config: RigConfig, clock: Clock | None = None) -> LaserBoard:
         auto_reconnect=False,
     )
     return board
+
+
+def rig_channel_pins(config: RigConfig) -> dict[int, ChannelPins]:
+    """Each laser channel's pins as the rig file says: ``laser.channels`` (channel 0 also
+    gets the analog output), and each arena's interlock on its channel (its own switch, the
+    rig's shared one, or none). Channels no arena uses keep the rig's interlock."""
+    from rig.devices.board import ChannelPins
+
+    interlock = config.interlock
+    pins: dict[int, ChannelPins] = {}
+    for k, laser_pin in enumerate(config.laser.channel_pins):
+        pins[k] = ChannelPins(
+            laser_pin,
+            pwm_pin=config.laser.pwm_pin if k == 0 else None,
+            pwm_level=config.laser.pwm_level,
+            interlock_pin=interlock.pin if interlock is not None else None,
+            interlock_trip_level=interlock.trip_level if interlock is not None else 1,
+        )
+    for arena in config.arenas:
+        own = config.for_arena(arena.name).interlock
+        base = pins[arena.channel]
+        pins[arena.channel] = ChannelPins(
+            base.laser_pin,
+            pwm_pin=base.pwm_pin,
+            pwm_level=base.pwm_level,
+            interlock_pin=own.pin if own is not None else None,
+            interlock_trip_level=own.trip_level if own is not None else 1,
+        )
+    return pins
 
 
 def rig_from_board_spec(spec: BoardSpec) -> LoadedRig:

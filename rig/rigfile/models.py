@@ -140,6 +140,21 @@ def _check_pin(value: int | None) -> int | None:
     return value
 
 
+#: D13 carries the Uno's on-board LED, which the bootloader flashes at every reset, before
+#: the firmware (and its .init3 off-level) runs: a laser on it would flash too.
+BOOT_BLINK_PIN = 13
+
+
+def _check_laser_pin(value: int | None) -> int | None:
+    value = _check_pin(value)
+    if value == BOOT_BLINK_PIN:
+        raise ValueError(
+            "pin 13 drives the board's LED, which the bootloader flashes at every reset before "
+            "optorig's firmware runs, so the laser would flash too; use another pin"
+        )
+    return value
+
+
 class BoardSection(_Model):
     """The laser board and the firmware it must run."""
 
@@ -170,7 +185,7 @@ class LaserChannel(_Model):
 
     pin: int = Field(description="TTL (gate) output pin of this channel's laser.")
 
-    _pin = field_validator("pin")(lambda v: _check_pin(v))
+    _pin = field_validator("pin")(lambda v: _check_laser_pin(v))
 
 
 class LaserSection(_Model):
@@ -196,7 +211,8 @@ class LaserSection(_Model):
     )
     pwm_level: int = Field(255, ge=0, le=255, description="PWM duty while on (0..255).")
 
-    _pins = field_validator("pin", "pwm_pin")(lambda v: _check_pin(v))
+    _pins = field_validator("pin")(lambda v: _check_laser_pin(v))
+    _pwm = field_validator("pwm_pin")(lambda v: _check_pin(v))
 
     @model_validator(mode="before")
     @classmethod

@@ -3,9 +3,9 @@
 ``arena_boards(board, arenas)`` is the only place that maps an arena to its laser channel:
 a board with several channels (``ChannelBoard``: ``channel(k)`` gives a full ``LaserBoard``
 view with its own gate, train, cap and watchdog bit) gives each arena the view of the
-channel the rig file names. A board without channels can serve one arena on channel 0; a
-mock board without channels gives each arena its own ``MockBoard`` (the simulated rig of
-``rig demo --arenas N``, tests and benchmarks).
+channel the rig file names: the optorig firmware's ``FirmataBoard`` and the ``MockBoard``
+that models it (the simulated rig of ``rig demo --arenas N``, tests and benchmarks). A
+board without channels (StandardFirmata) can serve one arena on channel 0.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from rig.devices.board import LaserBoard
-from rig.devices.mock_board import MockBoard
 from rig.errors import ConfigError
 from rig.rigfile.models import ArenaSection
 
@@ -28,12 +27,6 @@ def arena_boards(board: LaserBoard, arenas: Sequence[ArenaSection]) -> list[Lase
     if callable(channel):
         views: list[Any] = [channel(a.channel) for a in arenas]
         return views
-    if isinstance(board, MockBoard):
-        # Until the board has channel views: one independent simulated board per arena.
-        return [
-            board if a.channel == 0 else MockBoard(f"{board.info.port}-ch{a.channel}")
-            for a in arenas
-        ]
     if channels == [0]:
         return [board]
     raise ConfigError(

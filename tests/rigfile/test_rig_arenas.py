@@ -70,7 +70,7 @@ def test_four_box_example_validates_from_the_cli(capsys: pytest.CaptureFixture[s
 
     assert main(["validate", str(ROOT / "rigs" / "four-box.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "4 arenas" in out and "D: channel 3 pin 13" in out
+    assert "4 arenas" in out and "D: channel 3 pin 14" in out
 
 
 def test_good_arenas_load_and_each_arena_sees_its_own_channel(tmp_path: Path) -> None:
@@ -165,11 +165,12 @@ def test_more_than_four_channels_are_refused(tmp_path: Path) -> None:
     assert any("laser.channels" in m for m in found), found
 
 
-def test_arena_boards_give_each_mock_arena_its_own_board(tmp_path: Path) -> None:
+def test_arena_boards_give_each_mock_arena_its_own_channel(tmp_path: Path) -> None:
     config = load_rig(write(tmp_path, HEAD + GOOD_ARENAS)).config
     board = MockBoard()
     boards = arena_boards(board, config.arenas)
-    assert boards[0] is board and len({id(b) for b in boards}) == 4
+    assert [b.index for b in boards] == [0, 1, 2, 3]  # type: ignore[attr-defined]
+    assert all(b.board is board for b in boards)  # type: ignore[attr-defined]
 
 
 def test_arena_boards_use_channel_views_when_the_board_has_them(tmp_path: Path) -> None:
