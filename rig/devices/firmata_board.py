@@ -47,6 +47,7 @@ from rig.devices.firmata_codes import (  # re-exported: checked against config.h
     SYSEX_OPTORIG_TRIGGER,
 )
 from rig.devices.firmware_emulator import RuleEvent
+from rig.devices.channel_view import ChannelView
 from rig.devices.lifecycle import OpenedByWith
 from rig.devices.limits import (
     CHANNEL_LASER_PINS_DEFAULT,
@@ -354,6 +355,9 @@ class FirmataBoard(OpenedByWith):
     def set_liveness(self, check: Callable[[], bool] | None) -> None:
         """Send channel 0's heartbeat bit only while ``check()`` is True (None: always)."""
         self._channel_set_liveness(0, check)
+
+    def _channel_gate_open(self, k: int) -> bool:
+        return self._channels[k].gate_open
 
     def _channel_set_liveness(self, k: int, check: Callable[[], bool] | None) -> None:
         self._channels[k].liveness = check
@@ -943,63 +947,8 @@ class FirmataBoard(OpenedByWith):
             self._push(BoardEventKind.RECONNECTED, detail=self._port)
 
 
-class FirmataChannel(OpenedByWith):
-    """Laser channel ``index`` of a FirmataBoard, as a LaserBoard of its own. Opening it opens
-    the shared link if needed (and configures the channel); closing it closes its gate and
-    releases the link, which closes when the last holder lets go."""
-
-    def __init__(self, board: FirmataBoard, index: int) -> None:
-        self._board = board
-        self._index = index
-        self._open = False
-
-    @property
-    def index(self) -> int:
-        return self._index
-
-    @property
-    def board(self) -> FirmataBoard:
-        return self._board
-
-    @property
-    def info(self) -> BoardInfo:
-        return self._board.info
-
-    @property
-    def is_open(self) -> bool:
-        return self._open and self._board.is_open
-
-    @property
-    def gate_open(self) -> bool:
-        return self._board._channels[self._index].gate_open
-
-    def open(self) -> None:
-        if self._open:
-            return
-        self._board._open_view(self._index)
-        self._open = True
-
-    def set_liveness(self, check: Callable[[], bool] | None) -> None:
-        self._board._channel_set_liveness(self._index, check)
-
-    def configure(self, config: LaserConfig) -> None:
-        self._board._channel_configure(self._index, config)
-
-    def set_gate(self, open_: bool) -> None:
-        self._board._channel_set_gate(self._index, open_)
-
-    def laser_off(self) -> None:
-        self._board._channel_laser_off(self._index)
-
-    def events(self) -> list[BoardEvent]:
-        return self._board._channel_events(self._index)
-
-    def close(self) -> None:
-        if not self._open:
-            self.laser_off()
-            return
-        self._open = False
-        self._board._release_view(self._index)
+class FirmataChannel(ChannelView["FirmataBoard"]):
+    """Laser channel ``index`` of a FirmataBoard, as a LaserBoard of its own (ChannelView)."""
 
 
 def _is_busy(err: BaseException) -> bool:

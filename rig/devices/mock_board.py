@@ -35,6 +35,7 @@ from rig.devices.firmware_emulator import (
     trigger_refusal,
 )
 from rig.devices.limits import LASER_CHANNELS
+from rig.devices.channel_view import ChannelView
 from rig.devices.lifecycle import OpenedByWith
 from rig.devices.limits import INTERLOCK_PIN_DEFAULT, LASER_PIN_DEFAULT
 from rig.errors import BoardFault, BoardLost, ConfigError
@@ -583,62 +584,10 @@ class MockBoard(OpenedByWith):
             raise BoardLost("mock board is not open")
 
 
-class MockChannel(OpenedByWith):
+class MockChannel(ChannelView["MockBoard"]):
     """Laser channel ``index`` of a MockBoard as a LaserBoard of its own (as FirmataChannel)."""
-
-    def __init__(self, board: MockBoard, index: int) -> None:
-        self._board = board
-        self._index = index
-        self._open = False
-
-    @property
-    def index(self) -> int:
-        return self._index
-
-    @property
-    def board(self) -> MockBoard:
-        return self._board
-
-    @property
-    def info(self) -> BoardInfo:
-        return self._board.info
-
-    @property
-    def is_open(self) -> bool:
-        return self._open and self._board.is_open
-
-    @property
-    def gate_open(self) -> bool:
-        return self._board._channel_gate_open(self._index)
 
     @property
     def config(self) -> LaserConfig:
         return self._board._channels[self._index].config
 
-    def open(self) -> None:
-        if self._open:
-            return
-        self._board._open_view(self._index)
-        self._open = True
-
-    def set_liveness(self, check: Callable[[], bool] | None) -> None:
-        self._board._channel_set_liveness(self._index, check)
-
-    def configure(self, config: LaserConfig) -> None:
-        self._board._channel_configure(self._index, config)
-
-    def set_gate(self, open_: bool) -> None:
-        self._board._channel_set_gate(self._index, open_)
-
-    def laser_off(self) -> None:
-        self._board._channel_laser_off(self._index)
-
-    def events(self) -> list[BoardEvent]:
-        return self._board._channel_events(self._index)
-
-    def close(self) -> None:
-        if not self._open:
-            self.laser_off()
-            return
-        self._open = False
-        self._board._release_view(self._index)
