@@ -10,15 +10,23 @@ same tests can run against the old firmware (protocol 1) to show they fail there
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
 import serial
 
 from rig.devices import firmata_codes as fc
 from rig.devices.firmware_emulator import CYCLES_PER_S, SimavrUno
 
+#: Every simavr test module: ``pytestmark = [pytest.mark.emulator, NEEDS_SIMAVR]``.
+NEEDS_SIMAVR = pytest.mark.skipif(
+    shutil.which("avr-gcc") is None or not Path("/usr/include/simavr/sim_avr.h").exists(),
+    reason="needs gcc-avr, avr-libc, libsimavr-dev",
+)
 MS = CYCLES_PER_S // 1000
 US = CYCLES_PER_S // 1_000_000
 #: Last-resort wall-clock bound for a wait (a hung emulator), far above any emulated wait.

@@ -25,23 +25,12 @@ from rig.devices.firmware_script import (
     train_timing,
 )
 from tests.firmware.raw_client import firmware_elf
+from tests.firmware.raw_client import NEEDS_SIMAVR
 
-pytestmark = [
-    pytest.mark.emulator,
-    pytest.mark.skipif(
-        shutil.which("avr-gcc") is None or not Path("/usr/include/simavr/sim_avr.h").exists(),
-        reason="needs gcc-avr, avr-libc, libsimavr-dev",
-    ),
-]
+pytestmark = [pytest.mark.emulator, NEEDS_SIMAVR]
 
 PINS = (9, 10, 8, 4)  # ports B, B, B, D
 TOLERANCE_US = 10.0
-
-
-@pytest.fixture(scope="module")
-def built() -> tuple[str, str]:
-    elf, harness = build_firmware()
-    return firmware_elf(elf), harness
 
 
 def _start(script: Script, configs: list[bytes], open_at_ms: float = 100.0, channels: tuple[int, ...] = (0, 1, 2, 3)) -> None:

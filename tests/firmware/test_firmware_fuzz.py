@@ -17,14 +17,9 @@ import pytest
 
 from rig.devices.firmware_emulator import build_firmware
 from rig.devices.firmware_fuzz import fuzz
+from tests.firmware.raw_client import NEEDS_SIMAVR
 
-pytestmark = [
-    pytest.mark.emulator,
-    pytest.mark.skipif(
-        shutil.which("avr-gcc") is None or not Path("/usr/include/simavr/sim_avr.h").exists(),
-        reason="needs gcc-avr, avr-libc, libsimavr-dev",
-    ),
-]
+pytestmark = [pytest.mark.emulator, NEEDS_SIMAVR]
 
 
 def test_five_seconds_of_fuzz_break_no_safety_invariant(tmp_path: Path) -> None:

@@ -35,34 +35,11 @@ from tests.firmware.raw_client import (
     sync_payload,
     sysex,
 )
+from tests.firmware.raw_client import NEEDS_SIMAVR
 
-pytestmark = [
-    pytest.mark.emulator,
-    pytest.mark.skipif(
-        shutil.which("avr-gcc") is None or not Path("/usr/include/simavr/sim_avr.h").exists(),
-        reason="needs gcc-avr, avr-libc, libsimavr-dev",
-    ),
-]
+pytestmark = [pytest.mark.emulator, NEEDS_SIMAVR]
 LASER = 9
 BAUD_BYTES_PER_S = 5760  # 57600 baud, 10 bits a byte
-
-
-@pytest.fixture(scope="module")
-def built() -> tuple[str, str]:
-    return build_firmware()
-
-
-@pytest.fixture
-def sim(built: tuple[str, str], tmp_path: Path) -> Iterator[SimavrUno]:
-    with SimavrUno(firmware_elf(built[0]), built[1], str(tmp_path / "pins.log")) as uno:
-        yield uno
-
-
-@pytest.fixture
-def uno(sim: SimavrUno) -> Iterator[RawUno]:
-    with RawUno(sim) as raw:
-        raw.wait_emulated(0.05)  # boot messages
-        yield raw
 
 
 def close_interlock(uno: RawUno) -> None:

@@ -32,30 +32,14 @@ from rig.devices.firmware_emulator import (
     SimavrUno,
     build_firmware,
 )
+from tests.firmware.raw_client import NEEDS_SIMAVR
 
-pytestmark = [
-    pytest.mark.emulator,
-    pytest.mark.skipif(
-        shutil.which("avr-gcc") is None or not Path("/usr/include/simavr/sim_avr.h").exists(),
-        reason="needs gcc-avr, avr-libc, libsimavr-dev",
-    ),
-]
+pytestmark = [pytest.mark.emulator, NEEDS_SIMAVR]
 LASER = 9
 US = CYCLES_PER_S // 1_000_000  # cycles per microsecond
 
 
-@pytest.fixture(scope="module")
-def built() -> tuple[str, str]:
-    return build_firmware()
-
-
 PATIENT_WATCHDOG_MS = 5000
-
-
-@pytest.fixture
-def sim(built: tuple[str, str], tmp_path: Path) -> Iterator[SimavrUno]:
-    with SimavrUno(built[0], built[1], str(tmp_path / "pins.log")) as uno:
-        yield uno
 
 
 def wait_for(board: FirmataBoard, kind: BoardEventKind, sim: SimavrUno, emulated_s: float = 5.0) -> BoardEvent:

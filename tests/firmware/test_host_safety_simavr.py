@@ -30,14 +30,9 @@ from rig.session.runner import SessionRunner
 from rig.session.status import EndReason
 from rig.tracking.detect import TrackResult
 from tests.session.helpers import ScriptedSource, read_csv, read_json
+from tests.firmware.raw_client import NEEDS_SIMAVR
 
-pytestmark = [
-    pytest.mark.emulator,
-    pytest.mark.skipif(
-        shutil.which("avr-gcc") is None or not Path("/usr/include/simavr/sim_avr.h").exists(),
-        reason="needs gcc-avr, avr-libc, libsimavr-dev",
-    ),
-]
+pytestmark = [pytest.mark.emulator, NEEDS_SIMAVR]
 LASER = 9
 PWM = 3
 MS = CYCLES_PER_S // 1000
@@ -56,17 +51,6 @@ decision: {debounce_s: 0, tracking_loss_grace_s: 0}
 tracking:
   background: {source: first_frames, duration_s: 0.3, n_frames: 5}
 """
-
-
-@pytest.fixture(scope="module")
-def built() -> tuple[str, str]:
-    return build_firmware()
-
-
-@pytest.fixture
-def sim(built: tuple[str, str], tmp_path: Path) -> Iterator[SimavrUno]:
-    with SimavrUno(built[0], built[1], str(tmp_path / "pins.log")) as uno:
-        yield uno
 
 
 def protocol_file(tmp_path: Path, duration_s: float = 120, ramp_ms: int = 0) -> Path:

@@ -21,14 +21,9 @@ import yaml
 from rig.devices.firmata_board import FirmataBoard
 from rig.devices.firmware_emulator import CYCLES_PER_S, SimavrUno, build_firmware
 from rig.devices.limits import CHANNEL_LASER_PINS_DEFAULT
+from tests.firmware.raw_client import NEEDS_SIMAVR
 
-pytestmark = [
-    pytest.mark.emulator,
-    pytest.mark.skipif(
-        shutil.which("avr-gcc") is None or not Path("/usr/include/simavr/sim_avr.h").exists(),
-        reason="needs gcc-avr, avr-libc, libsimavr-dev",
-    ),
-]
+pytestmark = [pytest.mark.emulator, NEEDS_SIMAVR]
 SIZE = (1280, 1024)
 SEEDS = (11, 12, 13, 14)
 SIDES = ("left", "right", "left", "right")

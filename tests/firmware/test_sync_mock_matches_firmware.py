@@ -18,14 +18,9 @@ from rig.devices.board import BoardEvent, BoardEventKind
 from rig.devices.firmata_board import FirmataBoard
 from rig.devices.firmware_emulator import CYCLES_PER_S, SimavrUno, build_firmware
 from rig.devices.mock_board import MockBoard
+from tests.firmware.raw_client import NEEDS_SIMAVR
 
-pytestmark = [
-    pytest.mark.emulator,
-    pytest.mark.skipif(
-        shutil.which("avr-gcc") is None or not Path("/usr/include/simavr/sim_avr.h").exists(),
-        reason="needs gcc-avr, avr-libc, libsimavr-dev",
-    ),
-]
+pytestmark = [pytest.mark.emulator, NEEDS_SIMAVR]
 SYNC = dict(sync_pin=7, led_pin=12, min_interval_ms=100, max_interval_ms=300, width_ms=40)
 
 

@@ -21,14 +21,9 @@ from rig.devices.firmware_emulator import CYCLES_PER_S, SimavrUno, build_firmwar
 from rig.devices.frames import Frame, FrameSource, SourceKind
 from rig.devices.lifecycle import OpenedByWith
 from rig.errors import CameraLost
+from tests.firmware.raw_client import NEEDS_SIMAVR
 
-pytestmark = [
-    pytest.mark.emulator,
-    pytest.mark.skipif(
-        shutil.which("avr-gcc") is None or not Path("/usr/include/simavr/sim_avr.h").exists(),
-        reason="needs gcc-avr, avr-libc, libsimavr-dev",
-    ),
-]
+pytestmark = [pytest.mark.emulator, NEEDS_SIMAVR]
 LASER = 9
 TRIG = 8
 US = CYCLES_PER_S // 1_000_000

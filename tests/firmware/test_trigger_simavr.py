@@ -30,14 +30,9 @@ from tests.firmware.raw_client import (
     sysex,
     trigger_payload,
 )
+from tests.firmware.raw_client import NEEDS_SIMAVR
 
-pytestmark = [
-    pytest.mark.emulator,
-    pytest.mark.skipif(
-        shutil.which("avr-gcc") is None or not Path("/usr/include/simavr/sim_avr.h").exists(),
-        reason="needs gcc-avr, avr-libc, libsimavr-dev",
-    ),
-]
+pytestmark = [pytest.mark.emulator, NEEDS_SIMAVR]
 LASER = 9
 TRIG = 8
 #: Emulated cycles per device microsecond (16 MHz).
@@ -47,24 +42,6 @@ CYCLES_PER_US = US
 #: 24 us ahead of each laser edge and plans the next edges with interrupts off (~70 us):
 #: the documented bound (docs/firmware.md "Known limit"); without a train it is 10 us.
 TRIGGER_BESIDE_TRAIN_US = 100
-
-
-@pytest.fixture(scope="module")
-def built() -> tuple[str, str]:
-    return build_firmware()
-
-
-@pytest.fixture
-def sim(built: tuple[str, str], tmp_path: Path) -> Iterator[SimavrUno]:
-    with SimavrUno(firmware_elf(built[0]), built[1], str(tmp_path / "pins.log")) as uno:
-        yield uno
-
-
-@pytest.fixture
-def uno(sim: SimavrUno) -> Iterator[RawUno]:
-    with RawUno(sim) as raw:
-        raw.wait_emulated(0.05)  # boot messages
-        yield raw
 
 
 def trigger_events(uno: RawUno) -> list[tuple[int, int, int, int]]:

@@ -14,14 +14,9 @@ import pytest
 
 from rig.devices.firmata_board import FirmataBoard
 from rig.devices.firmware_emulator import CYCLES_PER_S, SimavrUno, build_firmware
+from tests.firmware.raw_client import NEEDS_SIMAVR
 
-pytestmark = [
-    pytest.mark.emulator,
-    pytest.mark.skipif(
-        shutil.which("avr-gcc") is None or not Path("/usr/include/simavr/sim_avr.h").exists(),
-        reason="needs gcc-avr, avr-libc, libsimavr-dev",
-    ),
-]
+pytestmark = [pytest.mark.emulator, NEEDS_SIMAVR]
 LASER = 9
 US = CYCLES_PER_S // 1_000_000
 REPO = Path(__file__).resolve().parents[2]

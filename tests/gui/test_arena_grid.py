@@ -55,6 +55,6 @@ def test_grid_takes_the_arenas_from_the_rig_file(qtbot: Any, tmp_path: Path) -> 
         ("A", 0, 16), ("B", 640, 16), ("C", 0, 528), ("D", 640, 528)
     ]
     pins = [a.rig.config.laser.pin for a in multi.arenas if a.rig is not None]
-    assert pins == [9, 10, 11, 13]
+    assert pins == [9, 10, 11, 14]
     for view in multi.shared.views:
         view.close()
