@@ -128,6 +128,8 @@ class MultiArenaRunner:
                         "run_id": self.run_id,
                         "arena": r.name,
                         "region_px": [r.x_px, r.y_px, r.width_px, r.height_px],
+                        # the board channel this arena's light is on (None: a board of its own)
+                        "laser_channel": getattr(arena.board, "index", None),
                         "n_arenas": len(self.arenas),
                     },
                 )

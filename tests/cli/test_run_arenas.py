@@ -65,6 +65,7 @@ def test_rig_run_runs_every_arena_of_the_rig_file(tmp_path: Path, capsys: pytest
     assert left["animal_id"] == "m1" and right["animal_id"] == "m2"  # rig file's default
     assert left["rig"]["laser_pin"] == 9 and right["rig"]["laser_pin"] == 10  # type: ignore[index]
     assert right["source"]["region_px"] == [640, 0, 640, 480]  # type: ignore[index]
+    assert [left["source"]["laser_channel"], right["source"]["laser_channel"]] == [0, 1]  # type: ignore[index]
     assert left["source"]["run_id"] == right["source"]["run_id"]  # type: ignore[index]
     (run_file,) = out.glob("run_*.json")
     assert [a["arena"] for a in json.loads(run_file.read_text())["arenas"]] == ["left-box", "right-box"]
