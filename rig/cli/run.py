@@ -548,9 +548,11 @@ def _execute_multi(multi: Any, headline: str, out: Path) -> int:
     for arena, runner in zip(multi.arenas, multi.runners, strict=True):
         end = ends[arena.region.name]
         status = runner.status
+        where = f"record in {runner.session_dir}" if runner.session_dir is not None else "no record was created"
+        why = f" ({status.fault})" if status.fault else ""
         print(
             f"arena {arena.region.name} ({arena.animal_id}, stimulated {status.stim_side}): "
-            f"{end.value}, {status.frames} frames, record in {runner.session_dir}"
+            f"{end.value}{why}, {status.frames} frames, {where}"
         )
         worst = max(worst, exit_code_for(end.value))
     print(f"run: {out / f'run_{multi.run_id}.json'}")

@@ -222,6 +222,8 @@ class MultiArenaRunner:
                     "end_reason": end.value if end is not None else None,
                 }
             )
+        # no arena may have got as far as its session folder (a source that did not open)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(
             self.out_dir / f"run_{self.run_id}.json",
             {
