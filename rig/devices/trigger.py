@@ -82,9 +82,12 @@ class TriggerTimeline:
         return self.reports[-1][0] if self.reports else 0
 
     def edge_us(self, index: int) -> int | None:
-        """Device time (us) of trigger ``index`` (from 1), or None before the first report."""
+        """Device time (us) of trigger ``index`` (from 1), or None before the first report or
+        past the final count."""
         if not self.reports or index < 1:
             return None
+        if self.final_count is not None and index > self.final_count:
+            return None  # the board stopped after final_count edges: no time for one it never made
         # the nearest report at or before ``index`` (reports are in order)
         lo, hi = 0, len(self.reports) - 1
         if index < self.reports[0][0]:

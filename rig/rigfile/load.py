@@ -151,7 +151,9 @@ def _trigger_issues(doc: YamlDocument) -> list[FileIssue]:
         trigger = TriggerSection.model_validate(data.get("trigger") or {})
     except ValueError:
         return []
-    probe = RigConfig.model_construct(schema_version=1, camera=camera, trigger=trigger)
+    # (arenas only as "are there any": trigger_problems refuses a board trigger with arenas)
+    arenas = tuple(data.get("arenas") or ())
+    probe = RigConfig.model_construct(schema_version=1, camera=camera, trigger=trigger, arenas=arenas)
     return [doc.issue(loc, why) for loc, why in trigger_problems(probe)]
 
 

@@ -374,9 +374,12 @@ class CameraSection(CameraSettings):
 
 
 class SharedInterlock(enum.Enum):
-    """An arena whose door is the rig's own interlock (``interlock: shared``)."""
+    """An arena whose door is the rig's own interlock (``interlock: shared``, also what an
+    arena without an ``interlock`` line gets), or, said explicitly, no interlock at all
+    (``interlock: none``: never by omission, so a wired room door is never dropped)."""
 
     SHARED = "shared"
+    NONE = "none"
 
 
 class ArenaRegion(_Model):
@@ -400,7 +403,7 @@ class ArenaSection(_Model):
     interlock: InterlockSection | SharedInterlock | None = Field(
         None,
         description="This box's door switch: its own ({pin: ..}), `shared` (the rig's "
-        "`interlock`), or none.",
+        "`interlock`; also when left out), or `none` (this box has no door switch).",
     )
     protocol: str | None = Field(None, description="Default protocol file of this arena.")
     animal: str | None = Field(None, min_length=1, description="Default animal id of this arena.")
@@ -497,15 +500,16 @@ class RigConfig(_Model):
 
     def for_arena(self, name: str) -> RigConfig:
         """This rig as one arena's session sees it: the arena's channel pin as ``laser.pin``
-        (no ``channels``), its own interlock (or the rig's when shared, or none), no arenas."""
+        (no ``channels``), its own interlock (the rig's when shared or left out; none only
+        when the file says ``interlock: none``), no arenas."""
         arena = self.arena(name)
         interlock: InterlockSection | None
         if isinstance(arena.interlock, InterlockSection):
             interlock = arena.interlock
-        elif arena.interlock is SharedInterlock.SHARED:
-            interlock = self.interlock
-        else:
+        elif arena.interlock is SharedInterlock.NONE:
             interlock = None
+        else:  # `shared`, or left out: the rig's interlock guards this box too
+            interlock = self.interlock
         pins = self.laser.channel_pins
         # The one analog output belongs to channel 0 (a ramp-down only there).
         laser = self.laser.model_copy(
@@ -542,6 +546,14 @@ def trigger_problems(rig: RigConfig) -> list[tuple[tuple[str, ...], str]]:
     problems: list[tuple[tuple[str, ...], str]] = []
     if rig.camera.trigger is not TriggerMode.HARDWARE:
         problems.append((("camera", "trigger"), TRIGGER_NEEDS_HARDWARE + f", got {rig.camera.trigger.value}"))
+    if rig.arenas:
+        # One trigger belongs to the board, not to an arena: each arena's session starting
+        # its own would restart the shared trigger, and no arena's counts would match.
+        problems.append(
+            (("trigger", "source"), "a camera trigger from the board is not supported with several "
+             "arenas yet (each arena would restart the one shared trigger); use "
+             "camera.trigger: free_run for a multi-box rig, or remove `arenas`")
+        )
     fps = rig.trigger_fps()
     if rig.trigger.fps is not None and "fps" in rig.camera.model_fields_set and abs(rig.camera.fps - fps) > 1e-6:
         problems.append(

@@ -789,6 +789,9 @@ class SessionRunner:
             "triggers_missed": max(0, last - received),
             # triggers after the last frame (in flight when the session stopped)
             "triggers_after_last_frame": max(0, timeline.sent - last),
+            # frames numbered past the board's last trigger (a free-running or noise-triggered
+            # camera): they have no board time; counted, never given one
+            "frames_beyond_last_trigger": max(0, last - timeline.sent),
             "final_count_confirmed": timeline.final_count is not None,
         }
 

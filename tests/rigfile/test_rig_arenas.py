@@ -49,6 +49,7 @@ GOOD_ARENAS = """  - name: A
   - name: D
     region: {x: 640, y: 512, width: 640, height: 512}
     channel: 3
+    interlock: none
 """
 
 
@@ -81,7 +82,9 @@ def test_good_arenas_load_and_each_arena_sees_its_own_channel(tmp_path: Path) ->
     assert a.laser.pin == 9 and b.laser.pin == 10 and c.laser.pin == 11
     assert a.interlock is not None and a.interlock.pin == 4  # its own door
     assert b.interlock is not None and b.interlock.pin == 2  # the rig's (shared)
-    assert c.interlock is None
+    # no interlock line: the rig's door still guards the box (never dropped by omission)
+    assert c.interlock is not None and c.interlock.pin == 2
+    assert config.for_arena("D").interlock is None  # `interlock: none`, said explicitly
     assert isinstance(config.arenas[0].interlock, InterlockSection)
     assert config.arenas[1].interlock is SharedInterlock.SHARED
     assert config.arenas[0].animal == "m1"

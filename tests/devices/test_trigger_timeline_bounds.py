@@ -1,4 +1,4 @@
-"""SCEPTIC (bug reproduction, expected to FAIL until fixed): the record must never claim
+"""Fails on the code before its fix (found in a sceptical review of the merge): the record must never claim
 more than happened. Once the board has reported its final trigger count (the trigger was
 stopped after N edges), ``TriggerTimeline.edge_us`` still returns a board time for trigger
 N+1, N+2, ... by extrapolating the grid, so a frame the camera delivered beyond the last
@@ -19,7 +19,7 @@ def _report(count: int, device_us: int | None, level: int = 1) -> BoardEvent:
     return BoardEvent(BoardEventKind.TRIGGER, 0, device_us, count, level, "" if level else "stopped")
 
 
-def test_sceptic_no_board_time_for_a_trigger_after_the_final_count() -> None:
+def test_no_board_time_for_a_trigger_after_the_final_count() -> None:
     timeline = TriggerTimeline(period_us=16_667)
     for n in range(1, 11):
         timeline.add(_report(n, 2_000 + (n - 1) * 16_667))

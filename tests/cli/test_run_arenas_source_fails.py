@@ -1,4 +1,4 @@
-"""SCEPTIC (bug reproduction, expected to FAIL until fixed): ``rig run --rig RIG --arena ...``
+"""Fails on the code before its fix (found in a sceptical review of the merge): ``rig run --rig RIG --arena ...``
 whose frame source cannot be opened (here a corrupt video file; on a rig: camera:0 absent
 or busy).
 
@@ -28,7 +28,7 @@ def _rig(tmp_path: Path) -> Path:
     return rig
 
 
-def test_sceptic_arenas_run_with_a_failing_source_and_a_new_out_folder(
+def test_arenas_run_with_a_failing_source_and_a_new_out_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rig = _rig(tmp_path)
@@ -40,7 +40,7 @@ def test_sceptic_arenas_run_with_a_failing_source_and_a_new_out_folder(
     assert "bad.mp4" in err or "video" in err, err
 
 
-def test_sceptic_arenas_run_with_a_failing_source_says_why(
+def test_arenas_run_with_a_failing_source_says_why(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rig = _rig(tmp_path)

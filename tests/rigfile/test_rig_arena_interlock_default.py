@@ -1,4 +1,4 @@
-"""SCEPTIC (bug reproduction, expected to FAIL until fixed): a rig whose room-door
+"""Fails on the code before its fix (found in a sceptical review of the merge): a rig whose room-door
 ``interlock`` is wired and ``required``, with arenas that do not repeat ``interlock:``,
 runs every arena's laser channel with NO interlock at all. ``rig validate`` still prints
 "interlock pin 2 (required, ...)", so the user believes the door guards the light.
@@ -31,7 +31,7 @@ def _rig_without_arena_interlocks(tmp_path: Path) -> Path:
     return path
 
 
-def test_sceptic_rig_interlock_is_not_silently_dropped_by_arenas(tmp_path: Path) -> None:
+def test_rig_interlock_is_not_silently_dropped_by_arenas(tmp_path: Path) -> None:
     path = _rig_without_arena_interlocks(tmp_path)
     try:
         rig = load_rig(path)
