@@ -488,8 +488,12 @@ def _cmd_demo_arenas(args: argparse.Namespace, loaded: LoadedProtocol, scale: fl
         # The board is always simulated in the demo; each arena still gets its channel's
         # pin and interlock from the rig file.
         n = len(rig.config.arenas)
+        from rig.devices.registry import rig_channel_pins
+
+        # the simulated board wired like the rig's: each channel's door switch on its pin
+        doors = {k: p.interlock_pin for k, p in rig_channel_pins(rig.config).items()}
         arenas = plan_rig_arenas(
-            rig, MockBoard("demo"), {}, loaded, synthetic=True, default_animal=args.animal,
+            rig, MockBoard("demo", interlock_pins=doors), {}, loaded, synthetic=True, default_animal=args.animal,
             sides=["left" if i % 2 == 0 else "right" for i in range(n)], rig_protocols=False,
         )
     else:

@@ -19,7 +19,7 @@ so a hung arena loop starves only its own channel's watchdog; the board itself i
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -179,11 +179,24 @@ class MockBoard(OpenedByWith):
     """Records every command; can be told to fail (``fail_next_write``)."""
 
     def __init__(
-        self, port: str = "mock", *, clock: Clock | None = None, interlock: bool = False
+        self,
+        port: str = "mock",
+        *,
+        clock: Clock | None = None,
+        interlock: bool = False,
+        interlock_pins: Mapping[int, int | None] | None = None,
     ) -> None:
+        """``interlock``: every channel has the (one) emulated door switch.
+        ``interlock_pins``: per channel, the pin of its door switch or None (as the rig file
+        wires them, ``rig_channel_pins``); ``set_interlock(tripped, pin)`` then trips only the
+        channels on that pin, as the firmware does."""
         self._port = port
         self._clock: Clock = clock if clock is not None else SystemClock()
-        self._interlock = interlock
+        pins: dict[int, int | None] = {
+            k: (INTERLOCK_PIN_DEFAULT if interlock else None) for k in range(LASER_CHANNELS)
+        }
+        pins.update(interlock_pins or {})
+        self._interlock_pins = pins
         self._lock = threading.Lock()
         self._is_open = False
         self._self_open = False
@@ -289,12 +302,19 @@ class MockBoard(OpenedByWith):
         with self._lock:
             self._host_alive = True
 
-    def set_interlock(self, tripped: bool) -> None:
-        """Drive the emulated interlock input (needs ``interlock=True``); every channel shares it."""
+    def set_interlock(self, tripped: bool, pin: int | None = None) -> None:
+        """Drive the emulated door switch on ``pin`` (None: every wired one); only channels
+        wired to it see it. Channels without an interlock never do."""
         with self._lock:
             self._poll_locked()
             for ch in self._channels:
+                wired = self._interlock_pins[ch.index]
+                if wired is None or (pin is not None and wired != pin):
+                    continue
                 self._emit(ch, ch.rules.set_interlock(tripped, self._now_us()))
+
+    def _interlock_on(self, k: int) -> bool:
+        return self._interlock_pins[k] is not None
     # ---- camera sync (the firmware's SYNC command) ------------------------------------
     def configure_sync(
         self,
@@ -366,7 +386,7 @@ class MockBoard(OpenedByWith):
             if config is None:
                 return
             # the mock's laser is on the default pin (LaserConfig names no pin)
-            taken = {LASER_PIN_DEFAULT} | ({INTERLOCK_PIN_DEFAULT} if self._interlock else set())
+            taken = {LASER_PIN_DEFAULT} | {p for p in self._interlock_pins.values() if p is not None}
             sync = self._sync
             if sync is not None:
                 taken |= {sync.config.sync_pin} | ({sync.config.led_pin} if sync.config.led_pin is not None else set())
@@ -468,7 +488,7 @@ class MockBoard(OpenedByWith):
             ch.rules = FirmwareRules()
             ch.rules.interlock_input_tripped = door_open
             if ch.active:
-                ch.rules.configure(rules_config(ch.config, interlock_enabled=self._interlock), now_us)
+                ch.rules.configure(rules_config(ch.config, interlock_enabled=self._interlock_on(ch.index)), now_us)
                 ch.rules.arm(now_us)
         for ch in self._channels:
             ch.events.append(BoardEvent(BoardEventKind.READY, self._clock.now_ns(), now_us))
@@ -481,7 +501,7 @@ class MockBoard(OpenedByWith):
             if not ch.active:
                 ch.active = True
                 now_us = self._now_us()
-                ch.rules.configure(rules_config(ch.config, interlock_enabled=self._interlock), now_us)
+                ch.rules.configure(rules_config(ch.config, interlock_enabled=self._interlock_on(ch.index)), now_us)
                 ch.rules.arm(now_us)
 
     def configure(self, config: LaserConfig) -> None:
@@ -497,7 +517,7 @@ class MockBoard(OpenedByWith):
             ch.active = True
             self._record("configure", config, k)
             now_us = self._now_us()
-            self._emit(ch, ch.rules.configure(rules_config(config, interlock_enabled=self._interlock), now_us))
+            self._emit(ch, ch.rules.configure(rules_config(config, interlock_enabled=self._interlock_on(k)), now_us))
             ch.rules.arm(now_us)
 
     def set_gate(self, open_: bool) -> None:

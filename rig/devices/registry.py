@@ -283,7 +283,9 @@ def make_rig_board(config: RigConfig, clock: Clock | None = None) -> LaserBoard:
     if config.board.kind.value == "mock":
         from rig.devices.mock_board import MockBoard
 
-        return MockBoard("mock", clock=clock, interlock=config.interlock is not None)
+        # each channel's door switch as the rig file wires it (as the FirmataBoard gets it)
+        pins = {k: p.interlock_pin for k, p in rig_channel_pins(config).items()}
+        return MockBoard("mock", clock=clock, interlock_pins=pins)
     from rig.devices.firmata_board import FirmataBoard
 
     interlock = config.interlock

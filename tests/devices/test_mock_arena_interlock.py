@@ -1,4 +1,4 @@
-"""SCEPTIC (bug reproduction, expected to FAIL until fixed): on a mock rig (``board.kind:
+"""Fails on the code before its fix (found in a sceptical review of the merge): on a mock rig (``board.kind:
 mock``, as ``rig demo --rig`` and tests use) an arena's OWN door switch is ignored: the
 MockBoard is built with ``interlock=config.interlock is not None`` (rig/devices/registry.py
 ``make_rig_board``), i.e. only the rig-level interlock, and ``MockBoard.set_interlock`` trips
@@ -27,7 +27,7 @@ arenas:
 """
 
 
-def test_sceptic_mock_rig_honours_an_arena_own_interlock(tmp_path: Path) -> None:
+def test_mock_rig_honours_an_arena_own_interlock(tmp_path: Path) -> None:
     path = tmp_path / "rig.yaml"
     path.write_text(RIG)
     rig = load_rig(path)
@@ -41,4 +41,21 @@ def test_sceptic_mock_rig_honours_an_arena_own_interlock(tmp_path: Path) -> None
     board.set_interlock(True)  # the only door the mock knows; A's switch opens
     assert not a.gate_open, "arena A has its own door switch, yet its light stays on when it opens"
     for view in (a, b):
+        view.close()
+
+
+def test_mock_door_switch_trips_only_the_channels_wired_to_it(tmp_path: Path) -> None:
+    """Own switches on different pins: opening A's door closes A only; the shared room door
+    (pin 2) closes every channel wired to it, as the firmware does."""
+    board = MockBoard(interlock_pins={0: 4, 1: 5, 2: 2, 3: 2})
+    views = [board.channel(k) for k in range(4)]
+    for view in views:
+        view.open()
+        view.configure(LaserConfig(mode="continuous"))
+        view.set_gate(True)
+    board.set_interlock(True, pin=4)
+    assert [v.gate_open for v in views] == [False, True, True, True]
+    board.set_interlock(True, pin=2)
+    assert [v.gate_open for v in views] == [False, True, False, False]
+    for view in views:
         view.close()
