@@ -24,7 +24,6 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Literal
 
 import numpy as np
@@ -32,6 +31,7 @@ from numpy.typing import NDArray
 
 from rig.calibration import ArenaCalibration
 from rig.devices.frames import Frame, FrameSource, GroundTruth, SourceKind
+from rig.devices.lifecycle import OpenedByWith
 from rig.devices.synthetic import OUTSIDE_GREY, SyntheticArena, synthetic_calibration
 
 
@@ -309,7 +309,7 @@ class SharedFrames:
             self._truths.pop(k, None)
 
 
-class RegionView:
+class RegionView(OpenedByWith):
     """One arena's view of a ``SharedFrames`` (a FrameSource)."""
 
     def __init__(self, shared: SharedFrames, index: int, region: Region) -> None:
@@ -371,18 +371,6 @@ class RegionView:
         self._open = False
         self._shared._close_view(self._index)
 
-    def __enter__(self) -> RegionView:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 class RegionFeed:
     """A region's frames handed straight to its arena's control loop: the same surface as
@@ -430,7 +418,7 @@ class RegionFeed:
         return False
 
 
-class TiledSynthetic:
+class TiledSynthetic(OpenedByWith):
     """N synthetic chambers, each with its own mouse (seed), rendered into one image.
 
     Each chamber is a ``SyntheticArena`` drawn at its region's size from its calibration
@@ -511,20 +499,8 @@ class TiledSynthetic:
         for a in self._arenas:
             a.close()
 
-    def __enter__(self) -> TiledSynthetic:
-        self.open()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class PacedLive:
+class PacedLive(OpenedByWith):
     """A non-live source played as a camera: each frame is released at its own time
     (``t_s`` from the first frame) and stamped ``captured_ns`` then; ``is_live`` is True,
     so runners take its stamps as capture times (the multi-arena latency benchmark)."""
@@ -575,18 +551,6 @@ class PacedLive:
 
     def close(self) -> None:
         self._source.close()
-
-    def __enter__(self) -> PacedLive:
-        self.open()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def region_calibration(

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rig.devices.frames import SourceKind
+from rig.devices.lifecycle import OpenedByWith
 from rig.session.observer import BaseObserver
 from rig.session.status import FrameUpdate, RunnerStatus
 
@@ -181,7 +182,7 @@ class _FrameLatencies(BaseObserver):
         self.final = status
 
 
-class _Prerendered:
+class _Prerendered(OpenedByWith):
     """A source replaying ``n`` frames read in advance, in a loop, with fresh indices and
     times: a camera whose frames cost nothing to make (the tiled synthetic renderer takes
     ~5 ms per 1280x1024 frame, which a real camera does in hardware). The mice jump at each
@@ -236,13 +237,6 @@ class _Prerendered:
 
     def close(self) -> None:
         self._frames.clear()
-
-    def __enter__(self) -> _Prerendered:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def bench_multi_arena(
