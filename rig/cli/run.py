@@ -488,12 +488,10 @@ def _cmd_demo_arenas(args: argparse.Namespace, loaded: LoadedProtocol, scale: fl
         # The board is always simulated in the demo; each arena still gets its channel's
         # pin and interlock from the rig file.
         n = len(rig.config.arenas)
-        from rig.devices.registry import rig_channel_pins
+        from rig.devices.registry import make_rig_mock_board
 
-        # the simulated board wired like the rig's: each channel's door switch on its pin
-        doors = {k: p.interlock_pin for k, p in rig_channel_pins(rig.config).items()}
         arenas = plan_rig_arenas(
-            rig, MockBoard("demo", interlock_pins=doors), {}, loaded, synthetic=True, default_animal=args.animal,
+            rig, make_rig_mock_board(rig.config, "demo"), {}, loaded, synthetic=True, default_animal=args.animal,
             sides=["left" if i % 2 == 0 else "right" for i in range(n)], rig_protocols=False,
         )
     else:
@@ -636,7 +634,6 @@ def _rig_has_arenas(args: argparse.Namespace) -> bool:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from rig.clock import MediaClock
-    from rig.devices.mock_board import MockBoard
     from rig.devices.synthetic import SyntheticArena
     from rig.protocol.load import load_default_protocol
     from rig.session.runner import SessionRunner
@@ -657,7 +654,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     rig = _load_rig_arg(args, default_embedded=True)
     assert rig is not None
     media_clock = MediaClock()
-    board = MockBoard("demo", clock=media_clock, interlock=rig.config.interlock is not None)
+    from rig.devices.registry import make_rig_mock_board
+
+    board = make_rig_mock_board(rig.config, "demo", clock=media_clock)
     latency = latency_settings(args, synthetic=True) or rig.config.sync.latency_test_settings()
     _show_led(source, board, latency, args.camera_delay_ms)
     from rig.devices.registry import triggered_by_mock_board

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from rig.rigfile.load import LoadedRig
     from rig.rigfile.models import RigConfig
     from rig.devices.board import ChannelPins, LaserBoard
+    from rig.devices.mock_board import MockBoard
     from rig.devices.frames import FrameSource
 
 SOURCE_KINDS = ("camera", "pylon", "genicam", "video", "synthetic")
@@ -278,14 +279,19 @@ class SessionDevices:
     media_clock: MediaClock | None
 
 
+def make_rig_mock_board(config: RigConfig, port: str = "mock", clock: Clock | None = None) -> MockBoard:
+    """A simulated board wired like the rig: each channel's door switch on its pin, as the
+    FirmataBoard gets them (``rig_channel_pins``)."""
+    from rig.devices.mock_board import MockBoard
+
+    pins = {k: p.interlock_pin for k, p in rig_channel_pins(config).items()}
+    return MockBoard(port, clock=clock, interlock_pins=pins)
+
+
 def make_rig_board(config: RigConfig, clock: Clock | None = None) -> LaserBoard:
     """An unopened board wired as the rig file says (pins, interlock, firmware rules)."""
     if config.board.kind.value == "mock":
-        from rig.devices.mock_board import MockBoard
-
-        # each channel's door switch as the rig file wires it (as the FirmataBoard gets it)
-        pins = {k: p.interlock_pin for k, p in rig_channel_pins(config).items()}
-        return MockBoard("mock", clock=clock, interlock_pins=pins)
+        return make_rig_mock_board(config, clock=clock)
     from rig.devices.firmata_board import FirmataBoard
 
     interlock = config.interlock
